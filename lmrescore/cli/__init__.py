@@ -1,0 +1,38 @@
+"""The ``lmrescore`` command: one subcommand module per job, each thin over the library."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from lmrescore.errors import InputError
+
+# Each module defines ``register(subparsers)`` adding its subcommand with ``func=run``.
+SUBCOMMANDS: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmrescore", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"lmrescore.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run the subcommand; a user error prints one line and exits 1."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (InputError, FileNotFoundError) as e:
+        print(f"lmrescore {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Kaldi-style ``words.txt`` symbol tables: word <-> integer id."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmrescore.atomic import atomic_write_text
+from lmrescore.errors import InputError
+
+EPS = "<eps>"
+BOS = "<s>"
+EOS = "</s>"
+UNK = "<unk>"
+SPECIALS = (EPS, BOS, EOS, UNK)
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """A symbol table. Id 0 is ``<eps>``; ids are dense 0..len-1.
+
+    Args:
+        words: the word of each id, in id order.
+    """
+
+    words: tuple[str, ...]
+    ids: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ids = {w: i for i, w in enumerate(self.words)}
+        if len(ids) != len(self.words):
+            dup = next(w for w in self.words if self.words.count(w) > 1)
+            raise ValueError(f"symbol table has the word {dup!r} twice")
+        object.__setattr__(self, "ids", ids)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.ids
+
+    @property
+    def bos(self) -> int:
+        return self.ids[BOS]
+
+    @property
+    def eos(self) -> int:
+        return self.ids[EOS]
+
+    @property
+    def unk(self) -> int:
+        return self.ids[UNK]
+
+    def id(self, word: str) -> int:
+        """Id of ``word``; unknown words map to ``<unk>``."""
+        return self.ids.get(word, self.ids[UNK])
+
+    def encode(self, words: Iterable[str]) -> list[int]:
+        """Ids of ``words``, unknown words as ``<unk>``."""
+        unk = self.ids[UNK]
+        return [self.ids.get(w, unk) for w in words]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.words[i] for i in ids]
+
+    @classmethod
+    def build(cls, sentences: Iterable[Sequence[str]], max_size: int | None = None,
+              min_count: int = 1) -> "Vocab":
+        """Vocabulary of a training text: specials first, then words by falling count.
+
+        Args:
+            sentences: tokenised training sentences.
+            max_size: keep at most this many words (specials included).
+            min_count: drop words seen fewer times.
+        """
+        counts = Counter(w for s in sentences for w in s if w not in SPECIALS)
+        ranked = sorted((w for w, c in counts.items() if c >= min_count),
+                        key=lambda w: (-counts[w], w))
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - len(SPECIALS))]
+        return cls(SPECIALS + tuple(ranked))
+
+    @classmethod
+    def from_words(cls, words: Iterable[str]) -> "Vocab":
+        """Vocabulary of an existing word list, specials added at the front where missing."""
+        words = list(dict.fromkeys(words))
+        return cls(tuple(s for s in SPECIALS if s not in words) + tuple(words))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Vocab":
+        """Read a ``words.txt`` (``word id`` per line, ids dense from 0)."""
+        path = Path(path)
+        table: dict[int, str] = {}
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                    raise InputError(f"{path}:{lineno}: expected 'word id', got {line.rstrip()!r}")
+                table[int(parts[1])] = parts[0]
+        if sorted(table) != list(range(len(table))):
+            raise InputError(f"{path}: ids are not dense 0..{len(table) - 1}")
+        vocab = cls(tuple(table[i] for i in range(len(table))))
+        missing = [s for s in SPECIALS if s not in vocab]
+        if missing:
+            raise InputError(f"{path}: symbol table lacks {', '.join(missing)}")
+        return vocab
+
+    def save(self, path: str | Path) -> None:
+        """Write ``words.txt`` atomically."""
+        atomic_write_text(path, "".join(f"{w} {i}\n" for i, w in enumerate(self.words)))

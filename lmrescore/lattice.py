@@ -12,11 +12,13 @@ Conventions (k2's):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
 
+from lmrescore.errors import InputError
 from lmrescore.vocab import Vocab
 
 FINAL_LABEL = -1
@@ -106,3 +108,134 @@ class Lattice:
     def with_scores(self, **scores: Tensor) -> "Lattice":
         """A copy with score columns added or replaced."""
         return replace(self, scores={**self.scores, **scores})
+
+    @classmethod
+    def from_arcs(cls, utt_id: str, num_states: int, src: Tensor | Sequence[int],
+                  dst: Tensor | Sequence[int], label: Tensor | Sequence[int],
+                  scores: dict[str, Tensor | Sequence[float]], symbols: Vocab | None = None,
+                  arc_attrs: dict[str, Tensor] | None = None,
+                  state_attrs: dict[str, Tensor] | None = None,
+                  ragged_arc_attrs: dict[str, tuple[Tensor, Tensor]] | None = None) -> "Lattice":
+        """One lattice from arcs with local state ids (0 = start, ``num_states-1`` = final).
+
+        Args:
+            utt_id: the utterance id.
+            num_states: S, number of states (at least 1).
+            src, dst: (A,) local state ids in ``0..S-1``.
+            label: (A,) word ids; -1 exactly on the arcs into the final state.
+            scores: name -> (A,) log-domain scores.
+        Returns:
+            A batch of one lattice.
+        Raises:
+            InputError: a state id out of range, or -1 labels not exactly on arcs into the final state.
+        """
+        src = torch.as_tensor(src, dtype=torch.int64).reshape(-1)
+        dst = torch.as_tensor(dst, dtype=torch.int64).reshape(-1)
+        label = torch.as_tensor(label, dtype=torch.int64).reshape(-1)
+        if num_states < 1:
+            raise InputError(f"utterance {utt_id}: a lattice needs at least one state")
+        bad = ((src < 0) | (src >= num_states) | (dst < 0) | (dst >= num_states)).nonzero()
+        if bad.numel():
+            a = int(bad[0])
+            raise InputError(f"utterance {utt_id}: arc {a} ({int(src[a])} -> {int(dst[a])}) "
+                             f"has a state outside 0..{num_states - 1}")
+        bad = ((label == FINAL_LABEL) != (dst == num_states - 1)).nonzero()
+        if bad.numel():
+            a = int(bad[0])
+            raise InputError(f"utterance {utt_id}: arc {a} ({int(src[a])} -> {int(dst[a])}, "
+                             f"label {int(label[a])}): label -1 must mark exactly the arcs "
+                             f"into the final state {num_states - 1}")
+        return cls(src=src, dst=dst, label=label,
+                   scores={k: torch.as_tensor(v, dtype=torch.float32).reshape(-1)
+                           for k, v in scores.items()},
+                   state_splits=torch.tensor([0, num_states]),
+                   arc_splits=torch.tensor([0, src.shape[0]]), utt_ids=[utt_id], symbols=symbols,
+                   arc_attrs=dict(arc_attrs or {}), state_attrs=dict(state_attrs or {}),
+                   ragged_arc_attrs=dict(ragged_arc_attrs or {}))
+
+    @classmethod
+    def cat(cls, lattices: Sequence["Lattice"]) -> "Lattice":
+        """Concatenate batches into one; all must have the same score and attribute names.
+
+        Args:
+            lattices: batches of L_1, L_2, ... lattices.
+        Returns:
+            A batch of sum(L_i) lattices, state ids renumbered globally.
+        """
+        assert lattices, "cat needs at least one batch"
+        first = lattices[0]
+        state_offsets = [0]
+        arc_offsets = [0]
+        for lat in lattices:
+            state_offsets.append(state_offsets[-1] + lat.num_states)
+            arc_offsets.append(arc_offsets[-1] + lat.num_arcs)
+        src = torch.cat([lat.src + off for lat, off in zip(lattices, state_offsets)])
+        dst = torch.cat([lat.dst + off for lat, off in zip(lattices, state_offsets)])
+        state_splits = torch.cat([torch.zeros(1, dtype=torch.int64)] + [
+            lat.state_splits[1:] + off for lat, off in zip(lattices, state_offsets)])
+        arc_splits = torch.cat([torch.zeros(1, dtype=torch.int64)] + [
+            lat.arc_splits[1:] + off for lat, off in zip(lattices, arc_offsets)])
+        ragged = {}
+        for name in first.ragged_arc_attrs:
+            values = [lat.ragged_arc_attrs[name][0] for lat in lattices]
+            value_offsets = torch.tensor([0] + [v.shape[0] for v in values]).cumsum(0)
+            splits = torch.cat([torch.zeros(1, dtype=torch.int64)] + [
+                lat.ragged_arc_attrs[name][1][1:] + off
+                for lat, off in zip(lattices, value_offsets.tolist())])
+            ragged[name] = (torch.cat(values), splits)
+        return cls(src=src, dst=dst, label=torch.cat([lat.label for lat in lattices]),
+                   scores={k: torch.cat([lat.scores[k] for lat in lattices]) for k in first.scores},
+                   state_splits=state_splits, arc_splits=arc_splits,
+                   utt_ids=[u for lat in lattices for u in lat.utt_ids], symbols=first.symbols,
+                   arc_attrs={k: torch.cat([lat.arc_attrs[k] for lat in lattices])
+                              for k in first.arc_attrs},
+                   state_attrs={k: torch.cat([lat.state_attrs[k] for lat in lattices])
+                                for k in first.state_attrs},
+                   ragged_arc_attrs=ragged)
+
+    def select(self, indices: Sequence[int] | Tensor) -> "Lattice":
+        """The sub-batch of the given lattices, in the given order.
+
+        Args:
+            indices: (K,) lattice indices.
+        Returns:
+            A batch of K lattices.
+        """
+        indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        state_idx, state_splits = _ragged_take(self.state_splits, indices)
+        arc_idx, arc_splits = _ragged_take(self.arc_splits, indices)
+        new_state = torch.full((self.num_states,), -1, dtype=torch.int64)
+        new_state[state_idx] = torch.arange(state_idx.shape[0])
+        ragged = {}
+        for name, (values, splits) in self.ragged_arc_attrs.items():
+            value_idx, value_splits = _ragged_take(splits, arc_idx)
+            ragged[name] = (values[value_idx], value_splits)
+        return replace(self, src=new_state[self.src[arc_idx]], dst=new_state[self.dst[arc_idx]],
+                       label=self.label[arc_idx],
+                       scores={k: v[arc_idx] for k, v in self.scores.items()},
+                       state_splits=state_splits, arc_splits=arc_splits,
+                       utt_ids=[self.utt_ids[i] for i in indices.tolist()],
+                       arc_attrs={k: v[arc_idx] for k, v in self.arc_attrs.items()},
+                       state_attrs={k: v[state_idx] for k, v in self.state_attrs.items()},
+                       ragged_arc_attrs=ragged)
+
+    def __getitem__(self, i: int) -> "Lattice":
+        """Lattice ``i`` as a batch of one."""
+        return self.select([i])
+
+
+def _ragged_take(splits: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """Element indices and new row splits of some rows of a ragged array.
+
+    Args:
+        splits: (R+1,) row splits.
+        rows: (K,) row indices.
+    Returns:
+        (N,) indices of the elements of those rows, in row order; (K+1,) their row splits.
+    """
+    starts = splits[rows]
+    counts = splits[rows + 1] - starts
+    new_splits = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+    row_of = torch.repeat_interleave(torch.arange(rows.shape[0]), counts)
+    idx = starts[row_of] + torch.arange(int(new_splits[-1])) - new_splits[:-1][row_of]
+    return idx, new_splits

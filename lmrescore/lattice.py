@@ -88,6 +88,10 @@ class Lattice:
         """(L,) global id of each lattice's final state."""
         return self.state_splits[1:] - 1
 
+    def nonempty(self) -> Tensor:
+        """(L,) bool: lattices with at least one state (others have no start or final state)."""
+        return self.state_splits[1:] > self.state_splits[:-1]
+
     def arc_lattice(self) -> Tensor:
         """(A,) index of the lattice each arc belongs to."""
         counts = self.arc_splits[1:] - self.arc_splits[:-1]
@@ -104,6 +108,16 @@ class Lattice:
         for name, w in weights.items():
             total = total + w * self.scores[name]
         return total
+
+    def weighted_score(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
+                       word_ins_penalty: float = 0.0) -> Tensor:
+        """(A,) float64 arc scores in Kaldi's convention, higher is better.
+
+        ``acoustic_scale * am + lm_scale * lm - word_ins_penalty`` on arcs with a word (label > 0).
+        """
+        score = (acoustic_scale * self.scores["am"].double()
+                 + lm_scale * self.scores["lm"].double())
+        return score - word_ins_penalty * (self.label > 0).double()
 
     def with_scores(self, **scores: Tensor) -> "Lattice":
         """A copy with score columns added or replaced."""
@@ -224,6 +238,19 @@ class Lattice:
         return self.select([i])
 
 
+def ragged_arange(starts: Tensor, counts: Tensor) -> Tensor:
+    """Concatenated ranges ``starts[i] .. starts[i]+counts[i]-1``.
+
+    Args:
+        starts, counts: (R,) int64.
+    Returns:
+        (sum(counts),) int64.
+    """
+    offsets = torch.cumsum(counts, 0) - counts
+    row = torch.repeat_interleave(torch.arange(counts.shape[0]), counts)
+    return starts[row] + torch.arange(row.shape[0]) - offsets[row]
+
+
 def _ragged_take(splits: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     """Element indices and new row splits of some rows of a ragged array.
 
@@ -233,9 +260,6 @@ def _ragged_take(splits: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     Returns:
         (N,) indices of the elements of those rows, in row order; (K+1,) their row splits.
     """
-    starts = splits[rows]
-    counts = splits[rows + 1] - starts
+    counts = splits[rows + 1] - splits[rows]
     new_splits = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
-    row_of = torch.repeat_interleave(torch.arange(rows.shape[0]), counts)
-    idx = starts[row_of] + torch.arange(int(new_splits[-1])) - new_splits[:-1][row_of]
-    return idx, new_splits
+    return ragged_arange(splits[rows], counts), new_splits

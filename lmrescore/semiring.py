@@ -1,0 +1,79 @@
+"""Forward and backward scores of a batch of lattices in the tropical (max) or log semiring."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from lmrescore.lattice import Lattice
+from lmrescore.topsort import Levels
+
+Semiring = Literal["tropical", "log"]
+
+
+def group_reduce(values: Tensor, group: Tensor, num_groups: int, semiring: Semiring) -> Tensor:
+    """Max (tropical) or log-sum-exp (log) of the values of each group.
+
+    Args:
+        values: (n,) float64 scores.
+        group: (n,) int64 group of each value in ``0..G-1``.
+        num_groups: G.
+        semiring: "tropical" or "log".
+    Returns:
+        (G,) float64, -inf for empty groups.
+    """
+    top = torch.full((num_groups,), -torch.inf, dtype=values.dtype)
+    top.scatter_reduce_(0, group, values, "amax")
+    if semiring == "tropical":
+        return top
+    shift = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    total = torch.zeros_like(top).index_add_(0, group, torch.exp(values - shift[group]))
+    return shift + torch.log(total)
+
+
+def forward_scores(lat: Lattice, lv: Levels, arc_score: Tensor, semiring: Semiring) -> Tensor:
+    """Score of all paths from the start state to each state, one step per level.
+
+    Args:
+        lat: a batch of lattices with S states and A arcs.
+        lv: ``levels(lat)``.
+        arc_score: (A,) float64 arc scores.
+        semiring: "tropical" (best path) or "log" (all paths).
+    Returns:
+        (S,) float64, -inf for states not reachable from the start.
+    """
+    alpha = torch.full((lat.num_states,), -torch.inf, dtype=torch.float64)
+    nonempty = lat.nonempty()
+    alpha[lat.start_states[nonempty]] = 0.0
+    plus = torch.maximum if semiring == "tropical" else torch.logaddexp
+    for k in range(1, lv.num_levels):
+        arcs, group, states = lv.by_dst.level(k)
+        into = group_reduce(alpha[lat.src[arcs]] + arc_score[arcs], group, states.shape[0],
+                            semiring)
+        alpha[states] = plus(alpha[states], into)
+    return alpha
+
+
+def backward_scores(lat: Lattice, lv: Levels, arc_score: Tensor, semiring: Semiring) -> Tensor:
+    """Score of all paths from each state to the final state, one step per level.
+
+    Args:
+        lat: a batch of lattices with S states and A arcs.
+        lv: ``levels(lat)``.
+        arc_score: (A,) float64 arc scores.
+        semiring: "tropical" (best path) or "log" (all paths).
+    Returns:
+        (S,) float64, -inf for states that do not reach the final state.
+    """
+    beta = torch.full((lat.num_states,), -torch.inf, dtype=torch.float64)
+    nonempty = lat.nonempty()
+    beta[lat.final_states[nonempty]] = 0.0
+    plus = torch.maximum if semiring == "tropical" else torch.logaddexp
+    for k in range(lv.num_levels - 2, -1, -1):
+        arcs, group, states = lv.by_src.level(k)
+        out = group_reduce(beta[lat.dst[arcs]] + arc_score[arcs], group, states.shape[0],
+                           semiring)
+        beta[states] = plus(beta[states], out)
+    return beta

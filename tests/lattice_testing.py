@@ -1,0 +1,104 @@
+"""Test helpers: seeded random DAG lattices, brute-force path enumeration, kaldifst conversion."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from lmrescore.lattice import Lattice
+
+
+def random_lattice(rng: random.Random, utt_id: str, num_states: int, num_arcs: int,
+                   vocab_size: int = 6, eps_prob: float = 0.2, dup_prob: float = 0.2) -> Lattice:
+    """A random connected DAG lattice with shuffled state ids and arcs.
+
+    Every state is on a path from start to final. Some arcs are epsilons, some duplicate the
+    states of an earlier arc (with another label and score), so states have parallel arcs.
+
+    Args:
+        rng: the random generator.
+        utt_id: the utterance id.
+        num_states: S >= 2.
+        num_arcs: extra random arcs beyond the ones that connect every state.
+        vocab_size: labels are drawn from 1..vocab_size-1 (0 with probability ``eps_prob``).
+    """
+    inner = list(range(1, num_states - 1))
+    rng.shuffle(inner)
+    topo = [0] + inner + [num_states - 1]  # topo[i] = state id at topological position i
+    pairs = []
+    for i in range(1, num_states):
+        pairs.append((rng.randrange(i), i))  # an arc into every state
+    for i in range(num_states - 1):
+        pairs.append((i, rng.randrange(i + 1, num_states)))  # an arc out of every state
+    for _ in range(num_arcs):
+        i = rng.randrange(num_states - 1)
+        pairs.append((i, rng.randrange(i + 1, num_states)))
+    pairs += [p for p in pairs if rng.random() < dup_prob]
+    rng.shuffle(pairs)
+    src = [topo[i] for i, _ in pairs]
+    dst = [topo[j] for _, j in pairs]
+    label = [-1 if j == num_states - 1 else
+             (0 if rng.random() < eps_prob else rng.randrange(1, vocab_size)) for _, j in pairs]
+    am = [round(rng.uniform(-4.0, 0.0), 3) for _ in pairs]
+    lm = [round(rng.uniform(-3.0, 0.0), 3) for _ in pairs]
+    return Lattice.from_arcs(utt_id, num_states, src, dst, label, {"am": am, "lm": lm})
+
+
+def random_batch(seed: int, num_lattices: int, max_states: int = 8,
+                 max_extra_arcs: int = 8) -> Lattice:
+    """A batch of random lattices of random sizes (2..max_states states)."""
+    rng = random.Random(seed)
+    return Lattice.cat([
+        random_lattice(rng, f"utt{i}", rng.randint(2, max_states),
+                       rng.randint(0, max_extra_arcs)) for i in range(num_lattices)])
+
+
+def enumerate_paths(lat: Lattice, i: int) -> list[list[int]]:
+    """All paths (global arc ids) from start to final state of lattice ``i``, by depth-first search."""
+    a0, a1 = int(lat.arc_splits[i]), int(lat.arc_splits[i + 1])
+    out: dict[int, list[int]] = {}
+    for a in range(a0, a1):
+        out.setdefault(int(lat.src[a]), []).append(a)
+    final = int(lat.final_states[i])
+    paths = []
+
+    def visit(state: int, prefix: list[int]) -> None:
+        if state == final:
+            paths.append(prefix)
+        for a in out.get(state, []):
+            visit(int(lat.dst[a]), prefix + [a])
+
+    visit(int(lat.start_states[i]), [])
+    return paths
+
+
+def path_words(lat: Lattice, path: list[int]) -> list[int]:
+    """Word ids (labels > 0) along a path."""
+    return [int(lat.label[a]) for a in path if int(lat.label[a]) > 0]
+
+
+def to_kaldifst(lat: Lattice, i: int, arc_score: torch.Tensor):
+    """Lattice ``i`` as a kaldifst StdVectorFst with costs ``-arc_score``.
+
+    The final state is dropped: each -1 arc becomes the final weight of its source state
+    (the lowest cost where there are several).
+    """
+    import kaldifst
+
+    s0 = int(lat.state_splits[i])
+    fst = kaldifst.StdVectorFst()
+    for _ in range(int(lat.state_splits[i + 1]) - s0 - 1):
+        fst.add_state()
+    fst.start = 0
+    finals: dict[int, float] = {}
+    for a in range(int(lat.arc_splits[i]), int(lat.arc_splits[i + 1])):
+        src, dst, label = int(lat.src[a]) - s0, int(lat.dst[a]) - s0, int(lat.label[a])
+        cost = -float(arc_score[a])
+        if label == -1:
+            finals[src] = min(cost, finals.get(src, float("inf")))
+        else:
+            fst.add_arc(src, kaldifst.StdArc(label, label, cost, dst))
+    for state, cost in finals.items():
+        fst.set_final(state, cost)
+    return fst

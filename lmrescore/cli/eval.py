@@ -1,0 +1,41 @@
+"""lmrescore eval: word-level perplexity of a trained model on a text file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help=__doc__.split(": ", 1)[1], description=__doc__)
+    p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
+    p.add_argument("--text", required=True, help="one sentence per line")
+    p.add_argument("--batching", choices=["sentence", "stream"],
+                   help="default: as the model was trained")
+    p.add_argument("--exact", action="store_true",
+                   help="also score with the exact full-history recurrence (for an order-K model)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lmrescore.checkpoint import load_model
+    from lmrescore.data import read_sentences
+    from lmrescore.evaluate import perplexity
+    from lmrescore.units import units_from_checkpoint
+
+    model, vocab, config, payload = load_model(args.model, args.device)
+    units = units_from_checkpoint(payload)
+    sentences = read_sentences(args.text)
+    data = units.encode(sentences)
+    words = sum(len(s) for s in sentences)
+    batching = args.batching or config.train.batching
+    order = model.config.order
+    orders: list[int | None] = [order] + ([None] if args.exact and order is not None else [])
+    for k in orders:
+        result = perplexity(model, data, vocab, batching, args.batch_size,
+                            config.train.bptt_len, k, words)
+        how = "exact recurrence" if k is None else f"order K={k}"
+        print(f"{args.text}: {how}, {batching} batching: ppl {result.ppl:.2f} "
+              f"({result.words} words incl. </s>, {result.tokens} tokens)")
+    return 0

@@ -1,0 +1,150 @@
+"""Training: learns, resumes exactly after a kill, and refuses bad input clearly."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmrescore.checkpoint import load_model
+from lmrescore.cli import main
+from lmrescore.config import ExperimentConfig
+from lmrescore.errors import InputError
+from lmrescore.train import Trainer
+from toy_corpus import write_toy_corpus
+
+
+def config(method: str = "afp", batching: str = "sentence", **train) -> ExperimentConfig:
+    order = 3 if method == "afp" else None
+    return ExperimentConfig.from_dict({
+        "model": {"cell": "lstm", "hidden_dim": 16, "dropout": 0.1, "order": order},
+        "train": {"method": method, "batching": batching, "batch_size": 16, "bptt_len": 8,
+                  "epochs": 2, "optimizer": "adam", "lr": 0.02, "save_every": 5, **train}})
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_toy_corpus(tmp_path_factory.mktemp("toy"))
+
+
+@pytest.mark.parametrize("method,batching", [("afp", "sentence"), ("bptt", "sentence"),
+                                             ("bptt", "stream"), ("afp", "stream")])
+def test_training_lowers_perplexity(corpus: Path, tmp_path: Path, method: str,
+                                    batching: str) -> None:
+    trainer = Trainer(config(method, batching, epochs=3), corpus, tmp_path)
+    before = trainer.evaluate("valid").ppl
+    results = trainer.run()
+    assert results["valid_ppl"] < 0.5 * before, (before, results)
+    assert results["test_ppl"] < 0.5 * before
+    if method == "afp":  # the order-K model is also scored with the exact recurrence
+        assert results["test_ppl_exact"] > 1
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert len(trainer.state.history) == 3
+
+
+def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_resume_gives_the_same_next_step(corpus: Path, tmp_path: Path) -> None:
+    a = Trainer(config(epochs=3), corpus, tmp_path)
+    a._train_epoch()  # epoch 1 ends with a checkpoint
+    batch = a.batches(a.state.epoch)[0]
+    a.step(batch)
+    b = Trainer(config(epochs=3), corpus, tmp_path)  # a fresh process would do this
+    assert b.state.epoch == 1 and b.state.step_in_epoch == 0
+    b.step(batch)
+    for name, value in weights(a).items():
+        assert torch.equal(value, weights(b)[name]), name
+
+
+@pytest.mark.parametrize("batching", ["sentence", "stream"])
+def test_killed_run_resumes_to_the_same_weights(corpus: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                batching: str) -> None:
+    method = "bptt" if batching == "stream" else "afp"  # stream BPTT carries state over the kill
+    whole = Trainer(config(method, batching), corpus, tmp_path / "whole")
+    whole.run()
+
+    killed = Trainer(config(method, batching), corpus, tmp_path / "killed")
+    calls = {"n": 0}
+    real_step = Trainer.step
+
+    def dying_step(self: Trainer, batch) -> float:
+        calls["n"] += 1
+        if calls["n"] == 12:  # mid-epoch 1, after the step-10 checkpoint
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    monkeypatch.setattr(Trainer, "step", real_step)
+    resumed = Trainer(config(method, batching), corpus, tmp_path / "killed")
+    assert resumed.state.step_in_epoch == 10
+    resumed.run()
+    for name, value in weights(whole).items():
+        assert torch.equal(value, weights(resumed)[name]), name
+    assert whole.state.history[-1]["valid_ppl"] == resumed.state.history[-1]["valid_ppl"]
+
+
+def test_cli_train_then_eval(corpus: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("model: {cell: gru, hidden_dim: 12, order: 2}\ntrain: {method: afp}\n")
+    exp = tmp_path / "exp"
+    assert main(["train", "--config", str(cfg), "--corpus-dir", str(corpus), "--exp-dir",
+                 str(exp), "--set", "train.epochs=1"]) == 0
+    assert main(["eval", "--model", str(exp / "best.pt"), "--text",
+                 str(corpus / "ptb.test.txt"), "--exact"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert "order K=2" in lines[0] and "exact recurrence" in lines[1]
+    ppls = [float(line.split("ppl ")[1].split()[0]) for line in lines]
+    model, vocab, _, _ = load_model(exp / "best.pt")
+    assert model.config.order == 2 and all(1 < p < len(vocab) for p in ppls)
+
+
+def test_sentencepiece_units_report_per_word_perplexity(corpus: Path, tmp_path: Path) -> None:
+    cfg = config(epochs=1)
+    cfg.data.units, cfg.data.sp_vocab_size = "sentencepiece", 40
+    trainer = Trainer(cfg, corpus, tmp_path)
+    result = trainer.evaluate("test")
+    assert result.tokens > result.words  # more pieces than words
+    assert (tmp_path / "sp.model").exists()
+
+
+def error_of(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_bad_input_gives_one_line_errors(corpus: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("model: {hidden_dim: 8, odrer: 2}\n")
+    assert "unknown key(s) odrer" in error_of(
+        capsys, ["train", "--config", str(cfg), "--corpus-dir", str(corpus),
+                 "--exp-dir", str(tmp_path / "e")])
+
+    cfg.write_text("model: {hidden_dim: 8}\ntrain: {epochs: 1}\n")
+    empty = tmp_path / "empty"
+    write_toy_corpus(empty)
+    (empty / "ptb.valid.txt").write_text("\n \n")
+    assert "ptb.valid.txt: corpus file is empty" in error_of(
+        capsys, ["train", "--config", str(cfg), "--corpus-dir", str(empty),
+                 "--exp-dir", str(tmp_path / "e")])
+    assert "ptb.train.txt: no such corpus file" in error_of(
+        capsys, ["train", "--config", str(cfg), "--corpus-dir", str(tmp_path / "nowhere"),
+                 "--exp-dir", str(tmp_path / "e")])
+    assert not (tmp_path / "e").exists()
+
+
+def test_checkpoint_from_another_vocab_is_refused_and_kept(corpus: Path, tmp_path: Path) -> None:
+    Trainer(config(epochs=1), corpus, tmp_path / "exp").run()
+    last = tmp_path / "exp" / "last.pt"
+    before = last.read_bytes()
+    other = write_toy_corpus(tmp_path / "other", seed=1, train=30)  # fewer words, other order
+    with pytest.raises(InputError, match="vocabulary"):
+        Trainer(config(epochs=1), other, tmp_path / "exp")
+    assert last.read_bytes() == before

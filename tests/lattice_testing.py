@@ -78,27 +78,30 @@ def path_words(lat: Lattice, path: list[int]) -> list[int]:
     return [int(lat.label[a]) for a in path if int(lat.label[a]) > 0]
 
 
-def to_kaldifst(lat: Lattice, i: int, arc_score: torch.Tensor):
+def to_kaldifst(lat: Lattice, i: int, arc_score: torch.Tensor, final_arcs: bool = False):
     """Lattice ``i`` as a kaldifst StdVectorFst with costs ``-arc_score``.
 
-    The final state is dropped: each -1 arc becomes the final weight of its source state
-    (the lowest cost where there are several).
+    By default the final state is dropped: each -1 arc becomes the final weight of its source
+    state (the lowest cost where there are several). With ``final_arcs`` the -1 arcs become
+    epsilon arcs into the final state, which has final weight 0, so paths map one to one.
     """
     import kaldifst
 
     s0 = int(lat.state_splits[i])
     fst = kaldifst.StdVectorFst()
-    for _ in range(int(lat.state_splits[i + 1]) - s0 - 1):
+    for _ in range(int(lat.state_splits[i + 1]) - s0 - (0 if final_arcs else 1)):
         fst.add_state()
     fst.start = 0
     finals: dict[int, float] = {}
+    if final_arcs:
+        finals[fst.num_states - 1] = 0.0
     for a in range(int(lat.arc_splits[i]), int(lat.arc_splits[i + 1])):
         src, dst, label = int(lat.src[a]) - s0, int(lat.dst[a]) - s0, int(lat.label[a])
         cost = -float(arc_score[a])
-        if label == -1:
+        if label == -1 and not final_arcs:
             finals[src] = min(cost, finals.get(src, float("inf")))
         else:
-            fst.add_arc(src, kaldifst.StdArc(label, label, cost, dst))
+            fst.add_arc(src, kaldifst.StdArc(max(label, 0), max(label, 0), cost, dst))
     for state, cost in finals.items():
         fst.set_final(state, cost)
     return fst

@@ -143,16 +143,33 @@ def _trace_back(lat: Lattice, final_hyps: Tensor, score: Tensor, num_paths: Tens
         steps.append(torch.full_like(active, step))
         hyp = hyp_prev[hyp]
         step += 1
-    path_of = torch.cat(path_ids)
-    back_step = torch.cat(steps)
-    length = torch.bincount(path_of, minlength=num)
+    arcs, arc_splits, words, word_splits = assemble_paths(
+        lat, num, torch.cat(path_ids), torch.cat(steps), torch.cat(step_arcs))
+    zero = torch.zeros(1, dtype=torch.int64)
+    return Nbest(score=score, path_splits=torch.cat([zero, num_paths.cumsum(0)]), arcs=arcs,
+                 arc_splits=arc_splits, words=words, word_splits=word_splits)
+
+
+def assemble_paths(lat: Lattice, num_paths: int, path_of: Tensor, back_step: Tensor,
+                   arc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Ragged paths from arcs found walking back from the final state.
+
+    Args:
+        lat: the lattice batch.
+        num_paths: P.
+        path_of: (X,) path of each found arc.
+        back_step: (X,) steps from the end of its path (0 = last arc); dense 0..len-1 per path.
+        arc: (X,) the arc ids.
+    Returns:
+        (X,) arcs start to final and their (P+1,) row splits [path][arc]; (W,) word ids
+        (labels > 0) and their (P+1,) row splits [path][word].
+    """
+    length = torch.bincount(path_of, minlength=num_paths)
     zero = torch.zeros(1, dtype=torch.int64)
     arc_splits = torch.cat([zero, length.cumsum(0)])
     arcs = torch.empty(path_of.shape[0], dtype=torch.int64)
-    arcs[arc_splits[path_of] + length[path_of] - 1 - back_step] = torch.cat(step_arcs)
+    arcs[arc_splits[path_of] + length[path_of] - 1 - back_step] = arc
     is_word = lat.label[arcs] > 0
-    path_of_arc = torch.repeat_interleave(torch.arange(num), length)
-    word_count = torch.bincount(path_of_arc[is_word], minlength=num)
-    return Nbest(score=score, path_splits=torch.cat([zero, num_paths.cumsum(0)]), arcs=arcs,
-                 arc_splits=arc_splits, words=lat.label[arcs[is_word]],
-                 word_splits=torch.cat([zero, word_count.cumsum(0)]))
+    path_of_arc = torch.repeat_interleave(torch.arange(num_paths), length)
+    word_count = torch.bincount(path_of_arc[is_word], minlength=num_paths)
+    return arcs, arc_splits, lat.label[arcs[is_word]], torch.cat([zero, word_count.cumsum(0)])

@@ -1,0 +1,125 @@
+"""Lattice files: Kaldi archives, HTK SLF files, k2 ``.pt`` files, read and written the same way.
+
+Inputs and outputs per format:
+
+- ``kaldi``: a Kaldi rspecifier / wspecifier (``ark:lat.ark``, ``ark:gunzip -c lat.1.gz|``,
+  ``scp:lat.scp``, ``ark,t:-``, ``ark,scp:out.ark,out.scp``).
+- ``slf``: one file per utterance. Input: a directory (``*.slf``, ``*.lat``, with optional
+  ``.gz``), or a list file (one path per line) or an scp (``utt_id path`` per line).
+  Output: a directory; ``<utt_id>.slf`` per utterance.
+- ``k2``: one ``.pt`` file (see :mod:`lmrescore.formats.k2`).
+
+Reading yields ``(utt_id, Lattice | InputError)`` so one bad lattice does not stop the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from lmrescore.errors import InputError
+from lmrescore.formats.archive import KaldiWriter, read_kaldi
+from lmrescore.formats.batch import batches, unbatch
+from lmrescore.formats.k2 import read_k2, write_k2
+from lmrescore.formats.slf import read_slf, write_slf
+from lmrescore.lattice import Lattice
+from lmrescore.vocab import Vocab
+
+FORMATS = ("kaldi", "slf", "k2")
+_SLF_SUFFIXES = (".slf", ".lat", ".htk", ".slf.gz", ".lat.gz", ".htk.gz")
+
+__all__ = ["FORMATS", "batches", "read_lattices", "slf_inputs", "unbatch", "write_lattices"]
+
+
+def slf_inputs(source: str | Path) -> list[tuple[str | None, Path]]:
+    """(utt_id or None, path) of each SLF file of a directory, list file or scp.
+
+    Args:
+        source: a directory, or a file with one ``path`` or ``utt_id path`` per line.
+    """
+    source = Path(source)
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.name.endswith(_SLF_SUFFIXES))
+        return [(None, p) for p in files]
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise InputError(f"cannot read the SLF list {source}: {e}") from e
+    out: list[tuple[str | None, Path]] = []
+    for lineno, line in enumerate(lines, 1):
+        parts = line.split()
+        if len(parts) == 1:
+            out.append((None, source.parent / parts[0]))
+        elif len(parts) == 2:
+            out.append((parts[0], source.parent / parts[1]))
+        elif parts:
+            raise InputError(f"{source}:{lineno}: expected 'path' or 'utt_id path'")
+    return out
+
+
+def _read_slf_files(source: str, symbols: Vocab, oov: str
+                    ) -> Iterator[tuple[str, Lattice | InputError]]:
+    for utt_id, path in slf_inputs(source):
+        try:
+            lat = read_slf(path, symbols, utt_id, oov)
+            yield lat.utt_ids[0], lat
+        except InputError as e:
+            yield utt_id or path.name, e
+
+
+def read_lattices(source: str, fmt: str, symbols: Vocab | None = None, oov: str = "error"
+                  ) -> Iterator[tuple[str, Lattice | InputError]]:
+    """Each lattice of ``source`` as a batch of one, or the error reading it.
+
+    Args:
+        source: a Kaldi rspecifier, an SLF directory / list / scp, or a k2 ``.pt`` file.
+        fmt: ``"kaldi"``, ``"slf"`` or ``"k2"``.
+        symbols: words.txt (required for SLF, whose words are strings).
+        oov: SLF words missing from ``symbols``: ``"error"`` or ``"unk"``.
+    Returns:
+        an iterator of (utterance id, lattice or :class:`InputError`).
+    """
+    if fmt == "kaldi":
+        return read_kaldi(source, symbols)
+    if fmt == "slf":
+        if symbols is None:
+            raise InputError("reading SLF needs a symbol table (--words)")
+        return _read_slf_files(source, symbols, oov)
+    if fmt == "k2":
+        return read_k2(source, symbols)
+    raise InputError(f"unknown lattice format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
+                   kaldi_compact: bool = True) -> int:
+    """Write batches of lattices; files appear atomically.
+
+    Args:
+        target: a Kaldi wspecifier, an SLF output directory, or a k2 ``.pt`` path.
+        lattices: batches.
+        fmt: ``"kaldi"``, ``"slf"`` or ``"k2"``.
+        kaldi_compact: Kaldi CompactLattice (else Lattice).
+    Returns:
+        the number of lattices written.
+    """
+    count = 0
+    if fmt == "kaldi":
+        with KaldiWriter(target, kaldi_compact) as writer:
+            for batch in lattices:
+                for lat in unbatch(batch):
+                    writer.write(lat)
+                    count += 1
+    elif fmt == "slf":
+        out = Path(target)
+        for batch in lattices:
+            for lat in unbatch(batch):
+                write_slf(out / f"{lat.utt_ids[0]}.slf", lat)
+                count += 1
+    elif fmt == "k2":
+        all_lats = [lat for batch in lattices for lat in unbatch(batch)]
+        if all_lats:
+            write_k2(target, Lattice.cat(all_lats))
+        count = len(all_lats)
+    else:
+        raise InputError(f"unknown lattice format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return count

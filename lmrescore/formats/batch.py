@@ -1,0 +1,70 @@
+"""Split batches into single lattices and assemble single lattices into batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from lmrescore.errors import InputError
+from lmrescore.lattice import Lattice
+
+
+def unbatch(lat: Lattice) -> Iterator[Lattice]:
+    """Each lattice of a batch as a batch of one (contiguous slices, no copies).
+
+    Args:
+        lat: a batch of L lattices.
+    Returns:
+        an iterator of L batches of one, local state ids starting at 0.
+    """
+    if lat.num_lattices == 1 and int(lat.state_splits[0]) == 0:
+        yield lat
+        return
+    ss, as_ = lat.state_splits.tolist(), lat.arc_splits.tolist()
+    for i in range(lat.num_lattices):
+        s0, s1, a0, a1 = ss[i], ss[i + 1], as_[i], as_[i + 1]
+        ragged = {}
+        for name, (values, splits) in lat.ragged_arc_attrs.items():
+            part = splits[a0: a1 + 1]
+            ragged[name] = (values[int(part[0]): int(part[-1])], part - part[0])
+        yield replace(lat, src=lat.src[a0:a1] - s0, dst=lat.dst[a0:a1] - s0,
+                      label=lat.label[a0:a1], scores={k: v[a0:a1] for k, v in lat.scores.items()},
+                      state_splits=lat.state_splits.new_tensor([0, s1 - s0]),
+                      arc_splits=lat.arc_splits.new_tensor([0, a1 - a0]), utt_ids=[lat.utt_ids[i]],
+                      arc_attrs={k: v[a0:a1] for k, v in lat.arc_attrs.items()},
+                      state_attrs={k: v[s0:s1] for k, v in lat.state_attrs.items()},
+                      ragged_arc_attrs=ragged)
+
+
+def _common(lattices: list[Lattice]) -> list[Lattice]:
+    """Drop the scores and attributes that not every lattice has, so they can be concatenated."""
+    def keep(field: str) -> set[str]:
+        return set.intersection(*(set(getattr(x, field)) for x in lattices))
+    names = {f: keep(f) for f in ("scores", "arc_attrs", "state_attrs", "ragged_arc_attrs")}
+    return [replace(x, **{f: {k: v for k, v in getattr(x, f).items() if k in names[f]}
+                          for f in names}) for x in lattices]
+
+
+def batches(items: Iterable[tuple[str, Lattice | InputError]], batch_size: int = 100
+            ) -> Iterator[tuple[Lattice | None, list[tuple[str, InputError]]]]:
+    """Group ``(utt_id, lattice or error)`` items into batches.
+
+    Args:
+        items: e.g. from :func:`lmrescore.formats.read_lattices`.
+        batch_size: lattices per batch.
+    Returns:
+        an iterator of (a batch of up to ``batch_size`` lattices or None, the errors met while
+        collecting it).
+    """
+    good: list[Lattice] = []
+    bad: list[tuple[str, InputError]] = []
+    for utt, value in items:
+        if isinstance(value, InputError):
+            bad.append((utt, value))
+        else:
+            good.append(value)
+        if len(good) == batch_size:
+            yield Lattice.cat(_common(good)), bad
+            good, bad = [], []
+    if good or bad:
+        yield (Lattice.cat(_common(good)) if good else None), bad

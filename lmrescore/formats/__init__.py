@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lmrescore.errors import InputError
 from lmrescore.formats.archive import KaldiWriter, read_kaldi
-from lmrescore.formats.batch import batches, unbatch
+from lmrescore.formats.batch import ReadStats, batches, skip_bad, unbatch
 from lmrescore.formats.k2 import read_k2, write_k2
 from lmrescore.formats.slf import read_slf, write_slf
 from lmrescore.lattice import Lattice
@@ -28,7 +28,8 @@ from lmrescore.vocab import Vocab
 FORMATS = ("kaldi", "slf", "k2")
 _SLF_SUFFIXES = (".slf", ".lat", ".htk", ".slf.gz", ".lat.gz", ".htk.gz")
 
-__all__ = ["FORMATS", "batches", "read_lattices", "slf_inputs", "unbatch", "write_lattices"]
+__all__ = ["FORMATS", "ReadStats", "batches", "read_lattices", "skip_bad", "slf_inputs", "unbatch",
+           "write_lattices"]
 
 
 def slf_inputs(source: str | Path) -> list[tuple[str | None, Path]]:

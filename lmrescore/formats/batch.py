@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from lmrescore.errors import InputError
 from lmrescore.lattice import Lattice
+
+log = logging.getLogger(__name__)
 
 
 def unbatch(lat: Lattice) -> Iterator[Lattice]:
@@ -68,3 +71,27 @@ def batches(items: Iterable[tuple[str, Lattice | InputError]], batch_size: int =
             good, bad = [], []
     if good or bad:
         yield (Lattice.cat(_common(good)) if good else None), bad
+
+
+@dataclass
+class ReadStats:
+    """How many lattices were read and how many of them failed."""
+
+    total: int = 0
+    failed: int = 0
+
+    def too_many(self, max_failures: float) -> bool:
+        """Whether the share of failures passes ``max_failures`` (a fraction)."""
+        return self.failed > max_failures * self.total
+
+
+def skip_bad(items: Iterable[tuple[str, Lattice | InputError]], stats: ReadStats
+             ) -> Iterator[Lattice]:
+    """The good lattices of ``items``; each error is logged and counted in ``stats``."""
+    for utt, value in items:
+        stats.total += 1
+        if isinstance(value, InputError):
+            stats.failed += 1
+            log.warning("skipping %s: %s", utt, value)
+        else:
+            yield value

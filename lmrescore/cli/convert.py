@@ -1,0 +1,51 @@
+"""lmrescore convert: lattices from one format to another (kaldi, slf, k2).
+
+Examples:
+    lmrescore convert "ark:gunzip -c lat.1.gz|" slf_dir --in-format kaldi --out-format slf \\
+        --words data/lang/words.txt
+    lmrescore convert slf_dir ark,t:- --in-format slf --out-format kaldi --words words.txt
+    lmrescore convert ark:lat.ark lats.pt --in-format kaldi --out-format k2
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def add_reading_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that read lattices."""
+    p.add_argument("--words", help="words.txt (required for SLF)")
+    p.add_argument("--map-oov-to-unk", action="store_true",
+                   help="SLF words missing from words.txt become <unk> (default: the lattice fails)")
+    p.add_argument("--max-failures", type=float, default=0.0,
+                   help="exit 1 when more than this fraction of lattices fail (default: 0)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help=__doc__.split(": ", 1)[1].split("\n")[0],
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
+    p.add_argument("output", help="Kaldi wspecifier, SLF output directory, or k2 .pt file")
+    p.add_argument("--in-format", required=True, choices=["kaldi", "slf", "k2"])
+    p.add_argument("--out-format", required=True, choices=["kaldi", "slf", "k2"])
+    p.add_argument("--kaldi-type", choices=["compact", "lattice"], default="compact",
+                   help="Kaldi output: CompactLattice (default) or Lattice")
+    add_reading_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lmrescore.formats import ReadStats, read_lattices, skip_bad, write_lattices
+    from lmrescore.vocab import Vocab
+
+    symbols = Vocab.load(args.words) if args.words else None
+    stats = ReadStats()
+    items = read_lattices(args.input, args.in_format, symbols,
+                          "unk" if args.map_oov_to_unk else "error")
+    written = write_lattices(args.output, skip_bad(items, stats), args.out_format,
+                             args.kaldi_type == "compact")
+    log.info("converted %d of %d lattices (%d failed)", written, stats.total, stats.failed)
+    return 1 if stats.too_many(args.max_failures) else 0

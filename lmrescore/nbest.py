@@ -66,6 +66,33 @@ def _hyp_counts(lat: Lattice, lv: Levels, n: int) -> Tensor:
     return torch.exp(log_paths).round().clamp(max=n).long()
 
 
+def _nth_best_floor(last: Tensor, count: Tensor, group: Tensor, num_groups: int,
+                    n: int) -> Tensor:
+    """A lower bound on the n-th best candidate score of each group, to skip sorting the rest.
+
+    An arc's candidates are its source's hyps, best first, so all ``count`` of them score at
+    least ``last``. Taking arcs by falling ``last`` until n candidates are covered gives a bound.
+
+    Args:
+        last: (n_arcs,) score of each arc's worst candidate.
+        count: (n_arcs,) candidates of each arc.
+        group: (n_arcs,) group (destination state) of each arc.
+        num_groups: G.
+        n: N.
+    Returns:
+        (G,) float64 bound, -inf for groups with fewer than n candidates.
+    """
+    by_last = torch.argsort(last, descending=True, stable=True)
+    order = by_last[torch.argsort(group[by_last], stable=True)]
+    covered = torch.cumsum(count[order], 0)
+    group_total = torch.zeros(num_groups, dtype=torch.int64).index_add_(0, group, count)
+    covered = covered - (torch.cumsum(group_total, 0) - group_total)[group[order]]
+    crossing = (covered >= n) & (covered - count[order] < n)
+    floor = torch.full((num_groups,), -torch.inf, dtype=torch.float64)
+    floor[group[order[crossing]]] = last[order[crossing]]
+    return floor
+
+
 def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
           word_ins_penalty: float = 0.0) -> Nbest:
     """The ``n`` best paths of each lattice (fewer where a lattice has fewer paths).
@@ -98,16 +125,22 @@ def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1
     hyp_prev = torch.full((num_hyps,), -1, dtype=torch.int64)
     for k in range(1, lv.num_levels):
         arcs, group, states = lv.by_dst.level(k)
-        src_count = count[lat.src[arcs]]
-        cand = ragged_arange(hyp_start[lat.src[arcs]], src_count)
+        src = lat.src[arcs]
+        src_count = count[src]
+        last = hyp_score[(hyp_start[src] + src_count - 1).clamp(min=0)] + arc_score[arcs]
+        floor = _nth_best_floor(last, src_count, group, states.shape[0], n)
+        cand = ragged_arange(hyp_start[src], src_count)
         cand_arc = torch.repeat_interleave(arcs, src_count)
         cand_group = torch.repeat_interleave(group, src_count)
         cand_score = hyp_score[cand] + arc_score[cand_arc]
+        keep = cand_score >= floor[cand_group]
+        cand, cand_arc, cand_group, cand_score = (cand[keep], cand_arc[keep], cand_group[keep],
+                                                  cand_score[keep])
         by_score = torch.argsort(cand_score, descending=True, stable=True)
         order = by_score[torch.argsort(cand_group[by_score], stable=True)]
         group_size = torch.bincount(cand_group, minlength=states.shape[0])
-        sorted_group = cand_group[order]
-        rank = torch.arange(order.shape[0]) - (torch.cumsum(group_size, 0) - group_size)[sorted_group]
+        first = torch.cumsum(group_size, 0) - group_size
+        rank = torch.arange(order.shape[0]) - first[cand_group[order]]
         kept = order[rank < n]
         dest = hyp_start[states][cand_group[kept]] + rank[rank < n]
         hyp_score[dest] = cand_score[kept]

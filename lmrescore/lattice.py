@@ -141,7 +141,8 @@ class Lattice:
         Returns:
             A batch of one lattice.
         Raises:
-            InputError: a state id out of range, or -1 labels not exactly on arcs into the final state.
+            InputError: a state id out of range, or -1 labels not exactly on the arcs into the
+                final state.
         """
         src = torch.as_tensor(src, dtype=torch.int64).reshape(-1)
         dst = torch.as_tensor(dst, dtype=torch.int64).reshape(-1)

@@ -54,7 +54,8 @@ def _pad_refs(refs: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
     return padded, lengths
 
 
-def _arc_costs(lat: Lattice, arcs: Tensor, cost: Tensor, ref: Tensor) -> Tensor:
+def _arc_costs(lat: Lattice, arcs: Tensor, cost: Tensor, ref: Tensor,
+               arc_lattice: Tensor) -> Tensor:
     """(n, R+1) errors to reach each position through each arc (before deletions at its end).
 
     Word arcs match or substitute ``ref[j-1]`` (from position j-1) or insert (from j); epsilon
@@ -65,11 +66,12 @@ def _arc_costs(lat: Lattice, arcs: Tensor, cost: Tensor, ref: Tensor) -> Tensor:
         arcs: (n,) arc ids.
         cost: (S, R+1) int32 errors of the states (complete for the arcs' sources).
         ref: (L, R) padded references.
+        arc_lattice: (A,) lattice of each arc.
     """
     label = lat.label[arcs]
     from_src = cost[lat.src[arcs]]
     sub = torch.full_like(from_src, _INF)
-    wrong = ref[lat.arc_lattice()[arcs]] != label.unsqueeze(1)
+    wrong = ref[arc_lattice[arcs]] != label.unsqueeze(1)
     sub[:, 1:] = from_src[:, :-1] + wrong.to(from_src.dtype)
     word = torch.minimum(from_src + 1, sub)
     return torch.where((label > 0).unsqueeze(1), word, from_src)
@@ -97,9 +99,10 @@ def oracle_path(lat: Lattice, refs: Sequence[Sequence[int]]) -> Oracle:
     nonempty = lat.nonempty()
     cost[lat.start_states[nonempty]] = positions  # deletions before the first arc
     back = torch.full((lat.num_states, width), -1, dtype=torch.int64)
+    arc_lattice = lat.arc_lattice()
     for k in range(1, lv.num_levels):
         arcs, group, states = lv.by_dst.level(k)
-        cand = _arc_costs(lat, arcs, cost, ref)
+        cand = _arc_costs(lat, arcs, cost, ref, arc_lattice)
         index = group.unsqueeze(1).expand(-1, width)
         arrive = cost[states].scatter_reduce(0, index, cand, "amin")
         wins = cand == arrive[group]
@@ -127,7 +130,8 @@ def _trace_back(lat: Lattice, cost: Tensor, back: Tensor, ref: Tensor, ref_len: 
     """
     arc_lattice = lat.arc_lattice()
     num = lat.num_lattices
-    state, pos, step = lat.final_states.clone(), ref_len.clone(), torch.zeros(num, dtype=torch.int64)
+    state, pos = lat.final_states.clone(), ref_len.clone()
+    step = torch.zeros(num, dtype=torch.int64)
     active = torch.arange(num)
     path_ids, steps, step_arcs = [], [], []
     while active.numel():

@@ -55,7 +55,7 @@ def random_batch(seed: int, num_lattices: int, max_states: int = 8,
 
 
 def enumerate_paths(lat: Lattice, i: int) -> list[list[int]]:
-    """All paths (global arc ids) from start to final state of lattice ``i``, by depth-first search."""
+    """All paths (global arc ids) from start to final state of lattice ``i``, depth first."""
     a0, a1 = int(lat.arc_splits[i]), int(lat.arc_splits[i + 1])
     out: dict[int, list[int]] = {}
     for a in range(a0, a1):

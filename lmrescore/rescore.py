@@ -24,7 +24,7 @@ def history_inputs(histories: Tensor, bos: int) -> tuple[Tensor, Tensor]:
 
 @torch.no_grad()
 def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
-                    chunk: int = 4096) -> Tensor:
+                    chunk: int = 4096) -> tuple[Tensor, int]:
     """log p(tokens[q] | histories[q]) for every query, each unique history run once.
 
     Args:
@@ -32,7 +32,7 @@ def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
         tokens: (Q,) next tokens.
         chunk: histories per model call.
     Returns:
-        (Q,) float32 log-probabilities. K sweeps over a K-token window solve it exactly, so
+        (Q,) float32 log-probabilities, and the number of unique histories. K sweeps over a K-token window solve it exactly, so
         this is the order-K model's score for an order-K model, and the order-K approximation
         of any other model.
     """
@@ -48,12 +48,12 @@ def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
         log_probs = torch.log_softmax(model.output(top[:, -1]).float(), dim=-1)
         q = by_history[bounds[c // chunk] : bounds[c // chunk + 1]]
         out[q] = log_probs[(which[q] - c).to(device), tokens[q].to(device)].cpu()
-    return out
+    return out, unique.shape[0]
 
 
 def arc_log_probs(model: RNNLM, expansion: Expansion, table: TokenTable, bos: int, eos: int,
-                  chunk: int = 4096) -> Tensor:
-    """(A',) LM log-probability of each expanded arc (0 on epsilon arcs).
+                  chunk: int = 4096) -> tuple[Tensor, int]:
+    """(A',) LM log-probability of each expanded arc (0 on epsilon arcs); unique histories.
 
     A word arc scores the sum over its tokens; an arc into the final state scores ``</s>``.
     """
@@ -75,5 +75,5 @@ def arc_log_probs(model: RNNLM, expansion: Expansion, table: TokenTable, bos: in
         toks.append(tok[has])
         h = h.clone()
         h[has] = torch.cat([h[has, 1:], tok[has, None]], dim=1)
-    log_probs = query_log_probs(model, torch.cat(hists), torch.cat(toks), bos, chunk)
-    return torch.zeros(lat.num_arcs).index_add_(0, torch.cat(arc_ids), log_probs)
+    log_probs, histories = query_log_probs(model, torch.cat(hists), torch.cat(toks), bos, chunk)
+    return torch.zeros(lat.num_arcs).index_add_(0, torch.cat(arc_ids), log_probs), histories

@@ -51,7 +51,7 @@ def test_expanded_scores_equal_per_path_scores(cell: str, order: int, table: str
     lm = model(cell, order)
     lat = random_batch(seed=order, num_lattices=6, max_states=7, max_extra_arcs=6)
     exp = expand(lat, tab, order, BOS)
-    scores = arc_log_probs(lm.float(), exp, tab, BOS, EOS).double()
+    scores = arc_log_probs(lm.float(), exp, tab, BOS, EOS)[0].double()
     lm.double()
     ex = exp.lattice
     for i in range(lat.num_lattices):
@@ -74,7 +74,7 @@ def test_each_state_has_one_history_and_best_path_is_exhaustive_best() -> None:
     lm = model("lstm", order).float()
     lat = random_batch(seed=11, num_lattices=5, max_states=8, max_extra_arcs=8)
     exp = expand(lat, tab, order, BOS)
-    ex = exp.lattice.with_scores(lm=arc_log_probs(lm, exp, tab, BOS, EOS))
+    ex = exp.lattice.with_scores(lm=arc_log_probs(lm, exp, tab, BOS, EOS)[0])
     # every path into a state ends with that state's history
     for i in range(ex.num_lattices):
         for path in enumerate_paths(ex, i):

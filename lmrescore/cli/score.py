@@ -1,0 +1,141 @@
+"""lmrescore score: rescore lattices with an RNN LM, exactly at order K; 1-best, lattices, WER.
+
+Example:
+    lmrescore score --model exp/ptb-lstm256-afp8/best.pt --lattice 'ark:gunzip -c lat.1.gz|' \\
+        --words data/lang/words.txt --acoustic-scale 0.1 --one-best hyp.txt --ref data/test/text
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="rescore lattices with an RNN LM (exact order-K)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
+    p.add_argument("--lattice", required=True,
+                   help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
+    p.add_argument("--format", default="kaldi", choices=["kaldi", "slf", "k2"],
+                   help="input lattice format (default: kaldi)")
+    p.add_argument("--words", help="the lattices' words.txt (needed for Kaldi and SLF)")
+    p.add_argument("--order", type=int, help="history length K (default: the model's order)")
+    g = p.add_argument_group("score combination (Kaldi conventions)")
+    g.add_argument("--lm-weight", type=float, default=1.0, help="weight of the RNN LM")
+    g.add_argument("--first-pass-weight", type=float, default=0.0,
+                   help="weight kept on the lattice's own LM/graph score (0: replace it)")
+    scale = g.add_mutually_exclusive_group()
+    scale.add_argument("--acoustic-scale", type=float, default=0.1)
+    scale.add_argument("--inv-acoustic-scale", type=float,
+                       help="1 / acoustic scale, e.g. the LMWT of Kaldi's scoring")
+    g.add_argument("--word-ins-penalty", type=float, default=0.0)
+    g.add_argument("--unk-penalty", type=float,
+                   help="cost per word outside the LM vocabulary (default: ln of the number of "
+                        "such word types in words.txt)")
+    g = p.add_argument_group("size")
+    g.add_argument("--beam", type=float, help="prune lattices to this beam before expanding")
+    g.add_argument("--max-arcs", type=int, default=200_000,
+                   help="skip (and report) a lattice whose expansion passes this many arcs")
+    g.add_argument("--batch-size", type=int, default=32, help="lattices per batch")
+    g.add_argument("--device", default="cpu", help="cpu or cuda")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--one-best", default="-", help="1-best 'utt w1 w2 ...' lines ('-': stdout)")
+    g.add_argument("--write-lattice", help="rescored lattices (wspecifier / SLF dir / k2 .pt)")
+    g.add_argument("--out-format", choices=["kaldi", "slf", "k2"],
+                   help="format of --write-lattice (default: as the input)")
+    g.add_argument("--ref", help="reference text 'utt w1 w2 ...': print the WER")
+    g.add_argument("--summary", help="write the run summary as JSON here")
+    g.add_argument("--max-failures", type=float, default=0.0,
+                   help="exit non-zero only if more than this share of lattices failed")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from lmrescore.atomic import atomic_write_text
+    from lmrescore.checkpoint import load_model
+    from lmrescore.errors import InputError
+    from lmrescore.formats import ReadStats, batches, read_lattices, skip_bad, write_lattices
+    from lmrescore.metrics import corpus_word_errors
+    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
+    from lmrescore.units import units_from_checkpoint
+    from lmrescore.vocab import Vocab
+
+    tic = time.time()
+    model, _, _, payload = load_model(args.model, args.device)
+    symbols = Vocab.load(args.words) if args.words else None
+    if symbols is None:
+        raise InputError("--words is needed to map lattice labels to words")
+    acoustic_scale = (1.0 / args.inv_acoustic_scale if args.inv_acoustic_scale
+                      else args.acoustic_scale)
+    options = RescoreOptions(order=args.order, lm_weight=args.lm_weight,
+                             first_pass_weight=args.first_pass_weight,
+                             acoustic_scale=acoustic_scale, word_ins_penalty=args.word_ins_penalty,
+                             unk_penalty=args.unk_penalty, beam=args.beam,
+                             max_arcs=args.max_arcs)
+    rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
+
+    stats = ReadStats()
+    items = read_lattices(args.lattice, args.format, symbols, "unk")
+    good = ((lat.utt_ids[0], lat) for lat in skip_bad(items, stats))
+    one_best: dict[str, list[str]] = {}
+    rescored = []
+    totals = {"arcs_in": 0, "arcs_pruned": 0, "arcs_expanded": 0, "histories": 0,
+              "oov_words": 0, "words": 0}
+    failed = 0
+    with tqdm(desc="rescoring", unit="lat", mininterval=5) as bar:
+        for lat, _ in batches(good, args.batch_size):
+            if lat is None:
+                continue
+            result = rescorer.rescore(lat)
+            for utt, message in result.failed:
+                log.warning("skipping %s: %s", utt, message)
+            failed += len(result.failed)
+            if result.lattice is not None:
+                words = result.best.word_lists()
+                one_best.update((u, symbols.decode(w))
+                                for u, w in zip(result.lattice.utt_ids, words))
+                totals["arcs_expanded"] += result.lattice.num_arcs
+                if args.write_lattice:
+                    rescored.append(result.lattice)
+            for key in ("arcs_in", "arcs_pruned", "histories", "oov_words", "words"):
+                totals[key] += getattr(result, key)
+            bar.update(lat.num_lattices)
+
+    lines = "".join(f"{u} {' '.join(w)}\n" for u, w in one_best.items())
+    if args.one_best == "-":
+        sys.stdout.write(lines)
+    else:
+        atomic_write_text(args.one_best, lines)
+    if args.write_lattice:
+        write_lattices(args.write_lattice, rescored, args.out_format or args.format)
+
+    total = stats.total
+    failed += stats.failed
+    summary = {"lattices": total, "rescored": len(one_best), "failed": failed,
+               "order": rescorer.order, **totals,
+               "oov_rate": totals["oov_words"] / max(1, totals["words"]),
+               "unk_penalty": rescorer.unk_penalty, "seconds": time.time() - tic}
+    if args.ref:
+        refs = {}
+        with open(args.ref, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if parts:
+                    refs[parts[0]] = parts[1:]
+        scored = [u for u in one_best if u in refs]
+        errors = corpus_word_errors([refs[u] for u in scored], [one_best[u] for u in scored])
+        summary.update(wer=errors.wer, wer_detail=str(errors), wer_utterances=len(scored))
+    log.info("summary: %s", json.dumps(summary))
+    if args.summary:
+        atomic_write_text(args.summary, json.dumps(summary, indent=1) + "\n")
+    if "wer" in summary:
+        print(summary["wer_detail"], file=sys.stderr)
+    return 1 if failed > args.max_failures * max(1, total) else 0

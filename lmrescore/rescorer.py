@@ -1,0 +1,174 @@
+"""Rescore batches of lattices with an RNN LM: prune -> expand histories -> score -> best path.
+
+Score combination follows Kaldi: the new LM score of an arc is
+``first_pass_weight * lm + lm_weight * (rnnlm - unk_penalty * is_oov)``, and the best path
+maximises ``acoustic_scale * am + lm - word_ins_penalty * words``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from lmrescore.errors import InputError
+from lmrescore.expand import TokenTable, expand
+from lmrescore.lattice import Lattice
+from lmrescore.model import RNNLM
+from lmrescore.prune import prune_beam
+from lmrescore.rescore import arc_log_probs
+from lmrescore.shortest_path import BestPath, best_path
+from lmrescore.topsort import connect
+from lmrescore.units import Units
+from lmrescore.vocab import BOS, EOS, EPS, Vocab
+
+NO_LM_WORDS = (EPS, BOS, EOS, "!NULL", "<brk>")  # lattice symbols the LM does not score
+
+
+@dataclass
+class RescoreOptions:
+    """How lattices are rescored.
+
+    Attributes:
+        order: history length K (default: the model's order; required for a BPTT model).
+        lm_weight: weight of the new LM's log-probabilities.
+        first_pass_weight: weight kept on the lattice's own LM score (0 replaces it).
+        acoustic_scale: weight of the acoustic scores.
+        word_ins_penalty: subtracted per word on the best path.
+        unk_penalty: cost per out-of-vocabulary word; None = ln(number of OOV word types in
+            the lattice symbol table), i.e. ``<unk>``'s probability shared among them.
+        beam: prune each lattice to this beam (first-pass scores) before expanding; None keeps all.
+        max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
+        chunk: histories per model call (bounds memory).
+    """
+
+    order: int | None = None
+    lm_weight: float = 1.0
+    first_pass_weight: float = 0.0
+    acoustic_scale: float = 0.1
+    word_ins_penalty: float = 0.0
+    unk_penalty: float | None = None
+    beam: float | None = None
+    max_arcs: int = 200_000
+    chunk: int = 4096
+
+
+@dataclass
+class RescoredBatch:
+    """What rescoring one batch produced.
+
+    Attributes:
+        lattice: the expanded lattices (None if all failed); scores "am", "lm" (combined),
+            "lm_first_pass", "rnnlm".
+        best: the best path of each lattice of ``lattice``.
+        failed: (utt_id, message) of the lattices that could not be rescored.
+        arcs_in, arcs_pruned: arcs before and after pruning.
+        histories: unique LM histories scored.
+        oov_words, words: OOV and all word arcs on the best paths.
+    """
+
+    lattice: Lattice | None
+    best: BestPath | None
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    arcs_in: int = 0
+    arcs_pruned: int = 0
+    histories: int = 0
+    oov_words: int = 0
+    words: int = 0
+
+
+def token_table(symbols: Vocab, units: Units) -> tuple[TokenTable, Tensor]:
+    """Map each lattice symbol to LM tokens; also which symbols are out of the LM's vocabulary.
+
+    Returns:
+        the table, and (num_symbols,) bool: the symbol's tokens include ``<unk>``.
+    """
+    rows = [() if w in NO_LM_WORDS or w.startswith("#") else units.word_ids(w)
+            for w in symbols.words]
+    unk = units.vocab.unk
+    is_oov = torch.tensor([unk in r and w != "<unk>" for w, r in zip(symbols.words, rows)])
+    splits = torch.tensor([0] + [len(r) for r in rows]).cumsum(0)
+    return TokenTable(torch.tensor([t for r in rows for t in r], dtype=torch.long), splits), is_oov
+
+
+class LatticeRescorer:
+    """Exact order-K rescoring of lattice batches with one model."""
+
+    def __init__(self, model: RNNLM, units: Units, symbols: Vocab,
+                 options: RescoreOptions) -> None:
+        self.model, self.units, self.symbols, self.options = model, units, symbols, options
+        self.order = options.order or model.config.order
+        if self.order is None:
+            raise InputError("the model uses the exact recurrence (BPTT): give --order K to "
+                             "rescore it at order K")
+        self.table, self.is_oov = token_table(symbols, units)
+        self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
+                            else math.log(max(1, int(self.is_oov.sum()))))
+
+    def check_labels(self, lat: Lattice) -> list[tuple[str, str]]:
+        """(utt_id, message) for each lattice with a label outside the symbol table."""
+        bad = (lat.label >= len(self.symbols)).nonzero().squeeze(1)
+        lattice_of = lat.arc_lattice()[bad]
+        out = []
+        for i in torch.unique(lattice_of).tolist():
+            a = int(bad[lattice_of == i][0])
+            out.append((lat.utt_ids[i], f"utterance {lat.utt_ids[i]}: arc "
+                        f"{a - int(lat.arc_splits[i])} has label {int(lat.label[a])}, but "
+                        f"words.txt has only {len(self.symbols)} symbols (lattice and words.txt "
+                        f"disagree)"))
+        return out
+
+    def rescore(self, lat: Lattice) -> RescoredBatch:
+        """Rescore a batch; a lattice that fails is reported and the others are still rescored."""
+        failed = self.check_labels(lat)
+        if failed:
+            bad = {u for u, _ in failed}
+            lat = lat.select([i for i, u in enumerate(lat.utt_ids) if u not in bad])
+        try:
+            return self._rescore(lat, failed)
+        except InputError:
+            if lat.num_lattices == 1:
+                raise
+        parts = []  # isolate the lattice(s) that broke the batch
+        for i in range(lat.num_lattices):
+            try:
+                parts.append(self._rescore(lat[i], []))
+            except InputError as e:
+                failed.append((lat.utt_ids[i], str(e)))
+        return self._merge(parts, failed)
+
+    def _rescore(self, lat: Lattice, failed: list[tuple[str, str]]) -> RescoredBatch:
+        o = self.options
+        arcs_in = lat.num_arcs
+        if o.beam is not None:
+            lat, _ = prune_beam(lat, o.beam, o.acoustic_scale, 1.0, o.word_ins_penalty)
+        else:
+            lat, _ = connect(lat)
+        exp = expand(lat, self.table, self.order, self.units.vocab.bos, o.max_arcs)
+        failed = failed + [(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
+        ex = exp.lattice
+        rnnlm, histories = arc_log_probs(self.model, exp, self.table, self.units.vocab.bos,
+                                         self.units.vocab.eos, o.chunk)
+        oov = self.is_oov[ex.label.clamp(min=0)] & (ex.label > 0)
+        first_pass = ex.scores["lm"]
+        lm = o.first_pass_weight * first_pass + o.lm_weight * (rnnlm - self.unk_penalty * oov)
+        ex = ex.with_scores(lm=lm, lm_first_pass=first_pass, rnnlm=rnnlm)
+        best = best_path(ex, o.acoustic_scale, 1.0, o.word_ins_penalty)
+        best_oov = self.is_oov[best.words]
+        return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs, histories,
+                             int(best_oov.sum()), int(best.words.numel()))
+
+
+    def _merge(self, parts: list[RescoredBatch], failed: list[tuple[str, str]]) -> RescoredBatch:
+        """One result from per-lattice results."""
+        if not parts:
+            return RescoredBatch(None, None, failed)
+        lat = Lattice.cat([p.lattice for p in parts])
+        o = self.options
+        return RescoredBatch(lat, best_path(lat, o.acoustic_scale, 1.0, o.word_ins_penalty),
+                             failed + [f for p in parts for f in p.failed],
+                             sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
+                             sum(p.histories for p in parts), sum(p.oov_words for p in parts),
+                             sum(p.words for p in parts))

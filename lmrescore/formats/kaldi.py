@@ -477,6 +477,8 @@ def parse_text(block: bytes, utt_id: str, first_line: int, symbols: Vocab | None
     fin_state = state[fins]
     if np.unique(fin_state).size != fin_state.size:
         raise fail(int(fins[-1]), "a state has two final weights")
+    final = ~(np.isposinf(g[fins]) & np.isposinf(a[fins]))  # Zero: the state is not final
+    fins, fin_state = fins[final], fin_state[final]
     return _to_lattice(utt_id, num_states, int(state[0]), state[arcs], dst, word, g[arcs], a[arcs],
                        arc_tvals, arc_tcount, fin_state, g[fins], a[fins],
                        _rows(tvals, tcount, fins), tcount[fins], symbols, f"line {first_line}")

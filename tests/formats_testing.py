@@ -1,0 +1,58 @@
+"""Test helpers for lattice formats: random lattices in the canonical arc order, exact equality."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lmrescore.formats.kaldi import TIDS
+from lmrescore.lattice import Lattice
+from lmrescore.vocab import Vocab
+
+VOCAB = Vocab.from_words([f"w{i}" for i in range(20)])
+
+
+def random_lattice(seed: int, utt_id: str, num_states: int = 6, num_arcs: int = 12,
+                   max_tids: int = 3) -> Lattice:
+    """A random lattice whose arcs are sorted by source state, each state's -1 arc last.
+
+    Scores are random float32 (full precision); arcs carry 0..max_tids transition ids (with
+    ``max_tids <= 1``, none on the -1 arcs, as in a Kaldi Lattice).
+    """
+    rng = np.random.default_rng(seed)
+    final = num_states - 1
+    src = np.sort(rng.integers(0, final, num_arcs))
+    dst = rng.integers(0, final, num_arcs)
+    label = rng.integers(0, len(VOCAB), num_arcs)
+    fin_src = np.sort(rng.choice(final, size=rng.integers(1, final + 1), replace=False))
+    src = np.concatenate([src, fin_src])
+    dst = np.concatenate([dst, np.full(fin_src.size, final)])
+    label = np.concatenate([label, np.full(fin_src.size, -1)])
+    order = np.lexsort((label == -1, src))
+    n = src.size
+    counts = rng.integers(0, max_tids + 1, n)
+    if max_tids <= 1:  # a Kaldi Lattice: one transition id per arc, none on final weights
+        counts[label[order] == -1] = 0
+    values = rng.integers(1, 5000, int(counts.sum()))
+    scores = {k: torch.from_numpy((rng.standard_normal(n) * 30).astype(np.float32))
+              for k in ("am", "lm")}
+    return Lattice.from_arcs(utt_id, num_states, src[order], dst[order], label[order], scores,
+                             symbols=VOCAB, ragged_arc_attrs={TIDS: (
+                                 torch.from_numpy(values),
+                                 torch.from_numpy(np.concatenate([[0], np.cumsum(counts)])))})
+
+
+def assert_same(a: Lattice, b: Lattice, ragged: bool = True) -> None:
+    """Same arcs, labels, scores (bit for bit), utterance ids and attributes."""
+    assert a.utt_ids == b.utt_ids
+    for name in ("src", "dst", "label", "state_splits", "arc_splits"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert set(a.scores) == set(b.scores)
+    for k in a.scores:
+        assert torch.equal(a.scores[k], b.scores[k]), k
+    if ragged:
+        assert set(a.ragged_arc_attrs) == set(b.ragged_arc_attrs)
+        for k, (v, s) in a.ragged_arc_attrs.items():
+            assert torch.equal(v, b.ragged_arc_attrs[k][0]) and torch.equal(s, b.ragged_arc_attrs[k][1])
+    for k, v in a.state_attrs.items():
+        assert torch.equal(v, b.state_attrs[k]), k

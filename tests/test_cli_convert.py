@@ -1,0 +1,68 @@
+"""CLI convert / info smoke tests on the PocketSphinx fixtures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from formats_testing import assert_same
+
+from lmrescore.cli import main
+from lmrescore.formats import read_lattices
+from lmrescore.vocab import Vocab
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WORDS = str(FIXTURES / "words.txt")
+
+
+def _read(spec: str, fmt: str = "kaldi") -> list:
+    return [x for _, x in read_lattices(spec, fmt, Vocab.load(WORDS))]
+
+
+def test_convert_chain_kaldi_slf_k2_kaldi(tmp_path: Path) -> None:
+    ark = f"ark:{FIXTURES / 'lats.ark'}"
+    assert main(["convert", ark, str(tmp_path / "slf"), "--in-format", "kaldi",
+                 "--out-format", "slf", "--words", WORDS]) == 0
+    assert main(["convert", str(tmp_path / "slf"), str(tmp_path / "l.pt"), "--in-format", "slf",
+                 "--out-format", "k2", "--words", WORDS]) == 0
+    assert main(["convert", str(tmp_path / "l.pt"), f"ark,t:{tmp_path / 'l.txt'}",
+                 "--in-format", "k2", "--out-format", "kaldi"]) == 0
+    for a, b in zip(_read(ark), _read(f"ark:{tmp_path / 'l.txt'}")):
+        assert_same(a, b, ragged=False)
+
+
+def test_max_failures(tmp_path: Path) -> None:
+    data = (FIXTURES / "lats.txt").read_bytes()
+    bad = data.replace(b"ptb-002 \n0\t", b"ptb-002 \n0\tx", 1)
+    (tmp_path / "bad.txt").write_bytes(bad)
+    args = ["convert", f"ark:{tmp_path / 'bad.txt'}", f"ark:{tmp_path / 'out.ark'}",
+            "--in-format", "kaldi", "--out-format", "kaldi"]
+    assert main(args) == 1
+    assert main(args + ["--max-failures", "0.2"]) == 0
+    assert [x.utt_ids[0] for x in _read(f"ark:{tmp_path / 'out.ark'}")] == \
+        ["ptb-001", "ptb-003", "ptb-004", "ptb-005"]
+
+
+def test_info_reports_oracle_below_one_best(tmp_path: Path, capsys) -> None:
+    assert main(["info", str(FIXTURES / "slf"), "--format", "slf", "--words", WORDS,
+                 "--ref", str(FIXTURES / "text"), "--acoustic-scale", "1",
+                 "--one-best", str(tmp_path / "hyp")]) == 0
+    out = capsys.readouterr().out
+    assert "5 lattices read, 0 failed" in out
+    one_best = float(out.split("1-best WER ")[1].split("%")[0])
+    oracle = float(out.split("oracle WER ")[1].split("%")[0])
+    assert oracle < one_best
+    hyp = (tmp_path / "hyp").read_text().splitlines()
+    assert [h.split()[0] for h in hyp] == [f"ptb-00{i}" for i in range(1, 6)]
+
+
+def test_subprocess_stdout_pipe() -> None:
+    code = "import sys; from lmrescore.cli import main; sys.exit(main())"
+    out = subprocess.run([sys.executable, "-c", code, "convert", f"ark:{FIXTURES / 'lats.ark'}",
+                          "ark,t:-", "--in-format", "kaldi", "--out-format", "kaldi"],
+                         capture_output=True, check=True).stdout
+    assert out == (FIXTURES / "lats.txt").read_bytes()
+    bad = subprocess.run([sys.executable, "-c", code, "convert", "ark:/nonexistent.ark", "x",
+                          "--in-format", "kaldi", "--out-format", "kaldi"], capture_output=True)
+    assert bad.returncode == 1 and b"error" in bad.stderr

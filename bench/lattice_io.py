@@ -1,0 +1,114 @@
+"""Read + best-path throughput (arcs/s) of a Kaldi Lattice archive: lmrescore vs kaldifst.
+
+Usage:
+    python3 bench/lattice_io.py [--copies 200] [--batch-size 100]
+
+Builds a binary archive of ``copies`` x 5 lattices (the PocketSphinx fixtures with perturbed
+scores, as Kaldi ``Lattice`` so kaldifst can read them), then times in the same run:
+- lmrescore: parse the archive, batch, best path per batch;
+- kaldifst: each entry's FST bytes to a file (tmpfs when available), ``Lattice.read``, then
+  ``shortest_path`` (kaldifst has no lattice archive reader; the file hop is part of its cost).
+Both best paths are checked to have the same word sequences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FIXTURES = Path(__file__).parent.parent / "tests" / "fixtures"
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=100)
+    return parser
+
+
+def make_archive(copies: int) -> tuple[bytes, list[tuple[str, int, int]]]:
+    """Archive bytes and (key, fst start, fst end) of each entry."""
+    from lmrescore.formats import read_lattices
+    from lmrescore.formats.kaldi import TIDS, format_binary
+    from lmrescore.vocab import Vocab
+
+    vocab = Vocab.load(FIXTURES / "words.txt")
+    base = [x for _, x in read_lattices(f"ark:{FIXTURES / 'lats.ark'}", "kaldi", vocab)]
+    rng = np.random.default_rng(0)
+    parts, spans, pos = [], [], 0
+    for c in range(copies):
+        for lat in base:
+            noise = torch.from_numpy(rng.normal(0, 1, lat.num_arcs).astype(np.float32))
+            # Kaldi Lattice arcs: one transition id each, none on final weights
+            has = (lat.label != -1).long()
+            tids = (torch.arange(int(has.sum())) + 1,
+                    torch.cat([torch.zeros(1, dtype=torch.int64), has.cumsum(0)]))
+            one = replace(lat.with_scores(am=lat.scores["am"] + noise),
+                          ragged_arc_attrs={TIDS: tids}, utt_ids=[f"{lat.utt_ids[0]}-{c}"])
+            key = one.utt_ids[0].encode() + b" \0B"
+            fst = format_binary(one, compact=False)
+            parts.append(key + fst)
+            spans.append((one.utt_ids[0], pos + len(key), pos + len(key) + len(fst)))
+            pos += len(key) + len(fst)
+    return b"".join(parts), spans
+
+
+def run_lmrescore(data: bytes, batch_size: int) -> dict[str, list[int]]:
+    from lmrescore.formats import batches
+    from lmrescore.formats.archive import iter_archive
+    from lmrescore.shortest_path import best_path
+
+    out = {}
+    for lat, errors in batches(iter_archive(data), batch_size):
+        assert not errors
+        out.update(zip(lat.utt_ids, best_path(lat).word_lists()))
+    return out
+
+
+def run_kaldifst(data: bytes, spans: list[tuple[str, int, int]], tmp: str) -> dict[str, list[int]]:
+    import kaldifst
+
+    out = {}
+    path = os.path.join(tmp, "one.fst")
+    for key, start, end in spans:
+        with open(path, "wb") as f:
+            f.write(data[start:end])
+        best = kaldifst.shortest_path(kaldifst.Lattice.read(path))
+        _, _, olabels, _ = kaldifst.get_linear_symbol_sequence(best)
+        words = [w for w in olabels if w > 0]
+        out[key] = words
+    return out
+
+
+def main() -> None:
+    args = get_parser().parse_args()
+    torch.set_num_threads(1)
+    data, spans = make_archive(args.copies)
+    tmp_root = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
+        t0 = time.perf_counter()
+        ours = run_lmrescore(data, args.batch_size)
+        t1 = time.perf_counter()
+        theirs = run_kaldifst(data, spans, tmp)
+        t2 = time.perf_counter()
+    from lmrescore.formats.archive import iter_archive
+    num_arcs = sum(x.num_arcs for _, x in iter_archive(data))
+    same = sum(ours[k] == theirs[k] for k in ours)
+    print(f"{len(spans)} lattices, {num_arcs} arcs, {len(data) / 1e6:.1f} MB, "
+          f"batch size {args.batch_size}, 1 thread")
+    print(f"lmrescore: {t1 - t0:.2f} s, {num_arcs / (t1 - t0):,.0f} arcs/s")
+    print(f"kaldifst:  {t2 - t1:.2f} s, {num_arcs / (t2 - t1):,.0f} arcs/s")
+    print(f"speed ratio lmrescore/kaldifst: {(t2 - t1) / (t1 - t0):.2f}x; "
+          f"same 1-best words on {same}/{len(ours)} lattices")
+
+
+if __name__ == "__main__":
+    main()

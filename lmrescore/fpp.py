@@ -1,0 +1,219 @@
+"""Fixed Point Propagation (FPP): online RNN training from a replay buffer of explicit states.
+
+Nath, Liu, Chan, Li, White & White, "Training Recurrent Neural Networks Online by Learning
+Explicit State Variables", ICLR 2020. The states an RNN visits are kept as variables in a buffer
+of the last N transitions; training asks the cell to map each stored state to the next stored
+one (state loss) while the readout predicts the target (target loss). Nothing is backpropagated
+further than the two cell steps inside one transition.
+
+Each online step t (``FPPLearner.observe``):
+  1. s[t] = f(s[t-1], o[t]); predict y[t] from g(s[t]); store s[t], o[t], y[t].
+  2. n times: sample a minibatch of transitions (s[T-1], o[T], o[T+1], s[T+1], y[T]); recompute
+     s[T] = f(s[T-1], o[T]), y' = g(s[T]), s'[T+1] = f(s[T], o[T+1]); loss = target loss CE(y', y[T])
+     + lam * MSE(s'[T+1], s[T+1]) with the stored s[T+1] a constant; one optimizer step on the
+     total loss. The readout gets only the target loss's gradient (the state loss does not depend
+     on it), the cell gets both.
+  3. Write back: s[T-1] <- s[T-1] - state_lr * dloss/ds[T-1] (the explicit-state update of the
+     authors' code; state_lr = 0 turns it off), then s[T+1] <- s'[T+1] recomputed with the new
+     weights from the updated s[T-1].
+
+The buffer holds ONE state per time step, so a transition's next state s[T+1] is also the start
+state of transition T+2: a write is seen by both (what the authors' ``replace`` does by hand).
+The n updates of a step are n sequential minibatch updates of ``batch`` transitions each, as in
+the authors' code (num_update loops of sample_batch); every run samples its own transitions.
+Optional: ``refresh`` random entries per step get s[t] <- f(s[t-1], o[t]) with the current
+weights; ``target_only`` (lam = 0) is the no-state-loss ablation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lmrescore.ensemble import Ensemble, run_cross_entropy, run_mse
+
+
+@dataclass
+class FPPConfig:
+    """FPP settings (the method's knobs; the optimizer is chosen by the caller).
+
+    Attributes:
+        buffer: N, transitions kept.
+        updates: n, minibatch updates per online step.
+        batch: transitions per minibatch update (per run).
+        state_weight: lam, weight of the state loss.
+        target_only: ablation: drop the state loss (lam = 0).
+        state_lr: step size of the gradient update of stored start states (0 = off).
+        refresh: extra random buffer entries re-propagated per step (0 = off).
+    """
+
+    buffer: int = 1000
+    updates: int = 1
+    batch: int = 1
+    state_weight: float = 1.0
+    target_only: bool = False
+    state_lr: float = 0.1
+    refresh: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("buffer", "updates", "batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"fpp {name} must be >= 1, got {getattr(self, name)}")
+        if self.state_lr < 0 or self.refresh < 0 or self.state_weight < 0:
+            raise ValueError("fpp state_lr, refresh and state_weight must be >= 0")
+
+
+class ReplayBuffer:
+    """A ring of the last ``capacity`` time steps for R runs: state after t, o[t], y[t], start[t].
+
+    Args:
+        capacity: time steps kept (N + 2 hold N transitions).
+        runs: R.
+        state_size: S per run.
+        input_size: E (observations are shared by the runs).
+    """
+
+    def __init__(self, capacity: int, runs: int, state_size: int, input_size: int) -> None:
+        self.capacity, self.runs = capacity, runs
+        self.states = torch.zeros(capacity, runs, state_size)  # s[t], per run
+        self.obs = torch.zeros(capacity, input_size)  # o[t]
+        self.targets = torch.full((capacity, runs), -1, dtype=torch.long)  # y[t], -1: none
+        self.starts = torch.zeros(capacity, dtype=torch.bool)  # state before t is zero
+        self.now = -1  # the newest time step stored
+        self._runs = torch.arange(runs)
+
+    def add(self, state: Tensor, obs: Tensor, target: Tensor, start: bool) -> None:
+        """Store time step now+1: state (R, S) after it, obs (E,), target (R,) and its start flag."""
+        self.now += 1
+        k = self.now % self.capacity
+        self.states[k], self.obs[k], self.targets[k], self.starts[k] = state, obs, target, start
+
+    def num_transitions(self) -> int:
+        """Transitions t whose s[t-1] (or a start) and s[t+1] are both still stored."""
+        return max(0, min(self.now, self.capacity - 2))
+
+    def sample(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
+        """Uniform transition times (batch, R), each run its own, among the stored ones."""
+        n = self.num_transitions()
+        offset = torch.randint(0, n, (batch, self.runs), generator=generator)
+        return self.now - n + offset  # times now-n .. now-1
+
+    def gather(self, t: Tensor) -> dict[str, Tensor]:
+        """The transitions at times t (B, R): each field (B, R, ...)."""
+        k = lambda d: (t + d) % self.capacity  # noqa: E731 (index of time t + d)
+        return {"s_prev": self.states[k(-1), self._runs], "s_next": self.states[k(1), self._runs],
+                "o": self.obs[k(0)], "o_next": self.obs[k(1)],
+                "y": self.targets[k(0), self._runs],
+                "start": self.starts[k(0)], "start_next": self.starts[k(1)]}
+
+    def write(self, t: Tensor, states: Tensor) -> None:
+        """Set s[t] (B, R) to states (B, R, S)."""
+        self.states[t % self.capacity, self._runs] = states
+
+
+def _zero_where(states: Tensor, mask: Tensor) -> Tensor:
+    """states (B, R, S) with rows zeroed where mask (B, R) is True."""
+    return states.masked_fill(mask[..., None], 0.0)
+
+
+def propagate(model: Ensemble, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """Recompute sampled transitions with the current weights.
+
+    Args:
+        model: the R runs.
+        tr: ``ReplayBuffer.gather`` output for times (B, R).
+        s_prev: (B, R, S) start states s[T-1], zeroed at starts (may require grad).
+
+    Returns:
+        logits (B, R, C) of y' = g(s[T]), and s'[T+1] (B, R, S).
+    """
+    s_t = model.step(model.join(s_prev), tr["o"].flatten(-2))
+    logits = model.logits(s_t)
+    s_t = model.join(_zero_where(model.split(s_t), tr["start_next"]))
+    return logits, model.split(model.step(s_t, tr["o_next"].flatten(-2)))
+
+
+def fpp_losses(model: Ensemble, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """Target loss CE(g(s[T]), y[T]) and state loss MSE(s'[T+1], stored s[T+1]) (a constant).
+
+    Args, shapes: as ``propagate``.
+
+    Returns:
+        two scalars, each summed over runs and averaged over the B samples.
+    """
+    logits, s_next = propagate(model, tr, s_prev)
+    state_loss = run_mse(model.join(s_next), model.join(tr["s_next"]), model.state_size)
+    return run_cross_entropy(logits, tr["y"]), state_loss
+
+
+class FPPLearner:
+    """Online FPP for an ``Ensemble``: ``observe`` one step, get the prediction, then learn.
+
+    Args:
+        model: R runs trained together (independently).
+        optimizer: over ``model.parameters()``.
+        config: FPP settings.
+        seed: seeds the transition sampling.
+    """
+
+    def __init__(self, model: Ensemble, optimizer: torch.optim.Optimizer, config: FPPConfig,
+                 seed: int = 0) -> None:
+        self.model, self.optimizer, self.config = model, optimizer, config
+        self.buffer = ReplayBuffer(config.buffer + 2, model.runs, model.state_size,
+                                   model.input_size)
+        self.state = model.zero_state()
+        self.generator = torch.Generator().manual_seed(seed)
+        self.weight = 0.0 if config.target_only else config.state_weight
+
+    def observe(self, obs: Tensor, target: Tensor, start: bool) -> Tensor:
+        """One online step: predict, store, then ``updates`` FPP updates.
+
+        Args:
+            obs: (E,) observation o[t], shared by the runs.
+            target: (R,) y[t] (-1: none).
+            start: the state before t is reset to zero.
+
+        Returns:
+            (R, C) logits predicting y[t], made before learning from it.
+        """
+        m = self.model
+        with torch.no_grad():
+            if start:
+                self.state = torch.zeros_like(self.state)
+            self.state = m.step(self.state, obs.repeat(m.runs))
+            logits = m.logits(self.state)
+        self.buffer.add(m.split(self.state), obs, target, start)
+        if self.buffer.num_transitions() > 0:
+            for _ in range(self.config.updates):
+                self.update()
+            for _ in range(self.config.refresh):
+                self.refresh()
+        return logits
+
+    def update(self) -> None:
+        """One FPP minibatch update, then the buffer write-back."""
+        c, buf = self.config, self.buffer
+        t = buf.sample(c.batch, self.generator)
+        tr = buf.gather(t)
+        s_prev = _zero_where(tr["s_prev"], tr["start"]).requires_grad_(c.state_lr > 0)
+        target_loss, state_loss = fpp_losses(self.model, tr, s_prev)
+        loss = target_loss + self.weight * state_loss if self.weight else target_loss
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            if c.state_lr > 0:  # a reset start state is the constant zero, not a variable
+                s_prev = s_prev - c.state_lr * s_prev.grad
+                buf.write(t - 1, torch.where(tr["start"][..., None], tr["s_prev"], s_prev))
+            buf.write(t + 1, propagate(self.model, tr, s_prev)[1])
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Re-propagate one random stored step per run: s[t] <- f(s[t-1], o[t]), current weights."""
+        m, buf = self.model, self.buffer
+        t = buf.sample(1, self.generator)
+        tr = buf.gather(t)
+        s_prev = _zero_where(tr["s_prev"], tr["start"])
+        buf.write(t, m.split(m.step(m.join(s_prev), tr["o"].flatten(-2))))

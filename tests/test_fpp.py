@@ -1,0 +1,132 @@
+"""FPP: the packed ensemble equals lone cells, the buffer write-back, and which loss reaches what."""
+
+import pytest
+import torch
+
+from lmrescore.cells import CELLS
+from lmrescore.ensemble import Ensemble
+from lmrescore.fpp import FPPConfig, FPPLearner, fpp_losses, propagate
+
+
+def lone_cell(model: Ensemble, cell: str, run: int):
+    """A plain Cell holding run ``run``'s weights of the packed ensemble."""
+    g, h = model.cell.gates, model.hidden_size
+    lone = CELLS[cell](model.input_size, h)
+    with torch.no_grad():
+        lone.input.weight.copy_(model.cell.input.weight[:, run].reshape(g * h, -1))
+        lone.input.bias.copy_(model.cell.input.bias.view(g, -1, h)[:, run].reshape(-1))
+        lone.recurrent.weight.copy_(model.cell.recurrent.weight[:, run].reshape(g * h, h))
+        if cell == "gru":
+            lone.recurrent_bias.copy_(model.cell.recurrent_bias.view(g, -1, h)[:, run].reshape(-1))
+    return lone
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_each_packed_run_is_a_lone_cell(cell: str) -> None:
+    model = Ensemble(cell, runs=3, input_size=5, hidden_size=4, classes=2, seed=0)
+    x = torch.randn(6, 3, 5)  # (B, R, E): each run its own input
+    state = model.split(torch.randn(6, model.cell.state_size))  # (B, R, S)
+    out = model.split(model.step(model.join(state), x.flatten(-2)))
+    for r in range(3):
+        lone = lone_cell(model, cell, r)
+        expected = lone.step(state[:, r], lone.input_proj(x[:, r]))
+        torch.testing.assert_close(out[:, r], expected)
+    assert torch.equal(model.split(model.join(state)), state)
+
+
+def filled_learner(state_lr: float, target_only: bool = False,
+                   optimizer: str = "sgd") -> FPPLearner:
+    """A learner that has observed 12 steps of a random stream (no updates yet)."""
+    torch.manual_seed(0)
+    model = Ensemble("rnn", runs=2, input_size=2, hidden_size=3, classes=2, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    config = FPPConfig(buffer=10, updates=1, batch=4, state_lr=state_lr, target_only=target_only)
+    learner = FPPLearner(model, opt, config, seed=3)
+    for t in range(12):
+        bit = int(t % 3 == 2)
+        with torch.no_grad():
+            learner.state = model.step(learner.state if t else learner.state * 0,
+                                       torch.eye(2)[bit].repeat(2))
+        learner.buffer.add(model.split(learner.state), torch.eye(2)[bit],
+                           torch.tensor([1 - bit, 1 - bit]), t in (0, 7))
+    return learner
+
+
+def next_sample(learner: FPPLearner) -> torch.Tensor:
+    """The transition times the learner's next update will sample."""
+    g = torch.Generator()
+    g.set_state(learner.generator.get_state())
+    return learner.buffer.sample(learner.config.batch, g)
+
+
+def test_update_writes_the_recomputed_next_state_back() -> None:
+    learner = filled_learner(state_lr=0.0)
+    t = next_sample(learner)
+    before = learner.buffer.states.clone()
+    tr = learner.buffer.gather(t)  # as sampled (a write may change a later-sampled start)
+    learner.update()
+    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0)
+    _, s_next = propagate(learner.model, tr, s_prev)  # with the updated weights
+    cap = learner.buffer.capacity
+    runs = torch.arange(2)
+    torch.testing.assert_close(learner.buffer.states[(t + 1) % cap, runs], s_next)
+    changed = (learner.buffer.states != before).any(-1)  # (capacity, R)
+    written = torch.zeros_like(changed)
+    written[(t + 1) % cap, runs] = True
+    assert changed.any() and not (changed & ~written).any()  # nothing else was touched
+
+
+def test_state_gradient_step_moves_the_start_state() -> None:
+    learner = filled_learner(state_lr=0.3)
+    t = next_sample(learner)
+    tr = learner.buffer.gather(t)
+    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0).requires_grad_(True)
+    target_loss, state_loss = fpp_losses(learner.model, tr, s_prev)
+    (grad,) = torch.autograd.grad(target_loss + state_loss, s_prev)
+    learner.update()
+    moved = learner.buffer.states[(t - 1) % learner.buffer.capacity, torch.arange(2)]
+    expected = torch.where(tr["start"][..., None], tr["s_prev"], s_prev.detach() - 0.3 * grad)
+    # duplicates within a run keep one of their writes; check the samples drawn once
+    for b in range(t.shape[0]):
+        for r in range(2):
+            if (t[:, r] == t[b, r]).sum() == 1 and ((t[:, r] + 1) != t[b, r] - 1).all():
+                torch.testing.assert_close(moved[b, r], expected[b, r])
+
+
+def test_state_loss_trains_the_cell_but_not_the_readout() -> None:
+    learner = filled_learner(state_lr=0.0)
+    tr = learner.buffer.gather(next_sample(learner))
+    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0)
+    learner.buffer.states.add_(0.3)  # stored next states now disagree with the cell
+    tr["s_next"] = tr["s_next"] + 0.3
+    model = learner.model
+    _, state_loss = fpp_losses(model, tr, s_prev)
+    grads = torch.autograd.grad(state_loss, [model.cell.recurrent.weight, model.readout.weight],
+                                allow_unused=True)
+    assert grads[0].abs().sum() > 0  # the state loss reaches W
+    assert grads[1] is None  # and never the output weights
+
+
+@pytest.mark.parametrize("target_only", [False, True])
+def test_target_only_ablation_drops_the_state_loss(target_only: bool) -> None:
+    learner = filled_learner(state_lr=0.0, target_only=target_only)
+    learner.buffer.states.add_(0.3)  # a nonzero state loss
+    model = learner.model
+    tr = learner.buffer.gather(next_sample(learner))
+    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0)
+    params = list(model.parameters())
+    target_loss, state_loss = fpp_losses(model, tr, s_prev)
+    g_target = torch.autograd.grad(target_loss, params, allow_unused=True, retain_graph=True)
+    g_state = torch.autograd.grad(state_loss, params, allow_unused=True)
+    before = [p.detach().clone() for p in params]
+    learner.update()  # SGD, lr 0.5: p' = p - 0.5 * grad
+    for p, p0, gt, gs in zip(params, before, g_target, g_state):
+        grad = (gt if gt is not None else 0) + (0 if target_only or gs is None else gs)
+        torch.testing.assert_close(p.detach(), p0 - 0.5 * grad)
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="updates"):
+        FPPConfig(updates=0)
+    with pytest.raises(ValueError, match="state_lr"):
+        FPPConfig(state_lr=-1)

@@ -1,0 +1,1 @@
+"""Online prediction tasks for comparing FPP with truncated BPTT: CycleWorld, sequential MNIST."""

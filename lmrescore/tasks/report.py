@@ -1,0 +1,179 @@
+"""Plots and RESULTS.md for the FPP recipes, built only from the JSON records the runs wrote.
+
+CycleWorld experiment folder: ``compare/*.json`` (FPP n vs T-BPTT T, the same buffer size) and
+``sensitivity/*.json`` (FPP over buffer size x n). Sequential MNIST: ``*.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from lmrescore.atomic import atomic_save, atomic_write_text
+
+# What the paper reports (Nath et al., ICLR 2020), quoted for comparison, not measured here.
+PUBLISHED = {
+    "cycleworld": "6-CycleWorld: FPP learns with n = 1 while T-BPTT fails for T < 6; the naive "
+                  "always-0 predictor gets 83%.",
+    "seqmnist": "sequential MNIST: FPP with n = 10 reaches about 80% test accuracy, 10-BPTT "
+                "about 60%.",
+}
+
+
+def load_records(folder: str | Path) -> list[dict[str, Any]]:
+    """All JSON records under ``folder``, sorted by name."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in Path(folder).rglob("*.json")]
+    return sorted(records, key=lambda r: (r["config"]["method"], r["name"]))
+
+
+def _mean_std(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.fmean(values):.1f} ± {100 * sd:.1f}"
+
+
+def _budget(r: dict[str, Any]) -> int:
+    """Gradient computations per step: n for FPP, T / every for T-BPTT."""
+    c = r["config"]
+    return c["fpp"]["updates"] if c["method"] == "fpp" else c["truncation"] // c["every"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    _plt().close(fig)
+
+
+def _mean_curve(r: dict[str, Any], key: str) -> list[float]:
+    runs = r[key]
+    return [statistics.fmean(v) for v in zip(*runs)]
+
+
+def plot_cycleworld(records: list[dict[str, Any]], path: Path, smooth: int = 10) -> None:
+    """Online accuracy vs steps (mean over seeds, moving average of ``smooth`` windows)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in records:
+        acc = _mean_curve(r, "curve")
+        avg = [statistics.fmean(acc[max(0, i - smooth + 1): i + 1]) for i in range(len(acc))]
+        steps = [(i + 1) * r["window"] for i in range(len(acc))]
+        ax.plot(steps, avg, "-" if r["config"]["method"] == "fpp" else "--", label=r["name"])
+    if records:
+        ax.axhline(records[0]["naive"], color="k", lw=0.8, ls=":", label="always 0")
+        ax.set_title(f"{records[0]['period']}-CycleWorld, {len(records[0]['curve'])} seeds")
+    ax.set_xlabel("online steps")
+    ax.set_ylabel("accuracy (window mean)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_sensitivity(records: list[dict[str, Any]], path: Path) -> None:
+    """Final accuracy vs buffer size N, one line per n."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    by_n: dict[int, list[tuple[int, float]]] = {}
+    for r in records:
+        f = r["config"]["fpp"]
+        by_n.setdefault(f["updates"], []).append((f["buffer"], statistics.fmean(r["final"])))
+    for n, points in sorted(by_n.items()):
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=f"n = {n}")
+    if records:
+        ax.axhline(records[0]["naive"], color="k", lw=0.8, ls=":", label="always 0")
+    ax.set_xscale("log")
+    ax.set_xlabel("buffer size N")
+    ax.set_ylabel("final accuracy (last 10%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_seqmnist(records: list[dict[str, Any]], path: Path) -> None:
+    """Test accuracy vs training steps, mean over seeds."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in records:
+        ax.plot(r["eval_steps"], _mean_curve(r, "test_acc"), "o-", ms=3, label=r["name"])
+    ax.set_xlabel("online training steps (20 pixels each)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _table(records: list[dict[str, Any]]) -> list[str]:
+    rows = ["| run | grad. computations / step | seeds | steps | final accuracy % (mean ± sd) "
+            "| per seed | steps/s |", "|---|---|---|---|---|---|---|"]
+    for r in records:
+        seeds = ", ".join(f"{100 * a:.1f}" for a in r["final"])
+        steps = r["config"]["steps"] or r.get("steps", 0)
+        rows.append(f"| {r['name']} | {_budget(r)} | {len(r['final'])} | {steps} | "
+                    f"{_mean_std(r['final'])} | {seeds} | {r['steps_per_s']:.0f} |")
+    return rows
+
+
+def _commands(records: list[dict[str, Any]]) -> list[str]:
+    return ["```"] + [r["command"] for r in records] + ["```"]
+
+
+def _cycleworld_verdicts(records: list[dict[str, Any]]) -> list[str]:
+    """One line per run: above the naive accuracy (learned the cycle) or not, by the numbers."""
+    lines = []
+    for r in records:
+        acc, naive = statistics.fmean(r["final"]), r["naive"]
+        learned = sum(a > naive + 0.01 for a in r["final"])
+        lines.append(f"- {r['name']}: {100 * acc:.1f}% vs naive {100 * naive:.1f}%; "
+                     f"{learned}/{len(r['final'])} seeds above naive + 1 point")
+    return lines
+
+
+def write_report(kind: str, exp_dir: str | Path, results: str | Path, budget: str = "") -> None:
+    """Write the plots beside ``results`` and the RESULTS.md itself."""
+    exp_dir, results = Path(exp_dir), Path(results)
+    out = results.parent
+    head = [f"# {kind} results", "",
+            "Written by `lmrescore fpp report` from the JSON records of the runs; regenerate "
+            "with `./run.sh` (see its stages).", ""]
+    if budget:
+        head += [f"**Budget run:** {budget}", ""]
+    head += [f"**Published (quoted, not measured):** {PUBLISHED[kind]}", ""]
+    body: list[str] = []
+    if kind == "cycleworld":
+        compare = load_records(exp_dir / "compare")
+        sens = load_records(exp_dir / "sensitivity")
+        plot_cycleworld(compare, out / "cycleworld_curves.png")
+        body += ["## FPP (n updates/step) vs T-BPTT (T steps/step)", "",
+                 "![curves](cycleworld_curves.png)", ""] + _table(compare) + [""]
+        body += ["Measured against the naive predictor:", ""] + _cycleworld_verdicts(compare)
+        body += ["", "Commands:", ""] + _commands(compare) + [""]
+        if sens:
+            plot_sensitivity(sens, out / "cycleworld_sensitivity.png")
+            body += ["## Sensitivity: buffer size N x updates n", "",
+                     "![sensitivity](cycleworld_sensitivity.png)", ""] + _table(sens)
+            body += [""] + _cycleworld_verdicts(sens) + ["", "Commands:", ""] + _commands(sens)
+    else:
+        records = load_records(exp_dir)
+        plot_seqmnist(records, out / "seqmnist_curves.png")
+        body += ["## Test accuracy", "", "![curves](seqmnist_curves.png)", ""] + _table(records)
+        if records:
+            d = records[0]["data"]
+            body += ["", f"Data: {d['train_images']} training images, {d['test_images']} test "
+                     f"images, {d['chunk']} pixels per step, label scored on the last "
+                     f"{d['label_steps']} steps."]
+        body += ["", "Commands:", ""] + _commands(records)
+    commits = sorted({r["commit"] for r in load_records(exp_dir)})
+    body += ["", f"Code commit(s): {', '.join(commits)}", ""]
+    atomic_write_text(results, "\n".join(head + body))

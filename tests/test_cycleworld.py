@@ -1,0 +1,76 @@
+"""CycleWorld and sequential-MNIST tasks: the data, FPP learning the cycle, and the recipe CLI."""
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lmrescore.cli import main
+from lmrescore.errors import InputError
+from lmrescore.fpp import FPPConfig
+from lmrescore.tasks.cycleworld import cycleworld, naive_accuracy, run_cycleworld
+from lmrescore.tasks.online import OnlineConfig
+from lmrescore.tasks.seqmnist import load_mnist, read_idx, to_steps
+
+
+def test_cycleworld_stream() -> None:
+    bits, targets = cycleworld(3, 7)
+    assert bits.tolist() == [0, 0, 1, 0, 0, 1, 0]
+    assert targets.tolist() == [0, 1, 0, 0, 1, 0, 0]  # the next bit
+    assert naive_accuracy(6) == pytest.approx(5 / 6)
+
+
+def test_fpp_learns_3_cycleworld_beyond_the_naive_predictor() -> None:
+    config = OnlineConfig(method="fpp", runs=2, steps=2000, seed=1,
+                          fpp=FPPConfig(buffer=100, updates=1))
+    result = run_cycleworld(config, period=3)
+    naive = naive_accuracy(3)
+    assert all(a > naive + 0.15 for a in result["final"]), result["final"]
+    assert len(result["curve"]) == 2 and len(result["curve"][0]) == 20
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_idx_files_and_the_split(tmp_path: Path) -> None:
+    images = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([7, 2, 1]))
+    assert np.array_equal(read_idx(tmp_path / "t10k-images-idx3-ubyte"), images)
+    data = load_mnist(tmp_path)  # t10k only: train = the first 8000 (here all 3)
+    assert data["train"][0].shape == (3, 784) and data["test"][0].shape == (0, 784)
+    assert data["train"][1].tolist() == [7, 2, 1]
+    steps = to_steps(data["train"][0], 20)
+    assert steps.shape == (3, 40, 20) and steps[0, -1, 4:].abs().sum() == 0  # padded
+    (tmp_path / "bad-images-idx3-ubyte").write_bytes(b"\x01\x02\x03")
+    with pytest.raises(InputError, match="not an unsigned-byte IDX"):
+        read_idx(tmp_path / "bad-images-idx3-ubyte")
+
+
+def test_cli_runs_and_report(tmp_path: Path) -> None:
+    conf = tmp_path / "cw.yaml"
+    conf.write_text("cell: rnn\nhidden: 4\noptimizer: adagrad\nlr: 0.1\nruns: 2\nsteps: 200\n"
+                    "fpp: {buffer: 50}\n")
+    exp = tmp_path / "exp"
+    assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3", "--method", "fpp",
+                 "--updates", "2", "--out", str(exp / "compare" / "fpp.json")]) == 0
+    assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3",
+                 "--method", "tbptt", "--truncation", "2",
+                 "--out", str(exp / "compare" / "tbptt.json")]) == 0
+    record = json.loads((exp / "compare" / "fpp.json").read_text())
+    assert record["name"] == "fpp_n2_N50" and record["config"]["runs"] == 2
+    assert "--updates 2" in record["command"]
+    assert main(["fpp", "report", "--kind", "cycleworld", "--exp-dir", str(exp),
+                 "--results", str(tmp_path / "RESULTS.md"), "--budget", "test"]) == 0
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "fpp_n2_N50" in text and "tbptt_T2" in text and "--truncation 2" in text
+    assert (tmp_path / "cycleworld_curves.png").stat().st_size > 1000
+    conf.write_text("bogus: 1\n")
+    assert main(["fpp", "cycleworld", "--config", str(conf), "--out", str(tmp_path / "x.json")]) == 1

@@ -1,5 +1,14 @@
 """Rescore batches of lattices with an RNN LM: prune -> expand histories -> score -> best path.
 
+Methods (``RescoreOptions.method``):
+- ``fixed-point``: exact order-K scores on the lattice expanded to unique K-token histories
+  (:mod:`lmrescore.rescore`).
+- ``ngram-approx``: Kaldi's pruned algorithm, the exact RNN state of the best first-pass path
+  into each state of the lattice expanded to ``n-1``-token histories
+  (:mod:`lmrescore.ngram_approx`).
+- ``nbest``: the N best first-pass paths scored as whole sentences
+  (:mod:`lmrescore.nbest_rescore`); the rescored lattice is the union of those paths.
+
 Score combination follows Kaldi: the new LM score of an arc is
 ``first_pass_weight * lm + lm_weight * (rnnlm - unk_penalty * is_oov)``, and the best path
 maximises ``acoustic_scale * am + lm - word_ins_penalty * words``.
@@ -17,6 +26,9 @@ from lmrescore.errors import InputError
 from lmrescore.expand import TokenTable, expand
 from lmrescore.lattice import Lattice
 from lmrescore.model import RNNLM
+from lmrescore.nbest import nbest
+from lmrescore.nbest_rescore import nbest_scores
+from lmrescore.ngram_approx import ngram_approx_scores
 from lmrescore.prune import prune_beam
 from lmrescore.rescore import arc_log_probs
 from lmrescore.shortest_path import BestPath, best_path
@@ -25,6 +37,7 @@ from lmrescore.units import Units
 from lmrescore.vocab import BOS, EOS, EPS, Vocab
 
 NO_LM_WORDS = (EPS, BOS, EOS, "!NULL", "<brk>")  # lattice symbols the LM does not score
+METHODS = ("fixed-point", "ngram-approx", "nbest")
 
 
 @dataclass
@@ -32,7 +45,13 @@ class RescoreOptions:
     """How lattices are rescored.
 
     Attributes:
-        order: history length K (default: the model's order; required for a BPTT model).
+        method: "fixed-point" (exact order-K), "ngram-approx" (Kaldi's pruned algorithm) or
+            "nbest" (N best first-pass paths scored as sentences).
+        order: history length K (default: the model's order; required for a BPTT model with
+            fixed-point). With nbest: the fixed-point order the sentences are scored at (default:
+            the model's own, the exact recurrence for a BPTT model).
+        num_paths: N, paths per lattice for nbest.
+        max_ngram_order: n for ngram-approx: states are merged by their last n-1 tokens.
         lm_weight: weight of the new LM's log-probabilities.
         first_pass_weight: weight kept on the lattice's own LM score (0 replaces it).
         acoustic_scale: weight of the acoustic scores.
@@ -44,7 +63,10 @@ class RescoreOptions:
         chunk: histories per model call (bounds memory).
     """
 
+    method: str = "fixed-point"
     order: int | None = None
+    num_paths: int = 100
+    max_ngram_order: int = 4
     lm_weight: float = 1.0
     first_pass_weight: float = 0.0
     acoustic_scale: float = 0.1
@@ -54,19 +76,30 @@ class RescoreOptions:
     max_arcs: int = 200_000
     chunk: int = 4096
 
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.num_paths < 1:
+            raise InputError(f"--num-paths must be >= 1, got {self.num_paths}")
+        if self.max_ngram_order < 2:
+            raise InputError(f"--max-ngram-order must be >= 2, got {self.max_ngram_order}")
+
 
 @dataclass
 class RescoredBatch:
     """What rescoring one batch produced.
 
     Attributes:
-        lattice: the expanded lattices (None if all failed); scores "am", "lm" (combined),
-            "lm_first_pass", "rnnlm".
+        lattice: the rescored lattices (None if all failed): expanded (fixed-point,
+            ngram-approx) or the union of the N best paths (nbest); scores "am", "lm"
+            (combined), "lm_first_pass", "rnnlm".
         best: the best path of each lattice of ``lattice``.
         failed: (utt_id, message) of the lattices that could not be rescored.
         arcs_in, arcs_pruned: arcs before and after pruning.
-        histories: unique LM histories scored.
+        histories: unique LM histories scored (fixed-point).
         oov_words, words: OOV and all word arcs on the best paths.
+        counts: method-specific counts: "histories" (fixed-point); "rnn_states"
+            (ngram-approx); "paths", "sentences", "tokens" (nbest).
     """
 
     lattice: Lattice | None
@@ -77,6 +110,7 @@ class RescoredBatch:
     histories: int = 0
     oov_words: int = 0
     words: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def token_table(symbols: Vocab, units: Units) -> tuple[TokenTable, Tensor]:
@@ -94,13 +128,20 @@ def token_table(symbols: Vocab, units: Units) -> tuple[TokenTable, Tensor]:
 
 
 class LatticeRescorer:
-    """Exact order-K rescoring of lattice batches with one model."""
+    """Rescoring of lattice batches with one model, by one of ``METHODS``.
+
+    ``order`` is the history length the model sees: K (fixed-point), n-1 (ngram-approx, merged
+    states; the RNN runs exactly along one path), or the order the n-best sentences are scored
+    at (None: exact recurrence).
+    """
 
     def __init__(self, model: RNNLM, units: Units, symbols: Vocab,
                  options: RescoreOptions) -> None:
         self.model, self.units, self.symbols, self.options = model, units, symbols, options
         self.order = options.order or model.config.order
-        if self.order is None:
+        if options.method == "ngram-approx":
+            self.order = options.max_ngram_order - 1
+        elif options.method == "fixed-point" and self.order is None:
             raise InputError("the model uses the exact recurrence (BPTT): give --order K to "
                              "rescore it at order K")
         self.table, self.is_oov = token_table(symbols, units)
@@ -146,11 +187,25 @@ class LatticeRescorer:
             lat, _ = prune_beam(lat, o.beam, o.acoustic_scale, 1.0, o.word_ins_penalty)
         else:
             lat, _ = connect(lat)
-        exp = expand(lat, self.table, self.order, self.units.vocab.bos, o.max_arcs)
-        failed = failed + [(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
-        ex = exp.lattice
-        rnnlm, histories = arc_log_probs(self.model, exp, self.table, self.units.vocab.bos,
-                                         self.units.vocab.eos, o.chunk)
+        bos, eos = self.units.vocab.bos, self.units.vocab.eos
+        histories, counts = 0, {}
+        if o.method == "nbest":
+            nb = nbest_scores(self.model, lat, self.table, o.num_paths, bos, eos, self.order,
+                              o.acoustic_scale, o.word_ins_penalty, o.chunk)
+            ex, rnnlm = nb.lattice, nb.rnnlm
+            counts = {"paths": nb.paths, "sentences": nb.sentences, "tokens": nb.tokens}
+        elif o.method == "ngram-approx":
+            ng = ngram_approx_scores(self.model, lat, self.table, o.max_ngram_order, bos, eos,
+                                     o.acoustic_scale, o.word_ins_penalty, o.max_arcs, o.chunk)
+            exp, rnnlm = ng.expansion, ng.rnnlm
+            counts = {"rnn_states": ng.rnn_states}
+        else:
+            exp = expand(lat, self.table, self.order, bos, o.max_arcs)
+            rnnlm, histories = arc_log_probs(self.model, exp, self.table, bos, eos, o.chunk)
+            counts = {"histories": histories}
+        if o.method != "nbest":
+            failed = failed + [(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
+            ex = exp.lattice
         oov = self.is_oov[ex.label.clamp(min=0)] & (ex.label > 0)
         first_pass = ex.scores["lm"]
         lm = o.first_pass_weight * first_pass + o.lm_weight * (rnnlm - self.unk_penalty * oov)
@@ -158,8 +213,7 @@ class LatticeRescorer:
         best = best_path(ex, o.acoustic_scale, 1.0, o.word_ins_penalty)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs, histories,
-                             int(best_oov.sum()), int(best.words.numel()))
-
+                             int(best_oov.sum()), int(best.words.numel()), counts)
 
     def _merge(self, parts: list[RescoredBatch], failed: list[tuple[str, str]]) -> RescoredBatch:
         """One result from per-lattice results."""
@@ -171,4 +225,18 @@ class LatticeRescorer:
                              failed + [f for p in parts for f in p.failed],
                              sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
                              sum(p.histories for p in parts), sum(p.oov_words for p in parts),
-                             sum(p.words for p in parts))
+                             sum(p.words for p in parts),
+                             {k: sum(p.counts.get(k, 0) for p in parts)
+                              for k in parts[0].counts})
+
+    def nbest_lists(self, result: RescoredBatch, n: int) -> list[list[list[int]]]:
+        """Word ids of the ``n`` best paths of each rescored lattice: [lattice][path][word].
+
+        Paths are distinct paths of the rescored lattice, best first under the new scores;
+        their word sequences can repeat (as with Kaldi's lattice-to-nbest on an undeterminized
+        lattice).
+        """
+        if result.lattice is None:
+            return []
+        o = self.options
+        return nbest(result.lattice, n, o.acoustic_scale, 1.0, o.word_ins_penalty).word_lists()

@@ -1,8 +1,15 @@
-"""lmrescore score: rescore lattices with an RNN LM, exactly at order K; 1-best, lattices, WER.
+"""lmrescore score: rescore lattices with an RNN LM; 1-best, n-best lists, lattices, WER.
 
-Example:
+Methods: fixed-point (default; exact at the model's order K), and two baselines on the same
+lattices and model: ngram-approx (Kaldi's lattice-lmrescore-kaldi-rnnlm-pruned: states merged
+by their last n-1 words, the RNN state of the best path into each) and nbest (the N best
+first-pass paths scored as sentences, as in icefall).
+
+Examples:
     lmrescore score --model exp/ptb-lstm256-afp8/best.pt --lattice 'ark:gunzip -c lat.1.gz|' \\
         --words data/lang/words.txt --acoustic-scale 0.1 --one-best hyp.txt --ref data/test/text
+    lmrescore score --method ngram-approx --max-ngram-order 4 ...
+    lmrescore score --method nbest --num-paths 100 --nbest-out nbest.txt ...
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="rescore lattices with an RNN LM (exact order-K)",
+    p = sub.add_parser("score", help="rescore lattices with an RNN LM (exact order-K, or a "
+                                     "baseline: ngram-approx, nbest)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
     p.add_argument("--lattice", required=True,
@@ -25,7 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="kaldi", choices=["kaldi", "slf", "k2"],
                    help="input lattice format (default: kaldi)")
     p.add_argument("--words", help="the lattices' words.txt (needed for Kaldi and SLF)")
-    p.add_argument("--order", type=int, help="history length K (default: the model's order)")
+    p.add_argument("--method", default="fixed-point",
+                   choices=["fixed-point", "ngram-approx", "nbest"],
+                   help="fixed-point: exact order-K (default); ngram-approx: Kaldi's pruned "
+                        "algorithm; nbest: score the N best first-pass paths")
+    p.add_argument("--order", type=int,
+                   help="history length K (default: the model's order); with nbest, the order "
+                        "the paths are scored at (default: the model's, exact for BPTT)")
+    p.add_argument("--num-paths", type=int, default=100,
+                   help="N: paths per lattice for --method nbest and for --nbest-out")
+    p.add_argument("--max-ngram-order", type=int, default=4,
+                   help="n for --method ngram-approx: states merged by their last n-1 words")
     g = p.add_argument_group("score combination (Kaldi conventions)")
     g.add_argument("--lm-weight", type=float, default=1.0, help="weight of the RNN LM")
     g.add_argument("--first-pass-weight", type=float, default=0.0,
@@ -46,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--device", default="cpu", help="cpu or cuda")
     g = p.add_argument_group("outputs")
     g.add_argument("--one-best", default="-", help="1-best 'utt w1 w2 ...' lines ('-': stdout)")
+    g.add_argument("--nbest-out",
+                   help="n-best lists from the rescored lattices: 'utt-1 w1 w2 ...' lines, "
+                        "best first, --num-paths per utterance")
     g.add_argument("--write-lattice", help="rescored lattices (wspecifier / SLF dir / k2 .pt)")
     g.add_argument("--out-format", choices=["kaldi", "slf", "k2"],
                    help="format of --write-lattice (default: as the input)")
@@ -75,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--words is needed to map lattice labels to words")
     acoustic_scale = (1.0 / args.inv_acoustic_scale if args.inv_acoustic_scale
                       else args.acoustic_scale)
-    options = RescoreOptions(order=args.order, lm_weight=args.lm_weight,
+    options = RescoreOptions(method=args.method, order=args.order, num_paths=args.num_paths,
+                             max_ngram_order=args.max_ngram_order, lm_weight=args.lm_weight,
                              first_pass_weight=args.first_pass_weight,
                              acoustic_scale=acoustic_scale, word_ins_penalty=args.word_ins_penalty,
                              unk_penalty=args.unk_penalty, beam=args.beam,
@@ -86,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
     items = read_lattices(args.lattice, args.format, symbols, "unk")
     good = ((lat.utt_ids[0], lat) for lat in skip_bad(items, stats))
     one_best: dict[str, list[str]] = {}
+    nbest_lines: list[str] = []
     rescored = []
-    totals = {"arcs_in": 0, "arcs_pruned": 0, "arcs_expanded": 0, "histories": 0,
-              "oov_words": 0, "words": 0}
+    totals = {"arcs_in": 0, "arcs_pruned": 0, "arcs_expanded": 0, "oov_words": 0, "words": 0}
     failed = 0
     with tqdm(desc="rescoring", unit="lat", mininterval=5) as bar:
         for lat, _ in batches(good, args.batch_size):
@@ -103,10 +125,17 @@ def run(args: argparse.Namespace) -> int:
                 one_best.update((u, symbols.decode(w))
                                 for u, w in zip(result.lattice.utt_ids, words))
                 totals["arcs_expanded"] += result.lattice.num_arcs
+                if args.nbest_out:
+                    for u, paths in zip(result.lattice.utt_ids,
+                                        rescorer.nbest_lists(result, args.num_paths)):
+                        nbest_lines += [f"{u}-{k} {' '.join(symbols.decode(w))}\n"
+                                        for k, w in enumerate(paths, 1)]
                 if args.write_lattice:
                     rescored.append(result.lattice)
-            for key in ("arcs_in", "arcs_pruned", "histories", "oov_words", "words"):
+            for key in ("arcs_in", "arcs_pruned", "oov_words", "words"):
                 totals[key] += getattr(result, key)
+            for key, value in result.counts.items():
+                totals[key] = totals.get(key, 0) + value
             bar.update(lat.num_lattices)
 
     lines = "".join(f"{u} {' '.join(w)}\n" for u, w in one_best.items())
@@ -114,13 +143,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(lines)
     else:
         atomic_write_text(args.one_best, lines)
+    if args.nbest_out:
+        atomic_write_text(args.nbest_out, "".join(nbest_lines))
     if args.write_lattice:
         write_lattices(args.write_lattice, rescored, args.out_format or args.format)
 
     total = stats.total
     failed += stats.failed
     summary = {"lattices": total, "rescored": len(one_best), "failed": failed,
-               "order": rescorer.order, **totals,
+               "method": args.method, "order": rescorer.order, **_method_fields(args),
+               **totals,
                "oov_rate": totals["oov_words"] / max(1, totals["words"]),
                "unk_penalty": rescorer.unk_penalty, "seconds": time.time() - tic}
     if args.ref:
@@ -139,3 +171,12 @@ def run(args: argparse.Namespace) -> int:
     if "wer" in summary:
         print(summary["wer_detail"], file=sys.stderr)
     return 1 if failed > args.max_failures * max(1, total) else 0
+
+
+def _method_fields(args: argparse.Namespace) -> dict:
+    """The summary fields that only one method has."""
+    if args.method == "nbest":
+        return {"num_paths": args.num_paths}
+    if args.method == "ngram-approx":
+        return {"max_ngram_order": args.max_ngram_order}
+    return {}

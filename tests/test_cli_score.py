@@ -1,0 +1,147 @@
+"""``lmrescore score`` on the PocketSphinx fixtures: methods, outputs, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmrescore.checkpoint import save_checkpoint
+from lmrescore.cli import main
+from lmrescore.config import ExperimentConfig, TrainConfig
+from lmrescore.expand import expand
+from lmrescore.formats import read_lattices
+from lmrescore.model import ModelConfig, RNNLM
+from lmrescore.rescorer import token_table
+from lmrescore.shortest_path import best_path
+from lmrescore.topsort import connect
+from lmrescore.units import WordUnits
+from lmrescore.vocab import Vocab
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WORDS = str(FIXTURES / "words.txt")
+ARK = f"ark:{FIXTURES / 'lats.ark'}"
+UTTS = [f"ptb-00{i}" for i in range(1, 6)]
+OOV = ("the", "a", "and", "that", "it's")  # in every fixture lattice
+
+
+def make_model(path: Path, drop: tuple[str, ...] = ()) -> Vocab:
+    """A random tiny order-2 LSTM over the fixture words (minus ``drop``), saved at ``path``."""
+    words = Vocab.load(WORDS).words
+    vocab = Vocab.from_words(w for w in words if w not in drop and w != "<eps>")
+    config = ExperimentConfig(model=ModelConfig(cell="lstm", vocab_size=len(vocab),
+                                                hidden_dim=8, order=2),
+                              train=TrainConfig(method="afp"))
+    torch.manual_seed(0)
+    save_checkpoint(path, RNNLM(config.model), vocab, config)
+    return vocab
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("model") / "lm.pt"
+    make_model(path)
+    return str(path)
+
+
+def score(model: str, tmp: Path, *extra: str, lattice: str = ARK, words: str = WORDS) -> int:
+    return main(["--log-level", "WARNING", "score", "--model", model, "--lattice", lattice,
+                 "--words", words, "--beam", "10", "--acoustic-scale", "0.1",
+                 "--max-ngram-order", "3", "--one-best", str(tmp / "hyp"),
+                 "--summary", str(tmp / "summary.json"), *extra])
+
+
+def one_best(tmp: Path) -> dict[str, list[str]]:
+    lines = (tmp / "hyp").read_text().splitlines()
+    return {line.split()[0]: line.split()[1:] for line in lines}
+
+
+@pytest.mark.parametrize("method", ["fixed-point", "ngram-approx", "nbest"])
+def test_written_lattice_has_the_printed_one_best(model: str, tmp_path: Path,
+                                                   method: str) -> None:
+    out = f"ark:{tmp_path / 'out.ark'}"
+    assert score(model, tmp_path, "--method", method, "--num-paths", "20",
+                 "--write-lattice", out, "--ref", str(FIXTURES / "text")) == 0
+    hyp = one_best(tmp_path)
+    assert list(hyp) == UTTS
+    symbols = Vocab.load(WORDS)
+    for utt, lat in read_lattices(out, "kaldi", symbols):
+        best = best_path(lat, acoustic_scale=0.1, lm_scale=1.0)
+        assert symbols.decode(best.word_lists()[0]) == hyp[utt]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["method"] == method and summary["rescored"] == 5
+    assert 0 <= summary["wer"] and summary["wer_utterances"] == 5
+    field = {"fixed-point": "histories", "ngram-approx": "rnn_states", "nbest": "sentences"}
+    assert summary[field[method]] > 0
+
+
+def test_nbest_lists_start_with_the_one_best(model: str, tmp_path: Path) -> None:
+    assert score(model, tmp_path, "--num-paths", "3", "--nbest-out",
+                 str(tmp_path / "nbest")) == 0
+    hyp = one_best(tmp_path)
+    lines = [line.split() for line in (tmp_path / "nbest").read_text().splitlines()]
+    assert [key for key, *_ in lines] == [f"{u}-{k}" for u in UTTS for k in (1, 2, 3)]
+    for key, *words in lines:
+        if key.endswith("-1"):
+            assert words == hyp[key[:-2]]
+
+
+def test_corrupt_lattice_is_skipped_and_counted(model: str, tmp_path: Path) -> None:
+    data = (FIXTURES / "lats.txt").read_bytes()
+    bad = data.replace(b"ptb-002 \n0\t", b"ptb-002 \n0\tx", 1)
+    assert bad != data
+    (tmp_path / "bad.txt").write_bytes(bad)
+    lattice = f"ark:{tmp_path / 'bad.txt'}"
+    out = f"ark:{tmp_path / 'out.ark'}"
+    assert score(model, tmp_path, "--write-lattice", out, lattice=lattice) == 1
+    assert score(model, tmp_path, "--write-lattice", out, "--max-failures", "0.5",
+                 lattice=lattice) == 0
+    others = [u for u in UTTS if u != "ptb-002"]
+    assert list(one_best(tmp_path)) == others
+    assert [u for u, _ in read_lattices(out, "kaldi", Vocab.load(WORDS))] == others
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["failed"] == 1 and summary["lattices"] == 5
+
+
+def test_words_missing_from_the_model_are_unk_with_a_penalty(tmp_path: Path) -> None:
+    path = tmp_path / "lm.pt"
+    make_model(path, drop=OOV)
+    assert score(str(path), tmp_path) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["oov_words"] > 0
+    assert summary["oov_rate"] == pytest.approx(summary["oov_words"] / summary["words"])
+    assert summary["unk_penalty"] == pytest.approx(math.log(len(OOV)))
+    hyp = one_best(tmp_path)
+    assert any(w in OOV for words in hyp.values() for w in words)  # words, not <unk>
+
+
+def test_labels_beyond_words_txt_name_the_utterance(model: str, tmp_path: Path,
+                                                    caplog) -> None:
+    lines = Path(WORDS).read_text().splitlines()
+    (tmp_path / "words.txt").write_text("\n".join(lines[:60]) + "\n")
+    assert score(model, tmp_path, "--max-failures", "1", words=str(tmp_path / "words.txt")) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["failed"] == 5 and summary["rescored"] == 0
+    for utt in UTTS:
+        assert any(utt in r.getMessage() and "symbol table" in r.getMessage()
+                   for r in caplog.records)
+    assert score(model, tmp_path, words=str(tmp_path / "words.txt")) == 1
+
+
+def test_expansion_past_max_arcs_is_named_and_others_rescored(model: str, tmp_path: Path,
+                                                              caplog) -> None:
+    symbols = Vocab.load(WORDS)
+    vocab = make_model(tmp_path / "same.pt")
+    table, _ = token_table(symbols, WordUnits(vocab))
+    sizes = {}
+    for utt, lat in read_lattices(ARK, "kaldi", symbols):
+        sizes[utt] = expand(connect(lat)[0], table, 2, vocab.bos).lattice.num_arcs
+    biggest = max(sizes, key=sizes.get)
+    cap = max(n for u, n in sizes.items() if u != biggest)
+    assert score(model, tmp_path, "--beam", "1e9", "--max-arcs", str(cap)) == 1
+    assert list(one_best(tmp_path)) == [u for u in UTTS if u != biggest]
+    assert any(biggest in r.getMessage() and "--max-arcs" in r.getMessage()
+               for r in caplog.records)

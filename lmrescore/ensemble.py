@@ -27,6 +27,7 @@ class GroupedLinear(nn.Module):
 
     Input ``(..., R * in)`` (run-major); output ``(..., gates * R * out)`` ordered
     ``[gate][run][unit]``, so ``chunk(gates, -1)`` yields per-gate blocks of ``R * out``.
+    The weight is stored (R, in, gates * out) so that one ``bmm`` applies all runs.
     """
 
     def __init__(self, runs: int, in_features: int, out_features: int, gates: int = 1,
@@ -34,13 +35,16 @@ class GroupedLinear(nn.Module):
         super().__init__()
         self.runs, self.in_features, self.out_features, self.gates = (
             runs, in_features, out_features, gates)
-        self.weight = nn.Parameter(torch.empty(gates, runs, out_features, in_features))
+        self.weight = nn.Parameter(torch.empty(runs, in_features, gates * out_features))
         self.bias = nn.Parameter(torch.empty(gates * runs * out_features)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., R * in) -> (..., gates * R * out)."""
-        xr = x.unflatten(-1, (self.runs, self.in_features))
-        out = torch.einsum("...ri,grji->...grj", xr, self.weight).flatten(-3)
+        lead = x.shape[:-1]
+        xb = x.reshape(-1, self.runs, self.in_features).transpose(0, 1)  # (R, N, in)
+        out = torch.bmm(xb, self.weight)  # (R, N, gates * out)
+        out = out.unflatten(-1, (self.gates, self.out_features)).permute(1, 2, 0, 3)
+        out = out.reshape(*lead, -1)
         return out if self.bias is None else out + self.bias
 
 

@@ -13,9 +13,9 @@ def lone_cell(model: Ensemble, cell: str, run: int):
     g, h = model.cell.gates, model.hidden_size
     lone = CELLS[cell](model.input_size, h)
     with torch.no_grad():
-        lone.input.weight.copy_(model.cell.input.weight[:, run].reshape(g * h, -1))
+        lone.input.weight.copy_(model.cell.input.weight[run].T)
         lone.input.bias.copy_(model.cell.input.bias.view(g, -1, h)[:, run].reshape(-1))
-        lone.recurrent.weight.copy_(model.cell.recurrent.weight[:, run].reshape(g * h, h))
+        lone.recurrent.weight.copy_(model.cell.recurrent.weight[run].T)
         if cell == "gru":
             lone.recurrent_bias.copy_(model.cell.recurrent_bias.view(g, -1, h)[:, run].reshape(-1))
     return lone

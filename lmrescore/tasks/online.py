@@ -70,7 +70,7 @@ def make_learner(config: OnlineConfig, input_size: int, classes: int,
     torch.manual_seed(config.seed)
     model = Ensemble(config.cell, config.runs, input_size, config.hidden, classes, config.seed)
     opt_cls = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=config.lr)
+    optimizer = opt_cls(model.parameters(), lr=config.lr, fused=True)  # fused: less overhead
     if config.method == "fpp":
         return model, FPPLearner(model, optimizer, config.fpp, seed=config.seed)
     return model, TBPTTLearner(model, optimizer, config.truncation, config.every)

@@ -85,9 +85,16 @@ class Ensemble(nn.Module):
         """Zeros (*batch, R * S)."""
         return torch.zeros(*batch, self.cell.state_size)
 
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """Shape of one run's observation: (E,)."""
+        return (self.input_size,)
+
+    obs_dtype = torch.float32
+
     def step(self, state: Tensor, x: Tensor) -> Tensor:
-        """One step of every run: state (..., R * S), x (..., R * E) -> (..., R * S)."""
-        return self.cell.step(state, self.cell.input_proj(x))
+        """One step of every run: state (..., R * S), x (..., R, E) -> (..., R * S)."""
+        return self.cell.step(state, self.cell.input_proj(x.flatten(-2)))
 
     def logits(self, state: Tensor) -> Tensor:
         """Readout (..., R * S) -> (..., R, C)."""

@@ -28,11 +28,40 @@ weights; ``target_only`` (lam = 0) is the no-state-loss ablation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from lmrescore.ensemble import Ensemble, run_cross_entropy, run_mse
+from lmrescore.ensemble import run_cross_entropy, run_mse
+
+
+class StateModel(Protocol):
+    """What FPP needs of a model of R runs; ``Ensemble`` and ``StreamsLM`` provide it."""
+
+    runs: int
+    state_size: int  # S per run
+    obs_shape: tuple[int, ...]
+    obs_dtype: torch.dtype
+
+    def step(self, state: Tensor, obs: Tensor) -> Tensor:
+        """(..., R * S), (..., R, *obs_shape) -> (..., R * S)."""
+
+    def logits(self, state: Tensor) -> Tensor:
+        """(..., R * S) -> (..., R, C)."""
+
+    def split(self, state: Tensor) -> Tensor:
+        """(..., R * S) -> (..., R, S)."""
+
+    def join(self, state: Tensor) -> Tensor:
+        """(..., R, S) -> (..., R * S)."""
+
+    def zero_state(self, *batch: int) -> Tensor:
+        """Zeros (*batch, R * S)."""
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        """The trained weights."""
 
 
 @dataclass
@@ -70,22 +99,23 @@ class ReplayBuffer:
 
     Args:
         capacity: time steps kept (N + 2 hold N transitions).
-        runs: R.
+        runs: R (seeds of an ``Ensemble``, or parallel streams of one language model).
         state_size: S per run.
-        input_size: E (observations are shared by the runs).
+        obs_shape, obs_dtype: one run's observation (features (E,) float, or a token id ()).
     """
 
-    def __init__(self, capacity: int, runs: int, state_size: int, input_size: int) -> None:
+    def __init__(self, capacity: int, runs: int, state_size: int,
+                 obs_shape: tuple[int, ...] = (), obs_dtype: torch.dtype = torch.float32) -> None:
         self.capacity, self.runs = capacity, runs
         self.states = torch.zeros(capacity, runs, state_size)  # s[t], per run
-        self.obs = torch.zeros(capacity, input_size)  # o[t]
+        self.obs = torch.zeros(capacity, runs, *obs_shape, dtype=obs_dtype)  # o[t]
         self.targets = torch.full((capacity, runs), -1, dtype=torch.long)  # y[t], -1: none
         self.starts = torch.zeros(capacity, dtype=torch.bool)  # state before t is zero
         self.now = -1  # the newest time step stored
         self._runs = torch.arange(runs)
 
     def add(self, state: Tensor, obs: Tensor, target: Tensor, start: bool) -> None:
-        """Store time step now+1: state (R, S) after it, obs (E,), target (R,) and its start flag."""
+        """Store time step now+1: state (R, S) after it, obs (R, ...), target (R,), start flag."""
         self.now += 1
         k = self.now % self.capacity
         self.states[k], self.obs[k], self.targets[k], self.starts[k] = state, obs, target, start
@@ -104,7 +134,7 @@ class ReplayBuffer:
         """The transitions at times t (B, R): each field (B, R, ...)."""
         k = lambda d: (t + d) % self.capacity  # noqa: E731 (index of time t + d)
         return {"s_prev": self.states[k(-1), self._runs], "s_next": self.states[k(1), self._runs],
-                "o": self.obs[k(0)], "o_next": self.obs[k(1)],
+                "o": self.obs[k(0), self._runs], "o_next": self.obs[k(1), self._runs],
                 "y": self.targets[k(0), self._runs],
                 "start": self.starts[k(0)], "start_next": self.starts[k(1)]}
 
@@ -118,7 +148,7 @@ def _zero_where(states: Tensor, mask: Tensor) -> Tensor:
     return states.masked_fill(mask[..., None], 0.0)
 
 
-def propagate(model: Ensemble, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
+def propagate(model: StateModel, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
     """Recompute sampled transitions with the current weights.
 
     Args:
@@ -129,13 +159,13 @@ def propagate(model: Ensemble, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[T
     Returns:
         logits (B, R, C) of y' = g(s[T]), and s'[T+1] (B, R, S).
     """
-    s_t = model.step(model.join(s_prev), tr["o"].flatten(-2))
+    s_t = model.step(model.join(s_prev), tr["o"])
     logits = model.logits(s_t)
     s_t = model.join(_zero_where(model.split(s_t), tr["start_next"]))
-    return logits, model.split(model.step(s_t, tr["o_next"].flatten(-2)))
+    return logits, model.split(model.step(s_t, tr["o_next"]))
 
 
-def fpp_losses(model: Ensemble, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
+def fpp_losses(model: StateModel, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
     """Target loss CE(g(s[T]), y[T]) and state loss MSE(s'[T+1], stored s[T+1]) (a constant).
 
     Args, shapes: as ``propagate``.
@@ -149,20 +179,21 @@ def fpp_losses(model: Ensemble, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[
 
 
 class FPPLearner:
-    """Online FPP for an ``Ensemble``: ``observe`` one step, get the prediction, then learn.
+    """Online FPP: ``observe`` one step, get the prediction, then learn.
 
     Args:
-        model: R runs trained together (independently).
+        model: R runs (an ``Ensemble``, or ``StreamsLM``: parallel streams of one model).
         optimizer: over ``model.parameters()``.
         config: FPP settings.
         seed: seeds the transition sampling.
+        clip: gradient-norm clipping (0 = off; it would couple an ensemble's runs).
     """
 
-    def __init__(self, model: Ensemble, optimizer: torch.optim.Optimizer, config: FPPConfig,
-                 seed: int = 0) -> None:
-        self.model, self.optimizer, self.config = model, optimizer, config
+    def __init__(self, model: StateModel, optimizer: torch.optim.Optimizer, config: FPPConfig,
+                 seed: int = 0, clip: float = 0.0) -> None:
+        self.model, self.optimizer, self.config, self.clip = model, optimizer, config, clip
         self.buffer = ReplayBuffer(config.buffer + 2, model.runs, model.state_size,
-                                   model.input_size)
+                                   model.obs_shape, model.obs_dtype)
         self.state = model.zero_state()
         self.generator = torch.Generator().manual_seed(seed)
         self.weight = 0.0 if config.target_only else config.state_weight
@@ -171,7 +202,7 @@ class FPPLearner:
         """One online step: predict, store, then ``updates`` FPP updates.
 
         Args:
-            obs: (E,) observation o[t], shared by the runs.
+            obs: (R, ...) observation o[t] of each run.
             target: (R,) y[t] (-1: none).
             start: the state before t is reset to zero.
 
@@ -182,7 +213,7 @@ class FPPLearner:
         with torch.no_grad():
             if start:
                 self.state = torch.zeros_like(self.state)
-            self.state = m.step(self.state, obs.repeat(m.runs))
+            self.state = m.step(self.state, obs)
             logits = m.logits(self.state)
         self.buffer.add(m.split(self.state), obs, target, start)
         if self.buffer.num_transitions() > 0:
@@ -202,6 +233,8 @@ class FPPLearner:
         loss = target_loss + self.weight * state_loss if self.weight else target_loss
         self.optimizer.zero_grad()
         loss.backward()
+        if self.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
         with torch.no_grad():
             if c.state_lr > 0:  # a reset start state is the constant zero, not a variable
@@ -216,4 +249,4 @@ class FPPLearner:
         t = buf.sample(1, self.generator)
         tr = buf.gather(t)
         s_prev = _zero_where(tr["s_prev"], tr["start"])
-        buf.write(t, m.split(m.step(m.join(s_prev), tr["o"].flatten(-2))))
+        buf.write(t, m.split(m.step(m.join(s_prev), tr["o"])))

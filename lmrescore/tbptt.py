@@ -41,7 +41,7 @@ class TBPTTLearner:
         """One online step: predict y[t], remember it, and every ``every`` steps update.
 
         Args:
-            obs: (E,) observation o[t], shared by the runs.
+            obs: (R, E) observation o[t] of each run.
             target: (R,) y[t] (-1: none).
             start: the state before t is reset to zero.
 
@@ -49,14 +49,13 @@ class TBPTTLearner:
             (R, C) logits predicting y[t], made before learning from it.
         """
         m = self.model
-        x = obs.repeat(m.runs)
         with torch.no_grad():
             if start:
                 self.state = torch.zeros_like(self.state)
-            self.state = m.step(self.state, x)
+            self.state = m.step(self.state, obs)
             logits = m.logits(self.state)
         self.states.append(self.state)
-        self.obs.append(x)
+        self.obs.append(obs)
         self.targets.append(target)
         self.starts.append(start)
         if len(self.obs) > self.T:

@@ -26,7 +26,7 @@ def test_each_packed_run_is_a_lone_cell(cell: str) -> None:
     model = Ensemble(cell, runs=3, input_size=5, hidden_size=4, classes=2, seed=0)
     x = torch.randn(6, 3, 5)  # (B, R, E): each run its own input
     state = model.split(torch.randn(6, model.cell.state_size))  # (B, R, S)
-    out = model.split(model.step(model.join(state), x.flatten(-2)))
+    out = model.split(model.step(model.join(state), x))
     for r in range(3):
         lone = lone_cell(model, cell, r)
         expected = lone.step(state[:, r], lone.input_proj(x[:, r]))
@@ -46,8 +46,8 @@ def filled_learner(state_lr: float, target_only: bool = False,
         bit = int(t % 3 == 2)
         with torch.no_grad():
             learner.state = model.step(learner.state if t else learner.state * 0,
-                                       torch.eye(2)[bit].repeat(2))
-        learner.buffer.add(model.split(learner.state), torch.eye(2)[bit],
+                                       torch.eye(2)[bit].expand(2, 2))
+        learner.buffer.add(model.split(learner.state), torch.eye(2)[bit].expand(2, 2),
                            torch.tensor([1 - bit, 1 - bit]), t in (0, 7))
     return learner
 

@@ -39,14 +39,14 @@ def run_cycleworld(config: OnlineConfig, period: int, window: int = 100,
          "seconds", "steps_per_s"}.
     """
     bits, targets = cycleworld(period, config.steps)
-    one_hot = torch.eye(2)
+    obs = torch.eye(2)[:, None].expand(2, config.runs, 2)  # bit -> (R, 2) one-hot, every run
     model, learner = make_learner(config, input_size=2, classes=2)
     correct = torch.zeros(config.runs)
     curve: list[torch.Tensor] = []
     tic = time.perf_counter()
     for t in range(config.steps):
         target = targets[t].expand(config.runs)
-        logits = learner.observe(one_hot[bits[t]], target, t == 0)
+        logits = learner.observe(obs[bits[t]], target, t == 0)
         correct += logits.argmax(-1) == target
         if (t + 1) % window == 0:
             curve.append(correct / window)

@@ -77,7 +77,7 @@ def test_accuracy(model: Any, steps: Tensor, labels: Tensor, batch: int = 500) -
     """Per-run accuracy of the last-step prediction, exact recurrence; steps (N, L, chunk)."""
     correct = torch.zeros(model.runs)
     for i in range(0, len(steps), batch):
-        x = steps[i: i + batch].repeat(1, 1, model.runs)  # (b, L, R * chunk)
+        x = steps[i: i + batch, :, None].expand(-1, -1, model.runs, -1)  # (b, L, R, chunk)
         state = model.zero_state(len(x))
         for t in range(x.shape[1]):
             state = model.step(state, x[:, t])
@@ -121,7 +121,7 @@ def run_seqmnist(config: OnlineConfig, mnist_dir: str | Path, chunk: int = 20,
         image, pos = divmod(t, length)
         image %= len(seq)
         target = labels[image].expand(config.runs) if pos >= length - label_steps else no_target
-        learner.observe(seq[image, pos], target, pos == 0)
+        learner.observe(seq[image, pos].expand(config.runs, -1), target, pos == 0)
         if (t + 1) % eval_every == 0 or t + 1 == total:
             e = time.perf_counter()
             eval_steps.append(t + 1)

@@ -130,3 +130,49 @@ def test_config_rejects_bad_values() -> None:
         FPPConfig(updates=0)
     with pytest.raises(ValueError, match="state_lr"):
         FPPConfig(state_lr=-1)
+
+
+def test_streams_lm_step_is_the_exact_recurrence() -> None:
+    from lmrescore.fpp_lm import StreamsLM
+    from lmrescore.model import RNNLM, ModelConfig
+
+    torch.manual_seed(0)
+    model = RNNLM(ModelConfig(cell="lstm", vocab_size=11, hidden_dim=6, num_layers=2))
+    streams = StreamsLM(model, streams=3)
+    tokens = torch.randint(0, 11, (3, 4))
+    state = streams.zero_state()
+    for t in range(4):
+        state = streams.step(state, tokens[:, t])
+    logits, finals = model(tokens, order=None)
+    torch.testing.assert_close(streams.split(state), torch.cat(finals, dim=-1))
+    torch.testing.assert_close(streams.logits(state), logits[:, -1])
+
+
+def test_trainer_fpp_learns_and_resumes(tmp_path) -> None:
+    from lmrescore.config import ExperimentConfig
+    from lmrescore.train import Trainer
+    from toy_corpus import write_toy_corpus
+
+    corpus = write_toy_corpus(tmp_path / "toy", train=150, heldout=20)
+    config = ExperimentConfig.from_dict({
+        "model": {"cell": "gru", "hidden_dim": 16},
+        "train": {"method": "fpp", "batching": "stream", "batch_size": 8, "bptt_len": 10,
+                  "optimizer": "adam", "lr": 0.01, "epochs": 1, "save_every": 3,
+                  "fpp": {"buffer": 50, "updates": 1}}})
+    trainer = Trainer(config, corpus, tmp_path / "exp")
+    before = trainer.evaluate("valid").ppl
+    results = trainer.run()
+    assert results["valid_ppl"] < 0.6 * before, (before, results)
+
+    # a fresh Trainer resumes the mid-epoch checkpoint (buffer included) to the same next step
+    a = Trainer(config, corpus, tmp_path / "a")
+    batches = a.batches(0)
+    for b in batches[:3]:
+        a.step(b)
+        a.state.step_in_epoch += 1
+    a.save()
+    b = Trainer(config, corpus, tmp_path / "a")
+    a.step(batches[3])
+    b.step(batches[3])
+    for name, value in a.model.state_dict().items():
+        assert torch.equal(value, b.model.state_dict()[name]), name

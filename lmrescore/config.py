@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from lmrescore.errors import InputError
+from lmrescore.fpp import FPPConfig
 from lmrescore.model import ModelConfig
 
 
@@ -41,8 +42,9 @@ class TrainConfig:
 
     Attributes:
         method: "bptt" (exact recurrence, gradients back through time: full sentences in
-            sentence batching, truncated with carried state in stream batching) or "afp"
-            (order-K fixed point, K = model.order).
+            sentence batching, truncated with carried state in stream batching), "afp"
+            (order-K fixed point, K = model.order) or "fpp" (fixed point propagation, stream
+            batching; see lmrescore/fpp.py).
         batching: "sentence" (one utterance per row, fresh state) or "stream" (continuous text).
         batch_size: rows per batch.
         bptt_len: chunk length in stream batching.
@@ -57,6 +59,7 @@ class TrainConfig:
         seed: random seed (weights, shuffling, dropout).
         eval_batch_size: rows per evaluation batch.
         save_every: also checkpoint every this many steps inside an epoch (0 = epoch ends only).
+        fpp: FPP settings (method "fpp" only).
     """
 
     method: str = "bptt"
@@ -74,9 +77,10 @@ class TrainConfig:
     seed: int = 1
     eval_batch_size: int = 32
     save_every: int = 500
+    fpp: FPPConfig = field(default_factory=FPPConfig)
 
     def __post_init__(self) -> None:
-        for name, value, allowed in [("method", self.method, ("bptt", "afp")),
+        for name, value, allowed in [("method", self.method, ("bptt", "afp", "fpp")),
                                      ("batching", self.batching, ("sentence", "stream")),
                                      ("optimizer", self.optimizer, ("sgd", "adam", "adagrad"))]:
             if value not in allowed:
@@ -94,8 +98,11 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.train.method == "afp" and self.model.order is None:
             raise ValueError("method 'afp' needs model.order (the fixed-point order K)")
-        if self.train.method == "bptt" and self.model.order is not None:
-            raise ValueError("method 'bptt' trains the exact recurrence: set model.order to null")
+        if self.train.method in ("bptt", "fpp") and self.model.order is not None:
+            raise ValueError(f"method {self.train.method!r} trains the exact recurrence: "
+                             "set model.order to null")
+        if self.train.method == "fpp" and self.train.batching != "stream":
+            raise ValueError("method 'fpp' learns online from a stream: set train.batching: stream")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

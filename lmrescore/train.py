@@ -24,6 +24,7 @@ from lmrescore.checkpoint import check_same_vocab, load_checkpoint, save_checkpo
 from lmrescore.config import ExperimentConfig
 from lmrescore.data import Batch, corpus_path, read_sentences, sentence_batches, stream_batches
 from lmrescore.evaluate import Perplexity, perplexity
+from lmrescore.fpp_lm import FPPStreams
 from lmrescore.model import RNNLM
 from lmrescore.plot import plot_curves
 from lmrescore.units import Units, make_units
@@ -77,6 +78,9 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, self.config)
         self.state = RunState(lr=self.config.train.lr)
         self.carry: list[torch.Tensor] | None = None
+        t = self.config.train
+        self.fpp = (FPPStreams(self.model, self.optimizer, t.fpp, t.batch_size, t.seed, t.clip)
+                    if t.method == "fpp" else None)
         self._resume()
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -91,6 +95,8 @@ class Trainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.state = RunState(**payload["run_state"])
         self.carry = payload["carry"]
+        if self.fpp is not None:
+            self.fpp.load_state_dict(payload["fpp"])
         torch.set_rng_state(payload["rng"])
         log.info("resumed %s at epoch %d step %d", last, self.state.epoch + 1,
                  self.state.step_in_epoch)
@@ -98,7 +104,8 @@ class Trainer:
     def save(self, name: str = "last.pt") -> None:
         save_checkpoint(self.exp_dir / name, self.model, self.vocab, self.config,
                         optimizer=self.optimizer.state_dict(), run_state=asdict(self.state),
-                        carry=self.carry, rng=torch.get_rng_state(), **self.units.to_checkpoint())
+                        carry=self.carry, rng=torch.get_rng_state(), **self.units.to_checkpoint(),
+                        fpp=None if self.fpp is None else self.fpp.state_dict())
 
     # ---- one step ----------------------------------------------------------------------
 
@@ -113,6 +120,10 @@ class Trainer:
     def step(self, batch: Batch) -> float:
         """One update on ``batch``; returns its summed NLL."""
         self.model.train()
+        if self.fpp is not None:  # online: the streams continue unless the epoch restarts them
+            nll = self.fpp.train_batch(batch.inputs, batch.targets, start=self.carry is None)
+            self.carry = [self.fpp.learner.state]
+            return nll
         dev = self.device
         state = self.carry if batch.carry else None
         loss, final = self.model.nll(batch.inputs.to(dev), batch.targets.to(dev),

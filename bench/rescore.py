@@ -1,0 +1,194 @@
+"""Lattice rescoring: fixed-point vs ngram-approx vs n-best, on the same lattices and model.
+
+Usage:
+    python3 bench/rescore.py [--model exp/ptb-lstm256-afp4/best.pt] [--replicate 4] [--beam 8]
+        [--num-paths 100 1000] [--threads 1] [--device cpu]
+
+Each method runs in its own child process (``--worker``), so its peak memory is the child's
+``ru_maxrss`` (from ``os.wait4``); a child that loads the model and lattices and stops gives the
+floor that every method pays. Wall time covers rescoring only (prune, expand, score, best path)
+over all batches, not loading; CPU seconds are printed beside it, since on a shared machine wall
+time includes waiting for a core. Arcs/s counts input lattice arcs (before pruning) per wall
+second. Ratios are against fixed-point from this run. Copies made by ``--replicate`` relabel the
+words by a random permutation, so copies do not share LM histories; WER against ``--ref``
+(default: the fixture references) is on the original copies.
+
+Without ``--model`` the model is random: an LSTM of 256 units over the fixture words.txt, order
+``--order`` (default 4); its WERs only say whether the methods agree, not how good an LM is.
+``--vocab-size 10000`` pads its vocabulary with words that never occur in the lattices, to give
+the output softmax a realistic (PTB) cost. ``--max-ngram-order`` defaults to order + 1, so ngram-approx expands the same lattice as
+fixed-point (n - 1 = K history tokens) and the two differ only in how they score it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", help="checkpoint (default: a random LSTM-256, see above)")
+    p.add_argument("--lattice", default=f"ark:{FIXTURES / 'lats.ark'}", help="Kaldi rspecifier")
+    p.add_argument("--words", default=str(FIXTURES / "words.txt"))
+    p.add_argument("--ref", default=str(FIXTURES / "text"), help="reference text ('' for none)")
+    p.add_argument("--replicate", type=int, default=4, help="copies of each lattice")
+    p.add_argument("--order", type=int, help="K for fixed-point (default: the model's, or 4)")
+    p.add_argument("--vocab-size", type=int, default=0,
+                   help="random model: pad the vocabulary to this size (0: words.txt only)")
+    p.add_argument("--max-ngram-order", type=int, help="n for ngram-approx (default: K + 1)")
+    p.add_argument("--num-paths", type=int, nargs="+", default=[100, 1000])
+    p.add_argument("--beam", type=float, default=8.0, help="prune before rescoring")
+    p.add_argument("--acoustic-scale", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per child")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    return p
+
+
+def load(args: argparse.Namespace):
+    """Model, units, symbols and the replicated lattices (as batches of one)."""
+    import torch
+
+    from lmrescore.checkpoint import load_model
+    from lmrescore.formats import read_lattices
+    from lmrescore.model import ModelConfig, RNNLM
+    from lmrescore.units import WordUnits, units_from_checkpoint
+    from lmrescore.vocab import Vocab
+
+    symbols = Vocab.load(args.words)
+    if args.model:
+        model, _, _, payload = load_model(args.model, args.device)
+        units = units_from_checkpoint(payload)
+    else:
+        words = [w for w in symbols.words if w != "<eps>"]
+        words += [f"<pad{i}>" for i in range(args.vocab_size - len(words) - 1)]
+        vocab = Vocab.from_words(words)
+        torch.manual_seed(0)
+        model = RNNLM(ModelConfig(cell="lstm", vocab_size=len(vocab), hidden_dim=256,
+                                  order=args.order or 4)).to(args.device).eval()
+        units = WordUnits(vocab)
+    # copy r relabels the words by a permutation (copy 0: none), so that copies do not share
+    # LM histories, as different utterances would not
+    words = torch.tensor([i for i, w in enumerate(symbols.words)
+                          if i > 0 and w[0] not in "<!#"])
+    perms = [torch.arange(len(symbols))]
+    for r in range(1, args.replicate):
+        perm = torch.arange(len(symbols))
+        perm[words] = words[torch.randperm(words.shape[0],
+                                           generator=torch.Generator().manual_seed(r))]
+        perms.append(perm)
+    lattices = []
+    for utt, lat in read_lattices(args.lattice, "kaldi", symbols):
+        if isinstance(lat, Exception):
+            raise lat
+        for r, perm in enumerate(perms):
+            copy = lat.select([0])
+            copy.utt_ids = [f"{utt}/{r}"]
+            copy.label = torch.where(copy.label > 0, perm[copy.label.clamp(min=0)], copy.label)
+            lattices.append(copy)
+    return model, units, symbols, lattices
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """Rescore all lattices with one method; print what was measured as JSON."""
+    import torch
+
+    from lmrescore.lattice import Lattice
+    from lmrescore.metrics import corpus_word_errors
+    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
+
+    torch.set_num_threads(args.threads)
+    model, units, symbols, lattices = load(args)
+    if args.worker == "load":
+        return {}
+    method, _, paths = args.worker.partition(":")
+    order = args.order or model.config.order or 4
+    options = RescoreOptions(method=method, order=order if method == "fixed-point" else None,
+                             num_paths=int(paths or 1),
+                             max_ngram_order=args.max_ngram_order or order + 1,
+                             acoustic_scale=args.acoustic_scale, beam=args.beam)
+    rescorer = LatticeRescorer(model, units, symbols, options)
+    batches = [Lattice.cat(lattices[i: i + args.batch_size])
+               for i in range(0, len(lattices), args.batch_size)]
+    hyps: dict[str, list[str]] = {}
+    out = {"order": rescorer.order, "arcs_in": 0, "arcs_pruned": 0, "arcs_scored": 0,
+           "failed": 0}
+    start, cpu = time.perf_counter(), time.process_time()
+    for lat in batches:
+        result = rescorer.rescore(lat)
+        out["failed"] += len(result.failed)
+        out["arcs_in"] += result.arcs_in
+        out["arcs_pruned"] += result.arcs_pruned
+        if result.lattice is not None:
+            out["arcs_scored"] += result.lattice.num_arcs
+            hyps.update(zip(result.lattice.utt_ids,
+                            map(symbols.decode, result.best.word_lists())))
+    out["seconds"] = time.perf_counter() - start
+    out["cpu_seconds"] = time.process_time() - cpu
+    if args.ref:
+        refs = {}
+        for line in Path(args.ref).read_text(encoding="utf-8").splitlines():
+            if line.split():
+                refs[line.split()[0]] = line.split()[1:]
+        keys = [u for u in hyps if u.endswith("/0") and u[:-2] in refs]  # the original copies
+        out["wer"] = corpus_word_errors([refs[u[:-2]] for u in keys],
+                                        [hyps[u] for u in keys]).wer
+    return out
+
+
+def run_child(argv: list[str], job: str) -> dict:
+    """Run one worker; its JSON result plus its peak resident memory in MiB."""
+    cmd = [sys.executable, __file__, *argv, "--worker", job]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"worker {job} failed with exit code {proc.returncode}")
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    result["maxrss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
+    return result
+
+
+def main() -> None:
+    args = get_parser().parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    argv = sys.argv[1:]
+    jobs = ["fixed-point", "ngram-approx"] + [f"nbest:{n}" for n in args.num_paths]
+    floor = run_child(argv, "load")["maxrss_mib"]
+    results = {job: run_child(argv, job) for job in jobs}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    fp = results["fixed-point"]
+    print(f"# python3 bench/rescore.py {' '.join(argv)}  (commit {commit})")
+    model = args.model or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}")
+    print(f"# model: {model}; fixed-point K = {fp['order']}, ngram-approx n = "
+          f"{results['ngram-approx']['order'] + 1}; {fp['arcs_in']} input arcs, "
+          f"{fp['arcs_pruned']} after --beam {args.beam}; {args.threads} thread(s) on "
+          f"{args.device}; memory floor (model + lattices loaded) {floor:.0f} MiB")
+    print(f"{'method':<14} {'seconds':>8} {'cpu s':>8} {'arcs/s':>9} {'time/fp':>8} "
+          f"{'scored arcs':>11} "
+          f"{'peak MiB':>9} {'+floor':>7} {'WER%':>6} {'failed':>6}")
+    for job, r in results.items():
+        wer = f"{r['wer']:.2f}" if "wer" in r else "-"
+        name = job.replace(":", "-")
+        print(f"{name:<14} {r['seconds']:>8.3f} {r['cpu_seconds']:>8.3f} "
+              f"{r['arcs_in'] / r['seconds']:>9.0f} "
+              f"{r['seconds'] / fp['seconds']:>8.2f} {r['arcs_scored']:>11} "
+              f"{r['maxrss_mib']:>9.0f} {r['maxrss_mib'] - floor:>7.0f} {wer:>6} "
+              f"{r['failed']:>6}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# FPP vs truncated BPTT on p-CycleWorld (Nath et al., "Training Recurrent Neural Networks Online
+# by Learning Explicit State Variables", ICLR 2020), and FPP's buffer-size x n sensitivity.
+#
+# Usage: ./run.sh [--stage N] [--stop-stage N] [--quick true] [--period 6]
+#   stage 1: FPP with n updates/step and T-BPTT with truncation T (one gradient computation per
+#            sampled transition / per back-propagated step), exp/p$period/compare/*.json
+#   stage 2: FPP sensitivity: buffer size N x n, exp/p$period/sensitivity/*.json
+#   stage 3: plots and RESULTS.md from those records
+# The defaults are the published settings (300k steps, 5 seeds); --quick true runs a small
+# budget (30k steps, 3 seeds, fewer settings) that finishes in minutes on one CPU core.
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+
+stage=1
+stop_stage=3
+quick=false
+period=6
+updates="1 2 4 8"            # FPP n
+truncations="1 2 3 4 5 6 7 8" # T-BPTT T
+sens_buffers="10 100 1000 10000"
+sens_updates="1 2 4"
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --quick) quick=$2; shift 2 ;;
+    --period) period=$2; shift 2 ;;
+    --updates) updates=$2; shift 2 ;;
+    --truncations) truncations=$2; shift 2 ;;
+    --sens-buffers) sens_buffers=$2; shift 2 ;;
+    --sens-updates) sens_updates=$2; shift 2 ;;
+    *) echo "$0: unknown option $1" >&2; exit 1 ;;
+  esac
+done
+
+conf=conf/cycleworld.yaml
+extra=()
+budget="full: the settings of $conf (300000 steps, 5 seeds)"
+if [ "$quick" = true ]; then
+  extra=(--steps 30000 --runs 3)
+  updates="1 2"; truncations="1 3 6"; sens_buffers="10 100 1000"; sens_updates="1"
+  budget="quick (--quick true): 30000 steps, 3 seeds, FPP n in {$updates}, T-BPTT T in {$truncations}, sensitivity N in {$sens_buffers} x n in {$sens_updates}"
+fi
+exp=exp/p$period
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  for n in $updates; do
+    lmrescore fpp cycleworld --config $conf --period $period --method fpp --updates $n \
+      "${extra[@]}" --out $exp/compare/fpp_n$n.json
+  done
+  for T in $truncations; do
+    lmrescore fpp cycleworld --config $conf --period $period --method tbptt --truncation $T \
+      "${extra[@]}" --out $exp/compare/tbptt_T$T.json
+  done
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  for N in $sens_buffers; do
+    for n in $sens_updates; do
+      lmrescore fpp cycleworld --config $conf --period $period --method fpp --updates $n \
+        --buffer $N "${extra[@]}" --out $exp/sensitivity/fpp_n${n}_N$N.json
+    done
+  done
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  for d in $exp/compare $exp/sensitivity; do
+    [ -d $d ] || { echo "$0: $d missing: run stages 1 and 2 first" >&2; exit 1; }
+  done
+  lmrescore fpp report --kind cycleworld --exp-dir $exp --results RESULTS.md --budget "$budget"
+fi

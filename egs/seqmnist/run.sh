@@ -8,7 +8,7 @@
 #   stage 2: plot and RESULTS.md from those records
 # Defaults are the published settings (conf/seqmnist.yaml: LSTM 128, 20 pixels/step, Adam 1e-3)
 # over one pass of the training images; FPP n = 10 costs 10 updates per step (hours on a CPU).
-# --quick true: 4000 steps (100 images), 2 seeds, 500 test images: minutes, near chance level.
+# --quick true: 1000 steps (25 images), 2 seeds, 500 test images: minutes, near chance level.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -39,9 +39,9 @@ conf=conf/seqmnist.yaml
 extra=()
 budget="full: the settings of $conf (one pass over the training images, 3 seeds, all test images)"
 if [ "$quick" = true ]; then
-  extra=(--steps 4000 --runs 2)
-  eval_every=1000; test_images=500
-  budget="quick (--quick true): 4000 steps (100 training images), 2 seeds, tested on the first 500 test images every 1000 steps"
+  extra=(--steps 1000 --runs 2)
+  eval_every=250; test_images=500
+  budget="quick (--quick true): 1000 steps (25 training images), 2 seeds, tested on the first 500 test images every 250 steps"
 fi
 common=(--config $conf --mnist-dir "$mnist_dir" --eval-every $eval_every --test-images $test_images)
 

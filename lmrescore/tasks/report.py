@@ -140,6 +140,37 @@ def _cycleworld_verdicts(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _cycleworld_claims(records: list[dict[str, Any]]) -> list[str]:
+    """The published claims checked against these records (learned = above naive + 1 point)."""
+    lines = []
+    for r in records:
+        c, period = r["config"], r["period"]
+        learned = [a > r["naive"] + 0.01 for a in r["final"]]
+        if c["method"] == "fpp" and c["fpp"]["updates"] == 1 and not c["fpp"]["target_only"]:
+            verdict = "agrees" if all(learned) else "differs"
+            lines.append(f"- FPP n = 1 learns: {sum(learned)}/{len(learned)} seeds learned "
+                         f"(published: learns): {verdict}")
+        if c["method"] == "tbptt" and c["truncation"] < period:
+            verdict = "agrees" if not any(learned) else "differs"
+            lines.append(f"- T-BPTT T = {c['truncation']} < {period} fails: {sum(learned)}/"
+                         f"{len(learned)} seeds learned (published: fails): {verdict}")
+    return lines
+
+
+# sequential MNIST test accuracies the paper reports, by run name
+PUBLISHED_SEQMNIST = {"fpp_n10_N1000": 0.80, "tbptt_T10": 0.60}
+
+
+def _seqmnist_claims(records: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for r in records:
+        if r["name"] in PUBLISHED_SEQMNIST:
+            acc, pub = statistics.fmean(r["final"]), PUBLISHED_SEQMNIST[r["name"]]
+            lines.append(f"- {r['name']}: measured {100 * acc:.1f}% vs published about "
+                         f"{100 * pub:.0f}% ({100 * (acc - pub):+.1f} points)")
+    return lines
+
+
 def write_report(kind: str, exp_dir: str | Path, results: str | Path, budget: str = "") -> None:
     """Write the plots beside ``results`` and the RESULTS.md itself."""
     exp_dir, results = Path(exp_dir), Path(results)
@@ -158,6 +189,7 @@ def write_report(kind: str, exp_dir: str | Path, results: str | Path, budget: st
         body += ["## FPP (n updates/step) vs T-BPTT (T steps/step)", "",
                  "![curves](cycleworld_curves.png)", ""] + _table(compare) + [""]
         body += ["Measured against the naive predictor:", ""] + _cycleworld_verdicts(compare)
+        body += ["", "Published claims vs these runs:", ""] + _cycleworld_claims(compare)
         body += ["", "Commands:", ""] + _commands(compare) + [""]
         if sens:
             plot_sensitivity(sens, out / "cycleworld_sensitivity.png")
@@ -168,6 +200,7 @@ def write_report(kind: str, exp_dir: str | Path, results: str | Path, budget: st
         records = load_records(exp_dir)
         plot_seqmnist(records, out / "seqmnist_curves.png")
         body += ["## Test accuracy", "", "![curves](seqmnist_curves.png)", ""] + _table(records)
+        body += ["", "Published vs measured:", ""] + _seqmnist_claims(records)
         if records:
             d = records[0]["data"]
             body += ["", f"Data: {d['train_images']} training images, {d['test_images']} test "

@@ -167,11 +167,13 @@ class LatticeRescorer:
         if failed:
             bad = {u for u, _ in failed}
             lat = lat.select([i for i, u in enumerate(lat.utt_ids) if u not in bad])
+            if lat.num_lattices == 0:
+                return RescoredBatch(None, None, failed)
         try:
             return self._rescore(lat, failed)
-        except InputError:
+        except InputError as e:
             if lat.num_lattices == 1:
-                raise
+                return RescoredBatch(None, None, failed + [(lat.utt_ids[0], str(e))])
         parts = []  # isolate the lattice(s) that broke the batch
         for i in range(lat.num_lattices):
             try:

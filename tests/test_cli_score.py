@@ -145,3 +145,31 @@ def test_expansion_past_max_arcs_is_named_and_others_rescored(model: str, tmp_pa
     assert list(one_best(tmp_path)) == [u for u in UTTS if u != biggest]
     assert any(biggest in r.getMessage() and "--max-arcs" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.mark.parametrize("method", ["fixed-point", "ngram-approx", "nbest"])
+def test_rescorer_reports_bad_lattices_and_keeps_the_others(model: str, method: str) -> None:
+    from lmrescore.checkpoint import load_model
+    from lmrescore.lattice import Lattice
+    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
+    from lmrescore.units import units_from_checkpoint
+
+    symbols = Vocab.load(WORDS)
+    lat = Lattice.cat([x for _, x in read_lattices(ARK, "kaldi", symbols)]).select([0, 1, 2])
+    lm, _, _, payload = load_model(model)
+    rescorer = LatticeRescorer(lm, units_from_checkpoint(payload), symbols,
+                               RescoreOptions(method=method, beam=5.0, max_ngram_order=3,
+                                              num_paths=5))
+    lat.label = lat.label.clone()
+    lat.label[400] = len(symbols) + 7  # an arc of ptb-002
+    result = rescorer.rescore(lat)
+    assert [u for u, _ in result.failed] == ["ptb-002"]
+    assert "words.txt" in result.failed[0][1] and "ptb-002" in result.failed[0][1]
+    assert result.lattice.utt_ids == ["ptb-001", "ptb-003"]
+    alone = rescorer.rescore(lat.select([1]))  # a batch of only bad lattices
+    assert alone.lattice is None and [u for u, _ in alone.failed] == ["ptb-002"]
+    cyclic = lat.select([0])
+    cyclic.dst = cyclic.dst.clone()
+    cyclic.dst[cyclic.label > 0] = cyclic.src[cyclic.label > 0]  # self-loops: a cycle
+    result = rescorer.rescore(cyclic)
+    assert result.lattice is None and "cycle" in result.failed[0][1]

@@ -9,10 +9,10 @@ further than the two cell steps inside one transition.
 Each online step t (``FPPLearner.observe``):
   1. s[t] = f(s[t-1], o[t]); predict y[t] from g(s[t]); store s[t], o[t], y[t].
   2. n times: sample a minibatch of transitions (s[T-1], o[T], o[T+1], s[T+1], y[T]); recompute
-     s[T] = f(s[T-1], o[T]), y' = g(s[T]), s'[T+1] = f(s[T], o[T+1]); loss = target loss CE(y', y[T])
-     + lam * MSE(s'[T+1], s[T+1]) with the stored s[T+1] a constant; one optimizer step on the
-     total loss. The readout gets only the target loss's gradient (the state loss does not depend
-     on it), the cell gets both.
+     s[T] = f(s[T-1], o[T]), y' = g(s[T]), s'[T+1] = f(s[T], o[T+1]); loss = target loss
+     CE(y', y[T]) + lam * MSE(s'[T+1], s[T+1]) with the stored s[T+1] a constant; one optimizer
+     step on the total loss. The readout gets only the target loss's gradient (the state loss
+     does not depend on it), the cell gets both.
   3. Write back: s[T-1] <- s[T-1] - state_lr * dloss/ds[T-1] (the explicit-state update of the
      authors' code; state_lr = 0 turns it off), then s[T+1] <- s'[T+1] recomputed with the new
      weights from the updated s[T-1].

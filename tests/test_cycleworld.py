@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from lmrescore.cli import main
 from lmrescore.errors import InputError
@@ -73,4 +72,5 @@ def test_cli_runs_and_report(tmp_path: Path) -> None:
     assert "fpp_n2_N50" in text and "tbptt_T2" in text and "--truncation 2" in text
     assert (tmp_path / "cycleworld_curves.png").stat().st_size > 1000
     conf.write_text("bogus: 1\n")
-    assert main(["fpp", "cycleworld", "--config", str(conf), "--out", str(tmp_path / "x.json")]) == 1
+    bad = ["fpp", "cycleworld", "--config", str(conf), "--out", str(tmp_path / "x.json")]
+    assert main(bad) == 1  # unknown config key

@@ -1,4 +1,4 @@
-"""FPP: the packed ensemble equals lone cells, the buffer write-back, and which loss reaches what."""
+"""FPP: packed runs equal lone cells, the buffer write-back, which loss reaches what, the LM."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""lmrescore fpp: online FPP / truncated-BPTT runs on CycleWorld and sequential MNIST, and reports."""
+"""lmrescore fpp: online FPP / T-BPTT runs on CycleWorld and sequential MNIST, and reports."""
 
 from __future__ import annotations
 

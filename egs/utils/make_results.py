@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Write a recipe's RESULTS.md from its measured outputs (never from typed-in numbers).
+
+Usage: utils/make_results.py --exp-dir exp --lattice-dir data/test --models "a b" \\
+           --command "./run.sh ..." --out RESULTS.md
+
+Reads, for each model, exp/<model>/results.json (training), log/eval_test.log
+(``lmrescore eval``), score_k<K>/wer.json and summary.*.json (``lmrescore score``) and the
+first line of score_k<K>/log/score.1.log (the command); from the lattice folder
+wer_first_pass.json and info.log (``lmrescore info``: acoustic-only 1-best and oracle WER).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+from pathlib import Path
+
+PPL_LINE = re.compile(r"(order K=\d+|exact recurrence), \w+ batching: ppl ([\d.]+)")
+INFO_WER = re.compile(r"1-best WER ([\d.]+)% \((\d+) errors\); oracle WER ([\d.]+)% \((\d+) errors\)")
+INFO_SIZE = re.compile(r"arcs: \d+ \(([\d.]+) per lattice")
+INFO_WORDS = re.compile(r"scored (\d+) lattices, (\d+) reference words")
+
+
+def perplexities(log: Path) -> dict[str, float]:
+    """'order K=8' / 'exact recurrence' -> ppl, from an ``lmrescore eval`` log."""
+    if not log.is_file():
+        return {}
+    return {how: float(ppl) for how, ppl in PPL_LINE.findall(log.read_text())}
+
+
+def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
+    """Perplexity-table rows, WER-table rows and score commands of one model."""
+    d = exp / model
+    if (d / "SKIPPED").is_file():
+        note = (d / "SKIPPED").read_text().strip()
+        return [f"| {model} | skipped: {note} | | | | | |"], [], []
+    train = json.loads((d / "results.json").read_text())
+    k = train["order"]
+    test = perplexities(d / "log/eval_test.log")
+    at_k = f"order K={k}" if k is not None else "exact recurrence"
+    ppl = [f"| {model} | {train['method']} | {k if k is not None else '-'} | {train['epochs']} "
+           f"| {train['train_seconds'] / 60:.1f} | {train['valid_ppl']:.2f} "
+           f"| {test[at_k]:.2f} / {test['exact recurrence']:.2f} |"]
+    wer, commands = [], []
+    for sdir in sorted(d.glob("score_k*"), key=lambda p: int(p.name[len("score_k"):])):
+        if not (sdir / ".done").is_file():
+            continue
+        w = json.loads((sdir / "wer.json").read_text())
+        summaries = [json.loads(p.read_text()) for p in sdir.glob("summary.*.json")]
+        seconds = sum(s["seconds"] for s in summaries)
+        failed = sum(s["failed"] for s in summaries)
+        order = sdir.name[len("score_k"):]
+        wer.append(f"| {model} ({train['method']}) | {order} | {w['wer']:.2f} | {w['errors']} "
+                   f"/ {w['ref_words']} | {failed} | {seconds:.0f} |")
+        log = sdir / "log/score.1.log"
+        commands.append(log.read_text().splitlines()[0].lstrip("# ").strip())
+    return ppl, wer, commands
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp-dir", type=Path, required=True)
+    p.add_argument("--lattice-dir", type=Path, required=True)
+    p.add_argument("--models", required=True, help="space-separated model names")
+    p.add_argument("--command", required=True, help="the recipe command line that ran")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+
+    lat = args.lattice_dir
+    first = json.loads((lat / "wer_first_pass.json").read_text())
+    info = (lat / "info.log").read_text()
+    am_wer, am_err, oracle_wer, oracle_err = INFO_WER.search(info).groups()
+    utts, ref_words = INFO_WORDS.search(info).groups()
+    arcs = INFO_SIZE.search(info).group(1)
+    ppl_rows, wer_rows, commands = [], [], []
+    for m in args.models.split():
+        a, b, c = model_rows(args.exp_dir, m)
+        ppl_rows += a
+        wer_rows += b
+        commands += c
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    lines = [
+        "# Results",
+        "",
+        f"Written by `utils/make_results.py` from the outputs of `{args.command}` "
+        f"(commit {commit}); rerun that command to regenerate.",
+        "",
+        "## Perplexity",
+        "",
+        "Word-level perplexity of `best.pt` at the model's order K: valid as measured by "
+        "`lmrescore train` (it picks `best.pt` by it; in the model's training batching), test "
+        "by `lmrescore eval --exact --batching sentence` (fresh state per sentence, as in "
+        "rescoring), which also gives the exact recurrence's.",
+        "",
+        "| model | method | K | epochs | train min | valid ppl (K) | test ppl (K / exact) |",
+        "|---|---|---|---|---|---|---|",
+        *ppl_rows,
+        "",
+        "## WER on real ASR lattices",
+        "",
+        f"{utts} PTB test sentences ({ref_words} words) spoken by espeak-ng and decoded by "
+        f"PocketSphinx (`local/make_lattices.sh`); {arcs} arcs per lattice on average. The "
+        "lattices carry acoustic scores only; rescoring adds the RNN LM's exact order-K "
+        "scores. *not rescored*: lattices whose exact order-K expansion passed `--max-arcs`; "
+        "they keep their first-pass 1-best. *seconds*: rescoring time summed over jobs.",
+        "",
+        "| system | K | WER % | errors / words | not rescored | seconds |",
+        "|---|---|---|---|---|---|",
+        f"| first pass (PocketSphinx 1-best, its trigram LM) | - | {first['wer']:.2f} "
+        f"| {first['errors']} / {first['ref_words']} | | |",
+        f"| lattice best path, acoustic scores only | - | {float(am_wer):.2f} "
+        f"| {am_err} / {ref_words} | | |",
+        *wer_rows,
+        f"| lattice oracle | - | {float(oracle_wer):.2f} | {oracle_err} / {ref_words} | | |",
+        "",
+        "## Commands",
+        "",
+        "```",
+        args.command,
+        *commands,
+        "```",
+        "",
+    ]
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(args.out)
+
+
+if __name__ == "__main__":
+    main()

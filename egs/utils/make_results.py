@@ -103,7 +103,8 @@ def main() -> None:
         "",
         "## WER on real ASR lattices",
         "",
-        f"{utts} PTB test sentences ({ref_words} words) spoken by espeak-ng and decoded by "
+        f"{utts} test sentences ({ref_words} words, `{lat / 'text'}`) spoken by espeak-ng and "
+        "decoded by "
         f"PocketSphinx (`local/make_lattices.sh`); {arcs} arcs per lattice on average. The "
         "lattices carry acoustic scores only; rescoring adds the RNN LM's exact order-K "
         "scores. *not rescored*: lattices whose exact order-K expansion passed `--max-arcs`; "

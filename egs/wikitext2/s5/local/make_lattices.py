@@ -1,0 +1,1 @@
+../../../ptb/s5/local/make_lattices.py

@@ -7,7 +7,7 @@ import torch
 
 from lmrescore.expand import TokenTable, expand
 from lmrescore.model import ModelConfig, RNNLM
-from lmrescore.rescore import arc_log_probs
+from lmrescore.rescore import arc_log_probs, history_states
 from lmrescore.shortest_path import best_path
 from lattice_testing import enumerate_paths, random_batch
 
@@ -103,3 +103,21 @@ def test_expansion_past_the_cap_drops_only_that_lattice() -> None:
     for j, i in enumerate(exp.kept):
         alone = expand(lat[i], tab, 3, BOS).lattice
         assert exp.lattice[j].num_arcs == alone.num_arcs
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_trie_states_equal_k_sweeps_over_each_window(cell: str) -> None:
+    """history_states (down the prefix trie) == K Jacobi sweeps over every K-token window."""
+    order = 4
+    lm = model(cell, order)
+    g = torch.Generator().manual_seed(0)
+    words = torch.randint(4, VOCAB, (40, order), generator=g)
+    starts_at = torch.randint(0, order + 2, (40,), generator=g)  # <s> position (>= K: none)
+    hist = words.clone()
+    for i, s in enumerate(starts_at.tolist()):
+        if s < order:
+            hist[i, s] = BOS
+            hist[i, :s] = -1
+    hist = torch.cat([hist, hist[:5]])  # repeated histories share every trie node
+    sweeps = lm.hidden(hist.clamp(min=0), hist == BOS, order=order)[0][:, -1]
+    torch.testing.assert_close(history_states(lm, hist, BOS), sweeps, rtol=0, atol=1e-12)

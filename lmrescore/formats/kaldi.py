@@ -360,8 +360,7 @@ def format_binary(lat: Lattice, compact: bool = True) -> bytes:
         w[idx] = k["final_tid_values"]
     narcs_at = state_off + state_len - 2
     w[narcs_at] = narcs
-    if not compact:
-        w[arc_off] = _scatter_tids(k)
+    w[arc_off] = k["word"] if compact else _scatter_tids(k)  # a CompactLattice is an acceptor
     w[arc_off + 1] = k["word"]
     f[arc_off + 2] = k["graph"]
     f[arc_off + 3] = k["acoustic"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 import kaldifst
@@ -12,9 +14,11 @@ import pytest
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.formats import read_lattices, write_lattices
-from lmrescore.formats.archive import iter_archive
+from lmrescore.formats import batches, read_lattice_batches, read_lattices, write_lattices
+from lmrescore.formats.archive import iter_archive, iter_archive_batches
 from lmrescore.formats.kaldi import TIDS, format_binary, format_text, parse_binary
+from lmrescore.formats.kaldi import _walk as _walk_one
+from lmrescore.formats.kaldi_batch import decode_run
 from lmrescore.lattice import Lattice
 from lmrescore.vocab import Vocab
 from formats_testing import VOCAB, assert_same, random_lattice
@@ -216,3 +220,95 @@ def test_stdout_stream() -> None:
     [(_, back)] = list(iter_archive(out, VOCAB))
     assert_same(lat, back)
     assert back.ragged_arc_attrs[TIDS][1].shape[0] == back.num_arcs + 1
+
+
+def _assert_same_batches(data: bytes, batch_size: int, symbols: Vocab | None = VOCAB) -> None:
+    """The batched reader gives exactly ``batches(iter_archive(...))``: lattices and errors."""
+    want = list(batches(iter_archive(data, symbols), batch_size))
+    got = list(iter_archive_batches(data, symbols, batch_size=batch_size))
+    assert len(got) == len(want)
+    for (lat, errors), (ref, ref_errors) in zip(got, want):
+        assert [(u, str(e)) for u, e in errors] == [(u, str(e)) for u, e in ref_errors]
+        assert (lat is None) == (ref is None)
+        if ref is not None:
+            assert_same(lat, ref)
+
+
+def _mixed_archive(n: int) -> bytes:
+    """CompactLattice and Lattice entries, binary and text, start state not always 0."""
+    parts = []
+    for seed in range(n):
+        compact, binary = seed % 2 == 0, seed % 5 != 3
+        lat = random_lattice(seed, f"u{seed}", 2 + seed % 7, 1 + 5 * (seed % 4),
+                             3 if compact else 1)
+        if binary:
+            parts.append(f"u{seed} ".encode() + b"\0B" + format_binary(lat, compact))
+        else:
+            parts.append(f"u{seed} ".encode() + format_text(lat, compact))
+    fst = _kaldifst_lattice(1, start=2)  # a start state other than 0
+    return b"".join(parts[:5]) + b"k2 \0B" + _kaldifst_bytes(fst) + b"\n" + b"".join(parts[5:])
+
+
+def _kaldifst_bytes(fst: kaldifst.Lattice) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        fst.write(f"{tmp}/l.fst")
+        return Path(f"{tmp}/l.fst").read_bytes()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_batched_reader_equals_per_lattice_reading(batch_size: int) -> None:
+    _assert_same_batches(_mixed_archive(23), batch_size)
+    _assert_same_batches(_archive(_lattices(9, max_tids=1)), batch_size, None)
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_binary_entries_are_decoded_in_one_run(compact: bool) -> None:
+    lats = _lattices(9, max_tids=3 if compact else 1)
+    data = b"".join(x.utt_ids[0].encode() + b" \0B" + format_binary(x, compact) for x in lats)
+    run = decode_run(data, 0, 100, VOCAB)
+    assert run.count == 9 and not run.errors and run.end == len(data)
+    assert_same(run.lattices, Lattice.cat(lats))
+
+
+@pytest.mark.parametrize("where", ["magic", "states", "arc count", "word", "dst", "no final",
+                                   "truncate"])
+def test_batched_reader_with_a_corrupt_entry_in_the_middle(where: str) -> None:
+    lats = [random_lattice(seed, f"utt{seed}", 5, 9, seed % 2) for seed in range(7)]
+    parts = [_archive([x]) for x in lats]
+    fst = format_binary(lats[3])  # a CompactLattice: a 74-byte header, then the states
+    w = np.frombuffer(fst[74:], "<i4").copy()
+    f = w.view("<f4")
+    states, arcs, _ = _walk_one(w, lats[3].num_states - 1, True)
+    if where == "magic":
+        fst = b"\xff" + fst[1:]
+    elif where == "states":  # more states declared than there are
+        fst = fst[:58] + struct.pack("<q", 50) + fst[66:]
+    elif where == "arc count":  # the first state's arc count runs past the data
+        w[states[0] + 3 + w[states[0] + 2]] = 10 ** 6
+    elif where == "word":  # a word outside the symbol table
+        w[arcs[0] + 1] = 999
+    elif where == "dst":  # an arc to a state that does not exist
+        w[arcs[0] + 5 + w[arcs[0] + 4]] = 77
+    elif where == "no final":  # every final weight Zero
+        f[states], f[states + 1] = np.inf, np.inf
+    elif where == "truncate":
+        w = w[:-3]
+    if where not in ("magic", "states"):
+        fst = fst[:74] + w.tobytes()
+    data = b"".join(parts[:3]) + b"utt3 \0B" + fst + b"".join(parts[4:])
+    reference = list(iter_archive(data, VOCAB))
+    assert [u for u, _ in reference][:4] == ["utt0", "utt1", "utt2", "utt3"]
+    assert isinstance(reference[3][1], InputError), where
+    for batch_size in (2, 4, 100):
+        _assert_same_batches(data, batch_size)
+
+
+def test_read_lattice_batches_kaldi_text_and_scp(tmp_path: Path) -> None:
+    lats = _lattices()
+    write_lattices(f"ark,scp:{tmp_path / 'a.ark'},{tmp_path / 'a.scp'}", lats, "kaldi")
+    write_lattices(f"ark,t:{tmp_path / 'a.txt'}", lats, "kaldi")
+    for spec in (f"ark:{tmp_path / 'a.ark'}", f"ark,t:{tmp_path / 'a.txt'}",
+                 f"scp:{tmp_path / 'a.scp'}"):
+        [(lat, errors)] = list(read_lattice_batches(spec, "kaldi", VOCAB, batch_size=10))
+        assert not errors
+        assert_same(lat, Lattice.cat(lats))

@@ -9,7 +9,9 @@ Inputs and outputs per format:
   Output: a directory; ``<utt_id>.slf`` per utterance.
 - ``k2``: one ``.pt`` file (see :mod:`lmrescore.formats.k2`).
 
-Reading yields ``(utt_id, Lattice | InputError)`` so one bad lattice does not stop the rest.
+Reading yields ``(utt_id, Lattice | InputError)`` so one bad lattice does not stop the rest;
+:func:`read_lattice_batches` yields batches and the errors met while reading them (Kaldi
+archives: many binary lattices decoded per numpy pass).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lmrescore.errors import InputError
-from lmrescore.formats.archive import KaldiWriter, read_kaldi
-from lmrescore.formats.batch import ReadStats, batches, skip_bad, unbatch
+from lmrescore.formats.archive import KaldiWriter, read_kaldi, read_kaldi_batches
+from lmrescore.formats.batch import ReadStats, batches, skip_bad, skip_bad_batches, unbatch
 from lmrescore.formats.k2 import read_k2, write_k2
 from lmrescore.formats.slf import read_slf, write_slf
 from lmrescore.lattice import Lattice
@@ -28,8 +30,8 @@ from lmrescore.vocab import Vocab
 FORMATS = ("kaldi", "slf", "k2")
 _SLF_SUFFIXES = (".slf", ".lat", ".htk", ".slf.gz", ".lat.gz", ".htk.gz")
 
-__all__ = ["FORMATS", "ReadStats", "batches", "read_lattices", "skip_bad", "slf_inputs", "unbatch",
-           "write_lattices"]
+__all__ = ["FORMATS", "ReadStats", "batches", "read_lattice_batches", "read_lattices", "skip_bad",
+           "skip_bad_batches", "slf_inputs", "unbatch", "write_lattices"]
 
 
 def slf_inputs(source: str | Path) -> list[tuple[str | None, Path]]:
@@ -89,6 +91,23 @@ def read_lattices(source: str, fmt: str, symbols: Vocab | None = None, oov: str 
     if fmt == "k2":
         return read_k2(source, symbols)
     raise InputError(f"unknown lattice format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def read_lattice_batches(source: str, fmt: str, symbols: Vocab | None = None,
+                         batch_size: int = 100, oov: str = "error"
+                         ) -> Iterator[tuple[Lattice | None, list[tuple[str, InputError]]]]:
+    """Batches of the lattices of ``source``: ``batches(read_lattices(...), batch_size)``.
+
+    Args:
+        source, fmt, symbols, oov: as for :func:`read_lattices`.
+        batch_size: lattices per batch.
+    Returns:
+        an iterator of (a batch of up to ``batch_size`` lattices or None, the (utterance id,
+        error) pairs met while collecting it).
+    """
+    if fmt == "kaldi":
+        return read_kaldi_batches(source, symbols, batch_size)
+    return batches(read_lattices(source, fmt, symbols, oov), batch_size)
 
 
 def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,

@@ -39,6 +39,11 @@ def unbatch(lat: Lattice) -> Iterator[Lattice]:
                       ragged_arc_attrs=ragged)
 
 
+def join(lattices: list[Lattice]) -> Lattice:
+    """One batch of the lattices of several batches, keeping the scores and attributes all have."""
+    return lattices[0] if len(lattices) == 1 else Lattice.cat(_common(lattices))
+
+
 def _common(lattices: list[Lattice]) -> list[Lattice]:
     """Drop the scores and attributes that not every lattice has, so they can be concatenated."""
     def keep(field: str) -> set[str]:
@@ -67,10 +72,10 @@ def batches(items: Iterable[tuple[str, Lattice | InputError]], batch_size: int =
         else:
             good.append(value)
         if len(good) == batch_size:
-            yield Lattice.cat(_common(good)), bad
+            yield join(good), bad
             good, bad = [], []
     if good or bad:
-        yield (Lattice.cat(_common(good)) if good else None), bad
+        yield (join(good) if good else None), bad
 
 
 @dataclass
@@ -95,3 +100,15 @@ def skip_bad(items: Iterable[tuple[str, Lattice | InputError]], stats: ReadStats
             log.warning("skipping %s: %s", utt, value)
         else:
             yield value
+
+
+def skip_bad_batches(items: Iterable[tuple[Lattice | None, list[tuple[str, InputError]]]],
+                     stats: ReadStats) -> Iterator[Lattice]:
+    """The batches of ``items`` (e.g. from ``read_lattice_batches``); errors logged and counted."""
+    for lat, errors in items:
+        stats.total += len(errors) + (lat.num_lattices if lat is not None else 0)
+        stats.failed += len(errors)
+        for utt, e in errors:
+            log.warning("skipping %s: %s", utt, e)
+        if lat is not None:
+            yield lat

@@ -1,0 +1,357 @@
+"""Runs of binary Kaldi lattices of one archive, decoded together into one batch.
+
+A run is a sequence of consecutive archive entries ``key \\0B<OpenFst vector FST>``. Their
+bodies are copied back to back into one word array and walked together (the record chains of
+:func:`lmrescore.formats.kaldi.parse_binary`, followed by pointer doubling over all bodies at
+once), so the cost per run is a fixed number of numpy passes, not a number per lattice.
+
+The run stops before the first entry this fast path cannot vouch for (a bad header, a body
+that does not end where the next key begins, anything but whitespace and a key between two
+entries): the caller reads that entry the per-entry, failure-tolerant way. An entry that is
+well formed but not a valid lattice (no final state, a state or word out of range) is decoded
+again on its own by :func:`~lmrescore.formats.kaldi.parse_binary`, which names the error, so
+errors and lattices are exactly those of per-entry reading.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+import torch
+
+from lmrescore.errors import InputError
+from lmrescore.formats.kaldi import FST_MAGIC, TIDS, EntryError, parse_binary
+from lmrescore.lattice import FINAL_LABEL, Lattice
+from lmrescore.vocab import Vocab
+
+# " \0B" + the OpenFst magic number: where a binary FST value follows its key
+_MARKER_BYTES = b" \0B" + struct.pack("<i", FST_MAGIC)
+_MARKER = re.compile(re.escape(_MARKER_BYTES))
+_VECTOR = struct.pack("<i", 6) + b"vector"
+_ARC_TYPES = {struct.pack("<i", 8) + b"lattice4": False,
+              struct.pack("<i", 16) + b"compactlattice44": True}
+_HEADER_TAIL = struct.Struct("<iiQqqq")  # version, flags, properties, start, states, arcs
+_WS = b" \t\r\n"
+
+
+@dataclass
+class Run:
+    """Consecutive archive entries read together.
+
+    Attributes:
+        count: entries consumed (0: the entry at the position needs per-entry reading).
+        lattices: the good ones as one batch, in archive order, or None.
+        errors: (utterance id, error) of the bad ones, in archive order.
+        end: archive offset just past the last entry consumed.
+    """
+
+    count: int
+    lattices: Lattice | None = None
+    errors: list[tuple[str, InputError]] = field(default_factory=list)
+    end: int = 0
+
+
+@dataclass
+class _Headers:
+    """Parsed headers of J candidate entries (all arrays (J,))."""
+
+    keys: list[str]  # the first entry's; decode_run adds the others once it knows where they are
+    fst_pos: np.ndarray  # offset of the FST magic number
+    body_pos: np.ndarray  # offset of the first state record
+    limit: np.ndarray  # where the next entry's marker is (or the end of the data)
+    marker: np.ndarray  # offset of this entry's " \0B"
+    start: np.ndarray
+    num_states: np.ndarray
+    compact: np.ndarray
+
+
+def _ragged_arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ranges ``starts[i] .. starts[i]+counts[i]-1``: (sum(counts),) int64."""
+    ends = np.cumsum(counts)
+    return np.arange(int(ends[-1]) if ends.size else 0) + np.repeat(starts - ends + counts, counts)
+
+
+def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
+    """Headers of up to ``max_entries`` binary entries from ``pos``, stopping at a bad one."""
+    space = data.find(b" ", pos)
+    key = data[pos:space]
+    if space <= pos or b"\n" in key or not data.startswith(_MARKER_BYTES, space):
+        return None
+    markers = [m.start() for m in islice(_MARKER.finditer(data, space), max_entries + 1)]
+    cols: list[list[int]] = [[] for _ in range(7)]
+    for j, m in enumerate(markers[:max_entries]):
+        fst = m + 3
+        arc_type = data[fst + 14: fst + 18 + (16 if data[fst + 14: fst + 15] == b"\x10" else 8)]
+        limit = markers[j + 1] if j + 1 < len(markers) else len(data)
+        if data[fst + 4: fst + 14] != _VECTOR or arc_type not in _ARC_TYPES:
+            break
+        body = fst + 14 + len(arc_type) + _HEADER_TAIL.size
+        if body > limit:
+            break
+        _, flags, _, start, num_states, _ = _HEADER_TAIL.unpack_from(data, body - 40)
+        if flags & 3 or not 0 < num_states <= (limit - body) // 4:
+            break
+        for col, v in zip(cols, (fst, body, limit, m, start, num_states, _ARC_TYPES[arc_type])):
+            col.append(v)
+    if not cols[0]:
+        return None
+    a = [np.array(c, dtype=np.int64) for c in cols]
+    return _Headers(keys=[key.decode("utf-8", "replace")], fst_pos=a[0], body_pos=a[1],
+                    limit=a[2], marker=a[3], start=a[4], num_states=a[5], compact=a[6] == 1)
+
+
+def _power_tables(step: np.ndarray, max_count: int) -> list[np.ndarray]:
+    """``step`` composed with itself 1, 2, 4, ... times, enough for counts up to ``max_count``."""
+    tables = [step]
+    while (1 << len(tables)) <= max_count:
+        tables.append(tables[-1][tables[-1]])
+    return tables
+
+
+def _jump(tables: list[np.ndarray], x: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``step^count[i](x[i])`` for each i, by the binary digits of ``count``."""
+    for j, table in enumerate(tables):
+        x = np.where((count >> j) & 1 == 1, table[x], x)
+    return x
+
+
+@dataclass
+class _Walk:
+    """Record offsets of J FST bodies (word indices into the bodies' word array of length T).
+
+    Attributes:
+        states: (S,) each state record [entry][state]; T where the chain broke.
+        fst_end: (J,) just past each FST; T where the chain broke.
+        narcs: (S,) arcs of each state.
+        arcs: (A,) each arc record [entry][state][arc].
+    """
+
+    states: np.ndarray
+    fst_end: np.ndarray
+    narcs: np.ndarray
+    arcs: np.ndarray
+
+
+def _lookup(sorted_pos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Index of each ``x`` in ``sorted_pos`` (N,), or N where it is not there."""
+    n = sorted_pos.shape[0]
+    i = np.minimum(np.searchsorted(sorted_pos, x), n)
+    return np.where(np.append(sorted_pos, -1)[i] == x, i, n)
+
+
+def _walk(w: np.ndarray, total: int, first: np.ndarray, size: np.ndarray,
+          num_states: np.ndarray, compact: np.ndarray) -> _Walk:
+    """Follow the record chains of J FST bodies laid out back to back.
+
+    A record's length is read from the record, so offsets form chains. The positions that can
+    start a state (or CompactLattice arc) record are found with a few vectorised tests; the
+    chains over them are followed by pointer doubling. The tests only ever reject more than
+    ``kaldi.parse_binary`` would (a CompactLattice arc whose ilabel is neither 0 nor its
+    olabel breaks the chain), and a broken chain sends that entry to per-entry reading.
+
+    Args:
+        w: (T+8,) int32 words; body j is ``w[first[j]: first[j]+size[j]]``, then one end
+            slot; 8 zero words at the end.
+        total: T.
+        first, size, num_states: (J,) int64; compact: (J,) bool, CompactLattice bodies.
+    """
+    bound = first + size  # (J,) the end slot of each body
+
+    def body_of(p: np.ndarray) -> np.ndarray:
+        return np.searchsorted(first, p, side="right") - 1
+
+    # state records: final weight (2 words; CompactLattice 3 + n), int64 arc count, arcs
+    cand = np.nonzero((w[3: total + 3] == 0) & (w[2: total + 2] >= 0))[0]
+    cand = cand[~compact[body_of(cand)]]
+    narcs_at = cand + 2
+    if compact.any():
+        c = np.nonzero(w[2: total + 2] >= 0)[0]
+        c = c[compact[body_of(c)]]
+        at = c + 3 + w[c + 2]
+        c, at = c[at + 2 <= bound[body_of(c)]], at[at + 2 <= bound[body_of(c)]]
+        keep = (w[at + 1] == 0) & (w[at] >= 0)
+        order = np.argsort(np.concatenate([cand, c[keep]]), kind="stable")
+        cand = np.concatenate([cand, c[keep]])[order]
+        narcs_at = np.concatenate([narcs_at, at[keep]])[order]
+    c_narcs = w[narcs_at].astype(np.int64)
+    c_first = narcs_at + 2
+    c_cmp = compact[body_of(cand)]
+    keep = c_first + np.where(c_cmp, 6, 5) * c_narcs <= bound[body_of(cand)]
+    cand, c_narcs, c_first, c_cmp = cand[keep], c_narcs[keep], c_first[keep], c_cmp[keep]
+    c_next = c_first + 5 * c_narcs
+    tables: list[np.ndarray] = []
+    if compact.any():  # arcs: ilabel = olabel (or 0), weight, n, n transition ids, next state
+        q = np.nonzero(((w[:total] == w[1: total + 1]) | (w[:total] == 0))
+                       & (w[4: total + 4] >= 0))[0]
+        q_next = q + 6 + w[q + 4]
+        keep = compact[body_of(q)] & (q_next <= bound[body_of(q)])
+        arc_pos, arc_next_pos = np.append(q[keep], total), np.append(q_next[keep], total)
+        tables = _power_tables(np.append(_lookup(arc_pos[:-1], arc_next_pos[:-1]), len(q[keep])),
+                               int(c_narcs[c_cmp].max(initial=0)))
+        last_arc = _jump(tables, _lookup(arc_pos[:-1], c_first), np.maximum(c_narcs - 1, 0))
+        c_next = np.where(c_cmp, np.where(c_narcs == 0, c_first, arc_next_pos[last_arc]), c_next)
+    step = np.append(_lookup(cand, c_next), cand.shape[0])
+    # state k + h of a body = step^h(state k), for h = 1, 2, 4, ...
+    offsets = np.cumsum(num_states) - num_states
+    states = np.empty(int(num_states.sum()), np.int64)
+    states[offsets] = _lookup(cand, first)
+    table, have, most = step, 1, int(num_states.max())
+    while have < most:
+        target = _ragged_arange(offsets + have, np.clip(num_states - have, 0, have))
+        states[target] = table[states[target - have]]
+        have *= 2
+        if have < most:
+            table = table[table]
+    fst_end = np.append(c_next, total)[states[offsets + num_states - 1]]
+    s_narcs = np.append(c_narcs, 0)[states]
+    s_first = np.append(c_first, total)[states]
+    states = np.append(cand, total)[states]
+    arc_state = np.repeat(np.arange(states.shape[0]), s_narcs)
+    rank = np.arange(arc_state.shape[0]) - np.repeat(np.cumsum(s_narcs) - s_narcs, s_narcs)
+    arcs = s_first[arc_state] + 5 * rank
+    if tables:
+        arcs = np.where(compact[body_of(arcs)],
+                        arc_pos[_jump(tables, _lookup(arc_pos[:-1], arcs - 5 * rank), rank)],
+                        arcs)
+    return _Walk(states=states, fst_end=fst_end, narcs=s_narcs, arcs=arcs)
+
+
+def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None) -> Run:
+    """Read up to ``max_entries`` binary entries from ``pos`` (the first byte of a key).
+
+    Args:
+        data: the archive bytes.
+        pos: where an entry's key begins.
+        max_entries: the most entries to consume (good and bad).
+        symbols: words.txt to check word ids against, or None.
+    Returns:
+        the run; ``count == 0`` when the entry at ``pos`` is not one this fast path reads.
+    """
+    h = _headers(data, pos, max_entries)
+    if h is None:
+        return Run(count=0)
+    # bodies back to back, each up to the next marker, whole words, then one end slot
+    size = (h.limit - h.body_pos) // 4
+    w32 = np.frombuffer(b"".join([*(data[b: b + 4 * n] + b"\0\0\0\0" for b, n in zip(
+        h.body_pos.tolist(), size.tolist())), bytes(32)]), dtype="<i4")
+    total = w32.shape[0] - 8
+    first = np.cumsum(size + 1) - size - 1
+    walk = _walk(w32, total, first, size, h.num_states, h.compact)
+    broken = np.bincount(np.repeat(np.arange(size.shape[0]), h.num_states)[
+        walk.states == total], minlength=size.shape[0]) > 0
+    broken |= walk.fst_end == total
+    end_pos = (h.body_pos + 4 * (walk.fst_end - first)).tolist()
+    count = int(broken.argmax()) if broken.any() else size.shape[0]
+    for j in range(count - 1):  # between two entries: whitespace, then the next key
+        key = data[end_pos[j]: int(h.marker[j + 1])].lstrip(_WS)
+        if not key or b" " in key or b"\n" in key:
+            count = j + 1
+            break
+        h.keys.append(key.decode("utf-8", "replace"))
+    if count == 0:
+        return Run(count=0)
+    num_s = int(h.num_states[:count].sum())
+    return _lattices(w32, h, count, walk.states[:num_s], walk.narcs[:num_s],
+                     walk.arcs[:int(walk.narcs[:num_s].sum())], end_pos[count - 1], data, symbols)
+
+
+def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, counts: np.ndarray,
+              arcs: np.ndarray, end: int, data: bytes, symbols: Vocab | None) -> Run:
+    """Check and convert the first ``count`` walked entries (as ``kaldi._to_lattice`` does).
+
+    Args:
+        w32: (T,) int32 words of the bodies; h: the entries' headers.
+        states, counts: (S,) word index and arc count of each state record [entry][state].
+        arcs: (A,) word index of each arc record [entry][state][arc].
+        end: archive offset just past the last entry.
+    """
+    f32 = w32.view("<f4")
+    num_states, start, compact = h.num_states[:count], h.start[:count], h.compact[:count]
+    state_entry = np.repeat(np.arange(count), num_states)
+    arc_state = np.repeat(np.arange(states.shape[0]), counts)
+    rank = np.arange(arc_state.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+    arc_entry = state_entry[arc_state]
+    arc_cmp = compact[arc_entry]
+    tid_n = np.where(arc_cmp, w32[np.where(arc_cmp, arcs + 4, 0)], w32[arcs] != 0).astype(np.int64)
+    tid_at = np.where(arc_cmp, arcs + 5, arcs)
+    dst = w32[np.where(arc_cmp, arcs + 5 + tid_n, arcs + 4)].astype(np.int64)
+    word = w32[arcs + 1].astype(np.int64)
+    fg, fa = f32[states], f32[states + 1]
+    is_final = ~(np.isposinf(fg) & np.isposinf(fa))
+    fin_n = np.where(compact[state_entry] & is_final, w32[states + 2], 0).astype(np.int64)
+
+    def per_entry(bad: np.ndarray, entry: np.ndarray) -> np.ndarray:
+        return np.bincount(entry[bad], minlength=count) > 0
+
+    bad = (start < 0) | (start >= num_states)
+    bad |= np.bincount(state_entry[is_final], minlength=count) == 0
+    bad_arc = (dst < 0) | (dst >= num_states[arc_entry]) | (word < 0)
+    if symbols is not None:
+        bad_arc |= word >= len(symbols)
+    bad |= per_entry(bad_arc, arc_entry)
+    errors = []
+    for j in np.nonzero(bad)[0].tolist():
+        try:
+            parse_binary(data, int(h.fst_pos[j]), h.keys[j], symbols)
+        except EntryError as e:
+            errors.append((h.keys[j], e))
+    assert len(errors) == int(bad.sum()), "a lattice the batch check rejected parsed on its own"
+    good = ~bad
+    if not good.any():
+        return Run(count=count, errors=errors, end=end)
+    keep_s, keep_a = good[state_entry], good[arc_entry]
+    states, state_entry, counts, is_final = (states[keep_s], state_entry[keep_s], counts[keep_s],
+                                             is_final[keep_s])
+    fin_n = fin_n[keep_s]
+    arcs, arc_entry, rank, tid_n, tid_at, dst, word = (
+        x[keep_a] for x in (arcs, arc_entry, rank, tid_n, tid_at, dst, word))
+    entries = np.nonzero(good)[0]
+    new_index = np.cumsum(good) - 1
+    state_entry, arc_entry = new_index[state_entry], new_index[arc_entry]
+    num_states, start = num_states[good], start[good]
+    # Kaldi state k -> ours: the start state first, then the others in order; one final state
+    state_splits = np.concatenate([[0], np.cumsum(num_states + 1)])
+    state_off = state_splits[:-1]
+    kaldi_off = np.cumsum(num_states) - num_states
+    local = np.arange(states.shape[0]) - kaldi_off[state_entry]
+    s_start = start[state_entry]
+    new_state = state_off[state_entry] + np.where(local == s_start, 0, local + (local < s_start))
+    d_start = start[arc_entry]
+    new_dst = state_off[arc_entry] + np.where(dst == d_start, 0, dst + (dst < d_start))
+    # arcs of each of our states: its Kaldi arcs in file order, then its final-weight arc
+    arc_state = np.repeat(np.arange(states.shape[0]), counts)
+    block = np.zeros(int(state_splits[-1]), np.int64)
+    block[new_state] = counts + is_final
+    block = np.cumsum(block) - block
+    fin = np.nonzero(is_final)[0]
+    num_arcs = arc_state.shape[0] + fin.shape[0]
+    at = block[new_state[arc_state]] + rank
+    at_fin = block[new_state[fin]] + counts[fin]
+    src = np.empty(num_arcs, np.int64)
+    src[at], src[at_fin] = new_state[arc_state], new_state[fin]
+    dst_out = np.empty(num_arcs, np.int64)
+    dst_out[at], dst_out[at_fin] = new_dst, (state_off + num_states)[state_entry[fin]]
+    label = np.empty(num_arcs, np.int64)
+    label[at], label[at_fin] = word, FINAL_LABEL
+    lm = np.empty(num_arcs, np.float32)
+    lm[at], lm[at_fin] = -f32[arcs + 2], -fg[keep_s][fin]
+    am = np.empty(num_arcs, np.float32)
+    am[at], am[at_fin] = -f32[arcs + 3], -fa[keep_s][fin]
+    n_out = np.empty(num_arcs, np.int64)
+    n_out[at], n_out[at_fin] = tid_n, fin_n[fin]
+    at_out = np.empty(num_arcs, np.int64)
+    at_out[at], at_out[at_fin] = tid_at, states[fin] + 3
+    tids = w32[_ragged_arange(at_out, n_out)].astype(np.int64)
+    arc_splits = np.concatenate([[0], np.cumsum(
+        np.bincount(arc_entry, minlength=entries.shape[0])
+        + np.bincount(state_entry[fin], minlength=entries.shape[0]))])
+    t = torch.from_numpy
+    lat = Lattice(src=t(src), dst=t(dst_out), label=t(label), scores={"am": t(am), "lm": t(lm)},
+                  state_splits=t(state_splits), arc_splits=t(arc_splits),
+                  utt_ids=[h.keys[j] for j in entries.tolist()], symbols=symbols,
+                  ragged_arc_attrs={TIDS: (t(tids), t(np.concatenate([[0], np.cumsum(n_out)])))})
+    return Run(count=count, lattices=lat, errors=errors, end=end)

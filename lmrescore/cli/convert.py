@@ -38,14 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmrescore.formats import ReadStats, read_lattices, skip_bad, write_lattices
+    from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches, write_lattices
     from lmrescore.vocab import Vocab
 
     symbols = Vocab.load(args.words) if args.words else None
     stats = ReadStats()
-    items = read_lattices(args.input, args.in_format, symbols,
-                          "unk" if args.map_oov_to_unk else "error")
-    written = write_lattices(args.output, skip_bad(items, stats), args.out_format,
+    items = read_lattice_batches(args.input, args.in_format, symbols,
+                                 oov="unk" if args.map_oov_to_unk else "error")
+    written = write_lattices(args.output, skip_bad_batches(items, stats), args.out_format,
                              args.kaldi_type == "compact")
     log.info("converted %d of %d lattices (%d failed)", written, stats.total, stats.failed)
     return 1 if stats.too_many(args.max_failures) else 0

@@ -99,18 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
-    from lmrescore.formats import batches, read_lattices, skip_bad
+    from lmrescore.formats import read_lattice_batches, skip_bad_batches
 
     symbols = Vocab.load(args.words) if args.words else None
     if args.ref and symbols is None:
         raise InputError("--ref needs --words")
     refs = _read_refs(args.ref, symbols) if args.ref else None
     stats = ReadStats()
-    items = read_lattices(args.lattices, args.format, symbols,
-                          "unk" if args.map_oov_to_unk else "error")
-    good = ((u.utt_ids[0], u) for u in skip_bad(items, stats))
-    s = summarize((b for b, _ in batches(good, args.batch_size) if b is not None), refs,
-                  args.acoustic_scale, args.lm_scale)
+    items = read_lattice_batches(args.lattices, args.format, symbols, args.batch_size,
+                                 "unk" if args.map_oov_to_unk else "error")
+    s = summarize(skip_bad_batches(items, stats), refs, args.acoustic_scale, args.lm_scale)
     n = max(s.lattices, 1)
     print(f"{args.lattices}: {s.lattices} lattices read, {stats.failed} failed")
     print(f"states: {s.states} ({s.states / n:.1f} per lattice); arcs: {s.arcs} "

@@ -66,3 +66,16 @@ def test_subprocess_stdout_pipe() -> None:
     bad = subprocess.run([sys.executable, "-c", code, "convert", "ark:/nonexistent.ark", "x",
                           "--in-format", "kaldi", "--out-format", "kaldi"], capture_output=True)
     assert bad.returncode == 1 and b"error" in bad.stderr
+
+
+def test_info_counts_a_corrupt_binary_entry(tmp_path: Path, capsys) -> None:
+    data = (FIXTURES / "lats.ark").read_bytes()
+    at = data.index(b"ptb-003 \0B") + len(b"ptb-003 \0B")
+    (tmp_path / "bad.ark").write_bytes(data[:at] + b"\xff" + data[at + 1:])  # break its magic
+    args = ["info", f"ark:{tmp_path / 'bad.ark'}", "--words", WORDS, "--one-best", "-"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "4 lattices read, 1 failed" in out
+    assert [x.split()[0] for x in out.splitlines() if x.startswith("ptb-")] == \
+        ["ptb-001", "ptb-002", "ptb-004", "ptb-005"]
+    assert main(args + ["--max-failures", "0.2"]) == 0

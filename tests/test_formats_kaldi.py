@@ -303,6 +303,22 @@ def test_batched_reader_with_a_corrupt_entry_in_the_middle(where: str) -> None:
         _assert_same_batches(data, batch_size)
 
 
+def test_batched_reader_with_a_malformed_text_entry_in_the_middle() -> None:
+    lines = _archive(_lattices(5), binary=False).decode().split("\n")
+    key_line = next(i for i, x in enumerate(lines) if x.startswith("utt2 "))
+    lines[key_line + 1] = "0\t1\tnot-a-number\t1,2,"
+    for batch_size in (1, 2, 100):
+        _assert_same_batches("\n".join(lines).encode(), batch_size)
+
+
+def test_compact_lattice_arcs_are_acceptor_arcs() -> None:
+    lat = random_lattice(4, "u", 5, 9)
+    fst = format_binary(lat)
+    w = np.frombuffer(fst[74:], "<i4")
+    _, arcs, _ = _walk_one(w, lat.num_states - 1, True)
+    assert arcs.size and np.array_equal(w[arcs], w[arcs + 1])  # ilabel = olabel = word
+
+
 def test_read_lattice_batches_kaldi_text_and_scp(tmp_path: Path) -> None:
     lats = _lattices()
     write_lattices(f"ark,scp:{tmp_path / 'a.ark'},{tmp_path / 'a.scp'}", lats, "kaldi")

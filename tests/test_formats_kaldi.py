@@ -246,7 +246,13 @@ def _mixed_archive(n: int) -> bytes:
         else:
             parts.append(f"u{seed} ".encode() + format_text(lat, compact))
     fst = _kaldifst_lattice(1, start=2)  # a start state other than 0
-    return b"".join(parts[:5]) + b"k2 \0B" + _kaldifst_bytes(fst) + b"\n" + b"".join(parts[5:])
+    # a CompactLattice whose arcs are not acceptor arcs: read, but not by the fast path
+    odd = random_lattice(99, "odd", 5, 9)
+    w = np.frombuffer(format_binary(odd)[74:], "<i4").copy()
+    _, arcs, _ = _walk_one(w, odd.num_states - 1, True)
+    w[arcs] = w[arcs + 1] + 1
+    return (b"".join(parts[:5]) + b"k2 \0B" + _kaldifst_bytes(fst) + b"\n" + b"".join(parts[5:9])
+            + b"odd \0B" + format_binary(odd)[:74] + w.tobytes() + b"".join(parts[9:]))
 
 
 def _kaldifst_bytes(fst: kaldifst.Lattice) -> bytes:

@@ -175,8 +175,10 @@ def iter_archive_batches(data: bytes, symbols: Vocab | None = None, name: str = 
     pieces: list[Lattice] = []
     errors: list[tuple[str, InputError]] = []
     count = 0
+    window = batch_size  # halved after each entry the fast path refuses, so refusals stay cheap
     while cursor.at_entry():
-        run = decode_run(data, cursor.pos, batch_size - count, symbols)
+        run = decode_run(data, cursor.pos, min(window, batch_size - count), symbols)
+        window = min(2 * window, batch_size) if run.count else max(1, window // 2)
         if run.count:
             cursor.pos = run.end
             errors += run.errors

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.lattice import FINAL_LABEL, Lattice, _ragged_take, ragged_arange
+from lmrescore.rows import unique_rows
 from lmrescore.topsort import levels
 
 VOID = -1  # history slot before the start of the sentence
@@ -118,7 +119,7 @@ def expand(lat: Lattice, table: TokenTable, order: int, bos: int,
     for level in range(lv.num_levels):
         if not pending[level]:
             continue
-        keys = torch.unique(torch.cat(pending.pop(level)), dim=0)
+        keys, _ = unique_rows(torch.cat(pending.pop(level)))
         keys = keys[alive[state_lattice[keys[:, 0]]]]
         state_keys.append(keys)
         s = keys[:, 0]
@@ -174,7 +175,7 @@ def _assemble(lat: Lattice, state_keys: list[Tensor], arc_src: list[Tensor],
     new_id[kept_states] = torch.arange(kept_states.shape[0])
 
     # dst keys -> state ids: every dst key of a kept arc is a kept state's key
-    _, inverse = torch.unique(torch.cat([keys, dst_keys]), dim=0, return_inverse=True)
+    _, inverse = unique_rows(torch.cat([keys, dst_keys]))
     id_of_unique = torch.full((int(inverse.max()) + 1 if inverse.numel() else 0,), -1,
                               dtype=torch.int64)
     id_of_unique[inverse[: keys.shape[0]]] = new_id

@@ -21,6 +21,7 @@ from lmrescore.expand import TokenTable
 from lmrescore.lattice import Lattice, ragged_arange
 from lmrescore.model import RNNLM
 from lmrescore.nbest import Nbest, nbest
+from lmrescore.rows import unique_rows
 
 
 @dataclass
@@ -167,8 +168,7 @@ def nbest_scores(model: RNNLM, lat: Lattice, table: TokenTable, num_paths: int, 
     width = int(tok_count.max()) if num else 0
     padded = torch.zeros(num, width, dtype=torch.int64)
     padded[tok_path, tok_pos] = tokens
-    unique, inverse = torch.unique(torch.cat([tok_count[:, None], padded], 1), dim=0,
-                                   return_inverse=True)
+    unique, inverse = unique_rows(torch.cat([tok_count[:, None], padded], 1))
     log_probs = sentence_log_probs(model, unique[:, 1:], unique[:, 0], bos, eos, order, chunk)
     rnnlm = torch.zeros(paths.num_arcs, dtype=torch.float32)
     rnnlm.index_add_(0, tok_arc, log_probs[inverse[tok_path], tok_pos])

@@ -22,14 +22,15 @@ from lmrescore.lattice import FINAL_LABEL
 from lmrescore.model import RNNLM
 
 
-def history_states(model: RNNLM, histories: Tensor, bos: int) -> Tensor:
-    """Top-layer output after each K-token history, computed down the prefix trie.
+def history_states(model: RNNLM, histories: Tensor, bos: int) -> tuple[Tensor, Tensor]:
+    """Top-layer output after each distinct K-token history, computed down the prefix trie.
 
     Args:
         histories: (N, K) token histories, right-aligned, ``-1`` before the sentence start.
         bos: id of ``<s>``: the state before it is reset to zero.
     Returns:
-        (N, H) the order-K model's output at the last position of each history.
+        (U, H) the order-K model's output after each of the U distinct histories, and (N,) the
+        index of each history among them.
     """
     device = next(model.parameters()).device
     histories = histories.to(device)
@@ -37,7 +38,8 @@ def history_states(model: RNNLM, histories: Tensor, bos: int) -> Tensor:
     base = model.config.vocab_size + 1
     node = torch.zeros(num, dtype=torch.int64, device=device)  # trie node of each history
     dtype = model.embedding.weight.dtype
-    states = [torch.zeros(1, c.state_size, device=device, dtype=dtype) for c in model.cells]  # root
+    states = [torch.zeros(1, c.state_size, device=device, dtype=dtype) for c in model.cells]
+    below = states[-1]
     for j in range(order):
         nodes, node = torch.unique(node * base + histories[:, j] + 1, return_inverse=True)
         parent, token = nodes // base, nodes % base - 1
@@ -47,33 +49,32 @@ def history_states(model: RNNLM, histories: Tensor, bos: int) -> Tensor:
             prev = states[layer][parent] * keep[:, None]
             states[layer] = cell.step(prev, cell.input_proj(below))
             below = cell.output(states[layer])
-    return below[node]
+    return below, node
 
 
 @torch.no_grad()
 def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
                     chunk: int = 4096) -> tuple[Tensor, int]:
-    """log p(tokens[q] | histories[q]) for every query, each unique history run once.
+    """log p(tokens[q] | histories[q]) for every query, each distinct history run once.
 
     Args:
         histories: (Q, K) token histories (``-1`` before the sentence start).
         tokens: (Q,) next tokens.
         chunk: histories per softmax call (bounds memory: chunk x vocabulary).
     Returns:
-        (Q,) float32 log-probabilities, and the number of unique histories. This is the order-K
-        model's score for an order-K model, and the order-K approximation of any other model.
+        (Q,) float32 log-probabilities, and the number of distinct histories. This is the
+        order-K model's score for an order-K model, and the order-K approximation of any other.
     """
-    unique, which = torch.unique(histories, dim=0, return_inverse=True)
-    top = history_states(model, unique, bos)
+    top, which = history_states(model, histories, bos)
+    which = which.cpu()
     by_history = torch.argsort(which)
-    bounds = torch.searchsorted(which[by_history],
-                                torch.arange(0, unique.shape[0] + chunk, chunk))
+    bounds = torch.searchsorted(which[by_history], torch.arange(0, top.shape[0] + chunk, chunk))
     out = torch.empty(tokens.shape[0], dtype=torch.float32)
-    for c in range(0, unique.shape[0], chunk):
+    for c in range(0, top.shape[0], chunk):
         log_probs = torch.log_softmax(model.output(top[c : c + chunk]).float(), dim=-1)
         q = by_history[bounds[c // chunk] : bounds[c // chunk + 1]]
         out[q] = log_probs[(which[q] - c).to(top.device), tokens[q].to(top.device)].cpu()
-    return out, unique.shape[0]
+    return out, top.shape[0]
 
 
 def arc_log_probs(model: RNNLM, expansion: Expansion, table: TokenTable, bos: int, eos: int,

@@ -16,7 +16,6 @@ maximises ``acoustic_scale * am + lm - word_ins_penalty * words``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -56,8 +55,8 @@ class RescoreOptions:
         first_pass_weight: weight kept on the lattice's own LM score (0 replaces it).
         acoustic_scale: weight of the acoustic scores.
         word_ins_penalty: subtracted per word on the best path.
-        unk_penalty: cost per out-of-vocabulary word; None = ln(number of OOV word types in
-            the lattice symbol table), i.e. ``<unk>``'s probability shared among them.
+        unk_penalty: cost per out-of-vocabulary word; None = per lattice, ln(number of distinct
+            OOV words in that lattice after pruning): ``<unk>``'s probability shared among them.
         beam: prune each lattice to this beam (first-pass scores) before expanding; None keeps all.
         max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
         chunk: histories per model call (bounds memory).
@@ -98,6 +97,7 @@ class RescoredBatch:
         arcs_in, arcs_pruned: arcs before and after pruning.
         histories: unique LM histories scored (fixed-point).
         oov_words, words: OOV and all word arcs on the best paths.
+        unk_penalties: the OOV penalty used for each lattice of ``lattice``.
         counts: method-specific counts: "histories" (fixed-point); "rnn_states"
             (ngram-approx); "paths", "sentences", "tokens" (nbest).
     """
@@ -110,6 +110,7 @@ class RescoredBatch:
     histories: int = 0
     oov_words: int = 0
     words: int = 0
+    unk_penalties: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -145,8 +146,15 @@ class LatticeRescorer:
             raise InputError("the model uses the exact recurrence (BPTT): give --order K to "
                              "rescore it at order K")
         self.table, self.is_oov = token_table(symbols, units)
-        self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
-                            else math.log(max(1, int(self.is_oov.sum()))))
+
+    def unk_penalties(self, lat: Lattice) -> Tensor:
+        """(L,) OOV cost per lattice: the fixed ``unk_penalty``, or ln(distinct OOV words in it)."""
+        if self.options.unk_penalty is not None:
+            return torch.full((lat.num_lattices,), self.options.unk_penalty)
+        oov = self.is_oov[lat.label.clamp(min=0)] & (lat.label > 0)
+        pairs = torch.unique(lat.arc_lattice()[oov] * len(self.symbols) + lat.label[oov])
+        types = torch.bincount(pairs // len(self.symbols), minlength=lat.num_lattices)
+        return torch.log(types.clamp(min=1).float())
 
     def check_labels(self, lat: Lattice) -> list[tuple[str, str]]:
         """(utt_id, message) for each lattice with a label outside the symbol table."""
@@ -209,13 +217,17 @@ class LatticeRescorer:
             failed = failed + [(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
             ex = exp.lattice
         oov = self.is_oov[ex.label.clamp(min=0)] & (ex.label > 0)
+        index = {u: i for i, u in enumerate(lat.utt_ids)}
+        penalties = self.unk_penalties(lat)[[index[u] for u in ex.utt_ids]]
+        cost = penalties[ex.arc_lattice()] * oov
         first_pass = ex.scores["lm"]
-        lm = o.first_pass_weight * first_pass + o.lm_weight * (rnnlm - self.unk_penalty * oov)
+        lm = o.first_pass_weight * first_pass + o.lm_weight * (rnnlm - cost)
         ex = ex.with_scores(lm=lm, lm_first_pass=first_pass, rnnlm=rnnlm)
         best = best_path(ex, o.acoustic_scale, 1.0, o.word_ins_penalty)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs, histories,
-                             int(best_oov.sum()), int(best.words.numel()), counts)
+                             int(best_oov.sum()), int(best.words.numel()), penalties.tolist(),
+                             counts)
 
     def _merge(self, parts: list[RescoredBatch], failed: list[tuple[str, str]]) -> RescoredBatch:
         """One result from per-lattice results."""
@@ -228,6 +240,7 @@ class LatticeRescorer:
                              sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
                              sum(p.histories for p in parts), sum(p.oov_words for p in parts),
                              sum(p.words for p in parts),
+                             [x for p in parts for x in p.unk_penalties],
                              {k: sum(p.counts.get(k, 0) for p in parts)
                               for k in parts[0].counts})
 

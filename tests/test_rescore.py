@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from lmrescore.expand import TokenTable, expand
+from lmrescore.lattice import Lattice
 from lmrescore.model import ModelConfig, RNNLM
 from lmrescore.rescore import arc_log_probs, history_states
 from lmrescore.shortest_path import best_path
@@ -123,3 +126,22 @@ def test_trie_states_equal_k_sweeps_over_each_window(cell: str) -> None:
     top, which = history_states(lm, hist, BOS)
     assert top.shape[0] == torch.unique(hist, dim=0).shape[0]  # each distinct history once
     torch.testing.assert_close(top[which], sweeps, rtol=0, atol=1e-12)
+
+
+def test_default_unk_penalty_is_ln_of_distinct_oov_words_per_lattice() -> None:
+    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
+    from lmrescore.units import WordUnits
+    from lmrescore.vocab import Vocab
+
+    symbols = Vocab.from_words(["a", "b", "c", "d", "e"])  # ids 4..8
+    units = WordUnits(Vocab.from_words(["a", "b"]))  # c, d, e are out of vocabulary
+    lm = RNNLM(ModelConfig(cell="rnn", vocab_size=len(units.vocab), hidden_dim=4, order=2))
+    one = Lattice.from_arcs("u1", 4, [0, 0, 1, 2], [1, 2, 3, 3], [6, 7, -1, -1],
+                            {"am": [0.0] * 4, "lm": [0.0] * 4})  # c, d: 2 OOV types
+    two = Lattice.from_arcs("u2", 3, [0, 0, 1], [1, 1, 2], [6, 4, -1],
+                            {"am": [0.0] * 3, "lm": [0.0] * 3})  # c: 1 OOV type
+    rescorer = LatticeRescorer(lm, units, symbols, RescoreOptions())
+    got = rescorer.unk_penalties(Lattice.cat([one, two]))
+    torch.testing.assert_close(got, torch.tensor([math.log(2), 0.0]))
+    fixed = LatticeRescorer(lm, units, symbols, RescoreOptions(unk_penalty=3.0))
+    assert fixed.unk_penalties(one).tolist() == [3.0]

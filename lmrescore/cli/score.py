@@ -54,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="1 / acoustic scale, e.g. the LMWT of Kaldi's scoring")
     g.add_argument("--word-ins-penalty", type=float, default=0.0)
     g.add_argument("--unk-penalty", type=float,
-                   help="cost per word outside the LM vocabulary (default: ln of the number of "
-                        "such word types in words.txt)")
+                   help="cost per word outside the LM vocabulary (default: per lattice, ln of "
+                        "the number of distinct such words in it; the summary gives the mean)")
     g = p.add_argument_group("size")
     g.add_argument("--beam", type=float, help="prune lattices to this beam before expanding")
     g.add_argument("--max-arcs", type=int, default=200_000,
@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     rescored = []
     totals = {"arcs_in": 0, "arcs_pruned": 0, "arcs_expanded": 0, "oov_words": 0, "words": 0}
     failed = 0
+    penalties: list[float] = []
     with tqdm(desc="rescoring", unit="lat", mininterval=5) as bar:
         for lat, _ in batches(good, args.batch_size):
             if lat is None:
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 one_best.update((u, symbols.decode(w))
                                 for u, w in zip(result.lattice.utt_ids, words))
                 totals["arcs_expanded"] += result.lattice.num_arcs
+                penalties += result.unk_penalties
                 if args.nbest_out:
                     for u, paths in zip(result.lattice.utt_ids,
                                         rescorer.nbest_lists(result, args.num_paths)):
@@ -154,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
                "method": args.method, "order": rescorer.order, **_method_fields(args),
                **totals,
                "oov_rate": totals["oov_words"] / max(1, totals["words"]),
-               "unk_penalty": rescorer.unk_penalty, "seconds": time.time() - tic}
+               "unk_penalty": (args.unk_penalty if args.unk_penalty is not None
+                               else sum(penalties) / max(1, len(penalties))),
+               "seconds": time.time() - tic}
     if args.ref:
         refs = {}
         with open(args.ref, encoding="utf-8") as f:

@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    if getattr(args, "num_threads", None):
+        import torch
+
+        torch.set_num_threads(args.num_threads)
     try:
         return int(args.func(args) or 0)
     except (InputError, FileNotFoundError) as e:

@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip (and report) a lattice whose expansion passes this many arcs")
     g.add_argument("--batch-size", type=int, default=32, help="lattices per batch")
     g.add_argument("--device", default="cpu", help="cpu or cuda")
+    g.add_argument("--num-threads", type=int,
+                   help="CPU threads for torch (default: torch's; use 1 per job with --nj)")
     g = p.add_argument_group("outputs")
     g.add_argument("--one-best", default="-", help="1-best 'utt w1 w2 ...' lines ('-': stdout)")
     g.add_argument("--nbest-out",

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder with the corpus files (ptb.train.txt ... or wiki.train.tokens ...)")
     p.add_argument("--exp-dir", required=True, help="output folder; resumes from its last.pt")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--num-threads", type=int,
+                   help="CPU threads for torch (default: torch's; use 1 per job with --nj)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=2 (repeatable)")
     p.set_defaults(func=run)

@@ -68,3 +68,23 @@ def check_same_vocab(expected: Vocab, found: Vocab, where: str) -> None:
     i = next(i for i, (a, b) in enumerate(zip(expected.words, found.words)) if a != b)
     raise InputError(f"{where}: vocabulary differs at id {i}: {found.words[i]!r} "
                      f"instead of {expected.words[i]!r}")
+
+
+INFERENCE_KEYS = ("format", "config", "vocab", "model", "units", "sp_model")
+
+
+def export_for_inference(src: str | Path, dst: str | Path, half: bool = True) -> None:
+    """Copy what scoring needs (config, vocabulary, units, weights) to a smaller checkpoint.
+
+    Args:
+        src: a training checkpoint (``best.pt``).
+        dst: where to write; optimizer and run state are dropped.
+        half: store floating-point weights as float16 (loading casts them back to float32).
+    """
+    payload = {k: v for k, v in load_checkpoint(src).items() if k in INFERENCE_KEYS}
+    if half:
+        payload["model"] = {k: v.half() if v.is_floating_point() else v
+                            for k, v in payload["model"].items()}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_save(dst, lambda f: f.write(buffer.getvalue()))

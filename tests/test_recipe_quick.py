@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.toy_corpus import write_toy_corpus
+from toy_corpus import write_toy_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_PTB = REPO.parent / "shared" / "data" / "ptb"

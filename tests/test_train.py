@@ -148,3 +148,16 @@ def test_checkpoint_from_another_vocab_is_refused_and_kept(corpus: Path, tmp_pat
     with pytest.raises(InputError, match="vocabulary"):
         Trainer(config(epochs=1), other, tmp_path / "exp")
     assert last.read_bytes() == before
+
+
+def test_exported_model_scores_like_the_trained_one(corpus: Path, tmp_path: Path) -> None:
+    from lmrescore.checkpoint import export_for_inference
+
+    Trainer(config(epochs=1), corpus, tmp_path / "exp").run()
+    export_for_inference(tmp_path / "exp" / "best.pt", tmp_path / "small.pt")
+    full, vocab, _, _ = load_model(tmp_path / "exp" / "best.pt")
+    small, vocab2, _, payload = load_model(tmp_path / "small.pt")
+    assert vocab2.words == vocab.words and "optimizer" not in payload
+    assert (tmp_path / "small.pt").stat().st_size < (tmp_path / "exp" / "best.pt").stat().st_size
+    x = torch.randint(4, len(vocab), (2, 7))
+    torch.testing.assert_close(small.log_probs(x), full.log_probs(x), atol=2e-2, rtol=0)

@@ -170,12 +170,14 @@ def run(args: argparse.Namespace) -> int:
                     refs[parts[0]] = parts[1:]
         scored = [u for u in one_best if u in refs]
         errors = corpus_word_errors([refs[u] for u in scored], [one_best[u] for u in scored])
-        summary.update(wer=errors.wer, wer_detail=str(errors), wer_utterances=len(scored))
+        summary.update(wer=errors.wer, wer_detail=str(errors), wer_utterances=len(scored),
+                       ref_utterances=len(refs))
     log.info("summary: %s", json.dumps(summary))
     if args.summary:
         atomic_write_text(args.summary, json.dumps(summary, indent=1) + "\n")
     if "wer" in summary:
-        print(summary["wer_detail"], file=sys.stderr)
+        print(f"{summary['wer_detail']} over {len(scored)} of {len(refs)} reference utterances "
+              f"({len(refs) - len(scored)} not rescored)", file=sys.stderr)
     return 1 if failed > args.max_failures * max(1, total) else 0
 
 

@@ -1,0 +1,181 @@
+"""determinize: one path per word sequence, scored as its best original path (kaldifst oracle)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import kaldifst
+import pytest
+import torch
+
+from lattice_testing import enumerate_paths, path_words, random_batch, to_kaldifst
+from lmrescore.determinize import determinize, remove_epsilons
+from lmrescore.errors import InputError
+from lmrescore.formats import read_lattice_batches
+from lmrescore.lattice import Lattice
+from lmrescore.nbest import nbest
+from lmrescore.prune import prune_beam
+from lmrescore.shortest_path import best_path
+from lmrescore.vocab import Vocab
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = [(ROOT / "tests/fixtures/lats.ark", ROOT / "tests/fixtures/words.txt"),
+            (ROOT / "egs/ptb/s5/demo/lat.ark", ROOT / "egs/ptb/s5/demo/words.txt")]
+SCALES = {"acoustic_scale": 0.5, "lm_scale": 1.5, "word_ins_penalty": 0.25}
+
+
+def best_per_words(lat: Lattice, i: int, **scales: float) -> dict[tuple[int, ...], tuple]:
+    """Word sequence -> (weighted score, am, lm) of its best path in lattice ``i`` (brute force)."""
+    weighted = lat.weighted_score(**scales)
+    best: dict[tuple[int, ...], tuple] = {}
+    for path in enumerate_paths(lat, i):
+        words = tuple(path_words(lat, path))
+        row = (float(weighted[path].sum()), float(lat.scores["am"][path].double().sum()),
+               float(lat.scores["lm"][path].double().sum()))
+        if words not in best or row[0] > best[words][0]:
+            best[words] = row
+    return best
+
+
+def one_path_per_words(lat: Lattice, i: int, **scales: float) -> dict[tuple[int, ...], tuple]:
+    """Word sequence -> (weighted score, am, lm) of lattice ``i``; asserts no sequence repeats."""
+    rows = best_per_words(lat, i, **scales)
+    assert len(rows) == len(enumerate_paths(lat, i))
+    return rows
+
+
+def fst_paths(fst: kaldifst.StdVectorFst) -> dict[tuple[int, ...], float]:
+    """Word sequence (nonzero labels) -> lowest cost, over all paths of an acyclic fst."""
+    out: dict[tuple[int, ...], float] = {}
+
+    def visit(state: int, words: tuple[int, ...], cost: float) -> None:
+        final = fst.final(state).value
+        if math.isfinite(final):
+            out[words] = min(out.get(words, math.inf), cost + final)
+        for arc in kaldifst.ArcIterator(fst, state):
+            label = (arc.ilabel,) if arc.ilabel else ()
+            visit(arc.nextstate, words + label, cost + arc.weight.value)
+
+    visit(fst.start, (), 0.0)
+    return out
+
+
+def assert_deterministic(lat: Lattice) -> None:
+    """No epsilons, and no state has two out-arcs with the same label."""
+    assert not (lat.label == 0).any()
+    pairs = torch.stack([lat.src, lat.label], 1)
+    assert torch.unique(pairs, dim=0).shape[0] == lat.num_arcs
+
+
+def test_tiny() -> None:
+    # 0 -a-> 1 -b-> 3 -> 4, 0 -a-> 2 -b-> 3 and 2 -eps-> 3: "a b" twice, "a" once. Determinized:
+    # {0} -a-> {1, 2} -b-> {3} -> {4}, and {1, 2} -> {4} (the path "a" through 2's epsilon).
+    lat = Lattice.from_arcs("u", 5, [0, 1, 3, 0, 2, 2], [1, 3, 4, 2, 3, 3], [1, 2, -1, 1, 0, 2],
+                            {"am": [-1.0, -1.0, 0.0, -2.0, -0.5, -0.25],
+                             "lm": [0.0, -1.0, 0.0, 0.0, -0.5, 0.0]})
+    det = determinize(lat)
+    assert_deterministic(det)
+    assert det.num_states == 4 and det.num_arcs == 4
+    got = one_path_per_words(det, 0)
+    # "a b": best of -1-1-1 = -3 (via 1) and -2-0.25 = -2.25 (via 2, am -2.25, lm 0)
+    assert got[(1, 2)] == pytest.approx((-2.25, -2.25, 0.0))
+    assert got[(1,)] == pytest.approx((-3.0, -2.5, -0.5))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_best_path_per_word_sequence(seed: int) -> None:
+    lat = random_batch(seed=seed, num_lattices=12, max_states=9, max_extra_arcs=12)
+    det = determinize(lat, **SCALES)
+    assert_deterministic(det)
+    assert det.utt_ids == lat.utt_ids
+    for i in range(lat.num_lattices):
+        want = best_per_words(lat, i, **SCALES)
+        got = one_path_per_words(det, i, **SCALES)
+        assert set(got) == set(want)
+        for words, row in got.items():
+            assert row == pytest.approx(want[words], abs=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_same_word_costs_as_kaldifst(seed: int) -> None:
+    lat = random_batch(seed=100 + seed, num_lattices=10, max_states=10, max_extra_arcs=14)
+    det = determinize(lat, **SCALES)
+    for i in range(lat.num_lattices):
+        fst = to_kaldifst(lat, i, lat.weighted_score(**SCALES))
+        kaldifst.rmepsilon(fst)
+        theirs = fst_paths(kaldifst.determinize(fst, delta=1e-6))
+        ours = fst_paths(to_kaldifst(det, i, det.weighted_score(**SCALES), final_arcs=True))
+        assert set(ours) == set(theirs)
+        for words, cost in ours.items():
+            assert cost == pytest.approx(theirs[words], abs=1e-4)
+
+
+def test_hash_collisions_do_not_merge_subsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    lat = random_batch(seed=5, num_lattices=8, max_states=9, max_extra_arcs=12)
+    want = determinize(lat, **SCALES)
+    monkeypatch.setattr("lmrescore.determinize._P", 3)  # subset keys in 0..8: many collisions
+    got = determinize(lat, **SCALES)
+    assert torch.equal(got.state_splits, want.state_splits)
+    assert torch.equal(got.arc_splits, want.arc_splits)
+    for i in range(lat.num_lattices):
+        assert one_path_per_words(got, i, **SCALES) == one_path_per_words(want, i, **SCALES)
+
+
+def test_remove_epsilons_keeps_best_per_word_sequence() -> None:
+    lat = random_batch(seed=7, num_lattices=10, max_states=9, max_extra_arcs=10)
+    out = remove_epsilons(lat, **SCALES)
+    assert not (out.label == 0).any()
+    for i in range(lat.num_lattices):
+        want = best_per_words(lat, i, **SCALES)
+        got = best_per_words(out, i, **SCALES)
+        assert set(got) == set(want)
+        for words, row in got.items():
+            assert row == pytest.approx(want[words], abs=1e-4)
+
+
+def test_max_states_names_the_utterance() -> None:
+    lat = random_batch(seed=3, num_lattices=6, max_states=9, max_extra_arcs=12)
+    sizes = determinize(lat).state_splits.diff()
+    big = int(sizes.argmax())
+    with pytest.raises(InputError, match=f"utterance {lat.utt_ids[big]}:"):
+        determinize(lat, max_states=int(sizes.max()) - 1)
+    assert torch.equal(determinize(lat, max_states=int(sizes.max())).state_splits.diff(), sizes)
+
+
+def _fixture_lattices() -> list[tuple[str, Lattice]]:
+    out = []
+    for ark, words in FIXTURES:
+        for lat, _ in read_lattice_batches(f"ark:{ark}", "kaldi", Vocab.load(words)):
+            out.append((ark.name, lat))
+    return out
+
+
+@pytest.mark.parametrize("beam,acoustic_scale", [(3.0, 0.1), (8.0, 0.05)])
+def test_real_lattices_same_best_and_nbest(beam: float, acoustic_scale: float) -> None:
+    for name, lat in _fixture_lattices():
+        pruned, _ = prune_beam(lat, beam, acoustic_scale)
+        det = determinize(pruned, acoustic_scale)
+        assert_deterministic(det)
+        print(f"{name} beam {beam} acoustic scale {acoustic_scale}: {lat.num_arcs} arcs, "
+              f"{pruned.num_arcs} pruned, {det.num_arcs} determinized")
+        before, after = best_path(pruned, acoustic_scale), best_path(det, acoustic_scale)
+        assert torch.allclose(after.score, before.score, atol=1e-4)
+        # the original's N best paths, first occurrence of each word sequence, are exactly the
+        # determinized lattice's best word sequences (above the original's N-th path score)
+        n = 300
+        ours = nbest(det, 20, acoustic_scale)
+        theirs = nbest(pruned, n, acoustic_scale)
+        for i in range(lat.num_lattices):
+            seen: dict[tuple[int, ...], float] = {}
+            p0, p1 = int(theirs.path_splits[i]), int(theirs.path_splits[i + 1])
+            for words, score in zip(theirs.word_lists()[i], theirs.score[p0:p1].tolist()):
+                seen.setdefault(tuple(words), score)
+            floor = float(theirs.score[p1 - 1]) if p1 - p0 == n else -math.inf
+            q0, q1 = int(ours.path_splits[i]), int(ours.path_splits[i + 1])
+            got = [(tuple(w), s) for w, s in zip(ours.word_lists()[i],
+                                                 ours.score[q0:q1].tolist()) if s > floor + 1e-3]
+            assert len({w for w, _ in got}) == len(got)
+            for words, score in got:
+                assert score == pytest.approx(seen[words], abs=1e-4)
+            assert len(got) == min(q1 - q0, sum(s > floor + 1e-3 for s in seen.values()))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from lmrescore.determinize import determinize
 from lmrescore.errors import InputError
 from lmrescore.expand import TokenTable, expand
 from lmrescore.lattice import Lattice
@@ -58,6 +59,9 @@ class RescoreOptions:
         unk_penalty: cost per out-of-vocabulary word; None = per lattice, ln(number of distinct
             OOV words in that lattice after pruning): ``<unk>``'s probability shared among them.
         beam: prune each lattice to this beam (first-pass scores) before expanding; None keeps all.
+        determinize: after pruning, keep one path per word sequence (as Kaldi's
+            lattice-determinize), the best by ``acoustic_scale * am + first_pass_weight * lm``,
+            which is the best after rescoring; histories are then expanded once per sequence.
         max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
         chunk: histories per model call (bounds memory).
     """
@@ -72,6 +76,7 @@ class RescoreOptions:
     word_ins_penalty: float = 0.0
     unk_penalty: float | None = None
     beam: float | None = None
+    determinize: bool = True
     max_arcs: int = 200_000
     chunk: int = 4096
 
@@ -197,6 +202,12 @@ class LatticeRescorer:
             lat, _ = prune_beam(lat, o.beam, o.acoustic_scale, 1.0, o.word_ins_penalty)
         else:
             lat, _ = connect(lat)
+        if o.determinize:
+            # Paths with the same words differ after rescoring only in acoustic_scale * am +
+            # first_pass_weight * lm: keeping the best by that keeps the rescored best path.
+            # More det-states than max_arcs would pass max_arcs once expanded.
+            lat = determinize(lat, o.acoustic_scale, o.first_pass_weight, o.word_ins_penalty,
+                              max_states=o.max_arcs)
         bos, eos = self.units.vocab.bos, self.units.vocab.eos
         histories, counts = 0, {}
         if o.method == "nbest":

@@ -57,7 +57,7 @@ def test_all_paths_give_the_exhaustive_best(order: int | None) -> None:
     counts = [len(enumerate_paths(lat, i)) for i in range(lat.num_lattices)]
     opts = RescoreOptions(method="nbest", num_paths=max(counts), acoustic_scale=0.5,
                           lm_weight=0.8, first_pass_weight=0.3, word_ins_penalty=0.7,
-                          unk_penalty=2.0, order=order)
+                          unk_penalty=2.0, order=order, determinize=False)  # every path
     result = LatticeRescorer(lm, WordUnits(LM_VOCAB), SYMBOLS, opts).rescore(lat)
     assert result.counts["paths"] == sum(counts)
     lm.double()

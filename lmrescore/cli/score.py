@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the number of distinct such words in it; the summary gives the mean)")
     g = p.add_argument_group("size")
     g.add_argument("--beam", type=float, help="prune lattices to this beam before expanding")
+    g.add_argument("--no-determinize", dest="determinize", action="store_false",
+                   help="rescore every path of the pruned lattice (default: determinize first, "
+                        "keeping one path, the best, per word sequence)")
     g.add_argument("--max-arcs", type=int, default=200_000,
                    help="skip (and report) a lattice whose expansion passes this many arcs")
     g.add_argument("--batch-size", type=int, default=32, help="lattices per batch")
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                              first_pass_weight=args.first_pass_weight,
                              acoustic_scale=acoustic_scale, word_ins_penalty=args.word_ins_penalty,
                              unk_penalty=args.unk_penalty, beam=args.beam,
-                             max_arcs=args.max_arcs)
+                             determinize=args.determinize, max_arcs=args.max_arcs)
     rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
 
     stats = ReadStats()

@@ -334,3 +334,16 @@ def test_read_lattice_batches_kaldi_text_and_scp(tmp_path: Path) -> None:
         [(lat, errors)] = list(read_lattice_batches(spec, "kaldi", VOCAB, batch_size=10))
         assert not errors
         assert_same(lat, Lattice.cat(lats))
+
+
+def test_corrupt_values_are_errors_not_crashes() -> None:
+    fst = bytearray(format_binary(random_lattice(1, "u", 4, 5)))
+    for states in (-3, 10 ** 15):  # the header's state count
+        fst[58:66] = struct.pack("<q", states)
+        [(_, err)] = list(iter_archive(b"u \0B" + bytes(fst), VOCAB))
+        assert isinstance(err, InputError) and "u (archive offset 4)" in str(err)
+    [(_, err)] = list(iter_archive(b"u \n0\t1\t3\t,,\n1\n\n", VOCAB))  # a weight of no numbers
+    assert isinstance(err, InputError) and "line 2" in str(err)
+    # form feeds and vertical tabs separate fields, as in C++ streams
+    [(_, lat)] = list(iter_archive(b"u \n0\x0c1\t3\t1,2,\n1\x0b\n\n", VOCAB))
+    assert lat.label.tolist() == [3, -1]

@@ -277,6 +277,9 @@ def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None) -> tu
         raise EntryError(f"utterance {utt_id} ({where}): FSTs with symbol tables are not "
                           "supported", None)
     compact = arc_type == COMPACT_ARC
+    if not 0 <= num_states <= (len(buf) - p) // 16:  # a state record takes at least 16 bytes
+        raise EntryError(f"utterance {utt_id} ({where}): truncated or corrupt FST ({num_states} "
+                         f"states declared, the data ends at offset {len(buf)})", None)
     guess = max(1024, 64 * num_states)
     while True:
         nwords = min(guess, (len(buf) - p) // 4)
@@ -380,9 +383,10 @@ def format_binary(lat: Lattice, compact: bool = True) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # text
 
-_SEPS = bytes.maketrans(b",_\t\r", b"    ")
-_WS = np.frombuffer(b" \t\r\n", np.uint8)
-_NUM_SEPS = np.frombuffer(b" \t\r\n,_", np.uint8)
+# whitespace as C's isspace() (and so numpy's number parser) has it
+_SEPS = bytes.maketrans(b",_\t\r\x0b\x0c", b"      ")
+_WS = np.frombuffer(b" \t\r\n\x0b\x0c", np.uint8)
+_NUM_SEPS = np.frombuffer(b" \t\r\n\x0b\x0c,_", np.uint8)
 
 
 def _rows(values: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -440,7 +444,7 @@ def parse_text(block: bytes, utt_id: str, first_line: int, symbols: Vocab | None
     int_field = np.ones(nfields, bool)
     int_field[last[has_weight]] = False
     bad = int_field & ((commas > 0) | (unders > 0) | (tokens != 1))
-    bad |= ~int_field & (unders > np.maximum(tokens - 3, 0))
+    bad |= ~int_field & ((unders > np.maximum(tokens - 3, 0)) | (tokens < 2))
     if bad.any():
         raise fail(int(field_line[bad.argmax()]), "malformed field")
     try:

@@ -92,16 +92,19 @@ def _to_lattice(utt_id: str, num_states: int, start: int, src: np.ndarray, dst: 
     # arcs first, then final weights: keep each lattice's arcs grouped by source state
     order = np.argsort(a_src, kind="stable")
     values = np.concatenate([tid_values, final_tid_values]).astype(np.int64)
-    splits = np.concatenate([[0], np.cumsum(counts)])
-    t_counts = torch.from_numpy(counts[order])
-    t_values = torch.from_numpy(values)[ragged_arange(torch.from_numpy(splits[:-1][order]),
-                                                      t_counts)]
-    t_splits = torch.cat([torch.zeros(1, dtype=torch.int64), t_counts.cumsum(0)])
-    return Lattice.from_arcs(
-        utt_id, num_states + 1, torch.from_numpy(a_src[order]), torch.from_numpy(a_dst[order]),
-        torch.from_numpy(label[order]),
-        {"am": torch.from_numpy(am[order]), "lm": torch.from_numpy(lm[order])}, symbols=symbols,
-        ragged_arc_attrs={TIDS: (t_values, t_splits)})
+    counts_out = counts[order]
+    ends = np.cumsum(counts_out)
+    starts = (np.cumsum(counts) - counts)[order]
+    values_out = values[np.arange(int(ends[-1])) + np.repeat(starts - ends + counts_out,
+                                                              counts_out)]
+    # the checks above are those of Lattice.from_arcs: build the batch of one directly
+    t = torch.from_numpy
+    return Lattice(src=t(a_src[order]), dst=t(a_dst[order]), label=t(label[order]),
+                   scores={"am": t(am[order]), "lm": t(lm[order])},
+                   state_splits=torch.tensor([0, num_states + 1]),
+                   arc_splits=torch.tensor([0, order.shape[0]]), utt_ids=[utt_id],
+                   symbols=symbols,
+                   ragged_arc_attrs={TIDS: (t(values_out), t(np.concatenate([[0], ends])))})
 
 
 def _from_lattice(lat: Lattice) -> dict[str, np.ndarray | int]:

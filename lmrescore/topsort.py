@@ -8,6 +8,7 @@ process all states of a level, in all lattices of the batch, with one set of ten
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -49,13 +50,18 @@ class Levels:
         state_level: (S,) int64 level of each state.
         num_levels: D, one more than the highest level in the batch.
         by_dst: arcs grouped by the level of their destination state, then by destination.
-        by_src: arcs grouped by the level of their source state, then by source.
+        src: (A,) source state of each arc (``by_src`` is built from it when first used).
     """
 
     state_level: Tensor
     num_levels: int
     by_dst: ArcGroups
-    by_src: ArcGroups
+    src: Tensor
+
+    @cached_property
+    def by_src(self) -> ArcGroups:
+        """Arcs grouped by the level of their source state, then by source (backward passes)."""
+        return _group_arcs(self.src, self.state_level, self.num_levels)
 
 
 def _group_arcs(key_state: Tensor, state_level: Tensor, num_levels: int) -> ArcGroups:
@@ -115,8 +121,7 @@ def levels(lat: Lattice) -> Levels:
         raise InputError(f"utterance {utts[0]}: the lattice has a cycle (state {local} is on or "
                          f"after it); lattices with cycles: {', '.join(utts)}")
     return Levels(state_level=state_level, num_levels=level,
-                  by_dst=_group_arcs(lat.dst, state_level, level),
-                  by_src=_group_arcs(lat.src, state_level, level))
+                  by_dst=_group_arcs(lat.dst, state_level, level), src=lat.src)
 
 
 def _reachable(lat: Lattice, lv: Levels, forward: bool) -> Tensor:

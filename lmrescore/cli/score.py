@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.atomic import atomic_write_text
     from lmrescore.checkpoint import load_model
     from lmrescore.errors import InputError
-    from lmrescore.formats import ReadStats, batches, read_lattices, skip_bad, write_lattices
+    from lmrescore.formats import (ReadStats, read_lattice_batches, skip_bad_batches,
+                                   write_lattices)
     from lmrescore.metrics import corpus_word_errors
     from lmrescore.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.units import units_from_checkpoint
@@ -110,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
     rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
 
     stats = ReadStats()
-    items = read_lattices(args.lattice, args.format, symbols, "unk")
-    good = ((lat.utt_ids[0], lat) for lat in skip_bad(items, stats))
+    items = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
     one_best: dict[str, list[str]] = {}
     nbest_lines: list[str] = []
     rescored = []
@@ -119,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     penalties: list[float] = []
     with tqdm(desc="rescoring", unit="lat", mininterval=5) as bar:
-        for lat, _ in batches(good, args.batch_size):
-            if lat is None:
-                continue
+        for lat in skip_bad_batches(items, stats):
             result = rescorer.rescore(lat)
             for utt, message in result.failed:
                 log.warning("skipping %s: %s", utt, message)

@@ -81,10 +81,11 @@ def export_for_inference(src: str | Path, dst: str | Path, half: bool = True) ->
         dst: where to write; optimizer and run state are dropped.
         half: store floating-point weights as float16 (loading casts them back to float32).
     """
-    payload = {k: v for k, v in load_checkpoint(src).items() if k in INFERENCE_KEYS}
+    model, _, _, payload = load_model(src)
+    payload = {k: v for k, v in payload.items() if k in INFERENCE_KEYS}
     if half:
-        payload["model"] = {k: v.half() if v.is_floating_point() else v
-                            for k, v in payload["model"].items()}
+        model.half()
+    payload["model"] = model.state_dict()  # tied weights stay one tensor
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_save(dst, lambda f: f.write(buffer.getvalue()))

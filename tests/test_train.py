@@ -161,3 +161,16 @@ def test_exported_model_scores_like_the_trained_one(corpus: Path, tmp_path: Path
     assert (tmp_path / "small.pt").stat().st_size < (tmp_path / "exp" / "best.pt").stat().st_size
     x = torch.randint(4, len(vocab), (2, 7))
     torch.testing.assert_close(small.log_probs(x), full.log_probs(x), atol=2e-2, rtol=0)
+
+
+def test_cli_eval_scores_a_bptt_model_at_order_k(corpus: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    Trainer(config("bptt", epochs=1), corpus, tmp_path).run()
+    text = str(corpus / "ptb.test.txt")
+    assert main(["eval", "--model", str(tmp_path / "best.pt"), "--text", text]) == 0
+    assert main(["eval", "--model", str(tmp_path / "best.pt"), "--text", text,
+                 "--order", "1", "--exact"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[-3:]
+    assert "exact recurrence" in lines[0] and "order K=1" in lines[1]
+    ppl = [float(line.split("ppl ")[1].split()[0]) for line in lines]
+    assert ppl[2] == ppl[0] and ppl[1] != ppl[0]  # order 1 forgets all but the last word

@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="default: as the model was trained")
     p.add_argument("--exact", action="store_true",
                    help="also score with the exact full-history recurrence (for an order-K model)")
+    p.add_argument("--order", type=int,
+                   help="score at this fixed-point order K instead of the model's own (e.g. a "
+                        "BPTT model at the order it would be rescored with)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     data = units.encode(sentences)
     words = sum(len(s) for s in sentences)
     batching = args.batching or config.train.batching
-    order = model.config.order
+    order = args.order or model.config.order
     orders: list[int | None] = [order] + ([None] if args.exact and order is not None else [])
     for k in orders:
         result = perplexity(model, data, vocab, batching, args.batch_size,

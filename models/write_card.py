@@ -46,6 +46,8 @@ def main() -> None:
     p.add_argument("--corpus-dir", default="../shared/data/ptb")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--notes", default="", help="a paragraph to add under the table")
+    p.add_argument("--append", type=Path, nargs="*", default=[],
+                   help="transcripts ('$ command' then its output) quoted under the table")
     args = p.parse_args()
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -67,6 +69,10 @@ def main() -> None:
                      f"{r['valid']:.2f} | {r['test']:.2f} | {exact} |")
     if args.notes:
         lines += ["", args.notes]
+    if args.append:
+        lines += ["", "## Other measurements", "", "```"]
+        lines += [t.read_text().rstrip("\n") for t in args.append]
+        lines += ["```"]
     lines += ["", "## Commands", "", "```bash"]
     for e in args.exps:
         lines.append(f"lmrescore train --config models/{e.name}.yaml --corpus-dir "

@@ -174,7 +174,7 @@ def _read_string(buf: bytes, pos: int) -> tuple[str, int]:
     return buf[pos + 4: pos + 4 + n].decode("ascii"), pos + 4 + n
 
 
-def _power_tables(step: np.ndarray, max_count: int) -> list[np.ndarray]:
+def power_tables(step: np.ndarray, max_count: int) -> list[np.ndarray]:
     """``step`` composed with itself 1, 2, 4, ... times, enough for counts up to ``max_count``."""
     tables = [step]
     while (1 << len(tables)) <= max_count:
@@ -182,7 +182,7 @@ def _power_tables(step: np.ndarray, max_count: int) -> list[np.ndarray]:
     return tables
 
 
-def _jump(tables: list[np.ndarray], x: np.ndarray, count: np.ndarray) -> np.ndarray:
+def jump(tables: list[np.ndarray], x: np.ndarray, count: np.ndarray) -> np.ndarray:
     """``step^count[i](x[i])`` for each i, by the binary digits of ``count``."""
     for j, table in enumerate(tables):
         x = np.where((count >> j) & 1 == 1, table[x], x)
@@ -222,8 +222,8 @@ def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np
     narcs = np.where((narcs < 0) | (narcs_at + 2 > n), n + 1, narcs)
     first_arc = np.minimum(narcs_at + 2, sink)
     if compact:
-        tables = _power_tables(arc_next, int(narcs.max()))
-        state_next = _jump(tables, first_arc, narcs)
+        tables = power_tables(arc_next, int(narcs.max()))
+        state_next = jump(tables, first_arc, narcs)
     else:
         tables = []
         state_next = np.where(narcs <= n, first_arc + 5 * narcs, sink)
@@ -244,7 +244,7 @@ def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np
         torch.from_numpy(np.cumsum(counts) - counts), torch.from_numpy(counts))
     base = np.repeat(first_arc[starts], counts)
     if compact:
-        arcs = _jump(tables, base, local.numpy())
+        arcs = jump(tables, base, local.numpy())
     else:
         arcs = base + 5 * local.numpy()
     return starts, arcs, end

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.formats.kaldi import FST_MAGIC, TIDS, EntryError, parse_binary
+from lmrescore.formats.kaldi import (FST_MAGIC, TIDS, EntryError, jump, parse_binary,
+                                     power_tables)
 from lmrescore.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
@@ -104,21 +105,6 @@ def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
                     limit=a[2], marker=a[3], start=a[4], num_states=a[5], compact=a[6] == 1)
 
 
-def _power_tables(step: np.ndarray, max_count: int) -> list[np.ndarray]:
-    """``step`` composed with itself 1, 2, 4, ... times, enough for counts up to ``max_count``."""
-    tables = [step]
-    while (1 << len(tables)) <= max_count:
-        tables.append(tables[-1][tables[-1]])
-    return tables
-
-
-def _jump(tables: list[np.ndarray], x: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """``step^count[i](x[i])`` for each i, by the binary digits of ``count``."""
-    for j, table in enumerate(tables):
-        x = np.where((count >> j) & 1 == 1, table[x], x)
-    return x
-
-
 @dataclass
 class _Walk:
     """Record offsets of J FST bodies (word indices into the bodies' word array of length T).
@@ -190,9 +176,9 @@ def _walk(w: np.ndarray, total: int, first: np.ndarray, size: np.ndarray,
         q_next = q + 6 + w[q + 4]
         keep = compact[body_of(q)] & (q_next <= bound[body_of(q)])
         arc_pos, arc_next_pos = np.append(q[keep], total), np.append(q_next[keep], total)
-        tables = _power_tables(np.append(_lookup(arc_pos[:-1], arc_next_pos[:-1]), len(q[keep])),
+        tables = power_tables(np.append(_lookup(arc_pos[:-1], arc_next_pos[:-1]), len(q[keep])),
                                int(c_narcs[c_cmp].max(initial=0)))
-        last_arc = _jump(tables, _lookup(arc_pos[:-1], c_first), np.maximum(c_narcs - 1, 0))
+        last_arc = jump(tables, _lookup(arc_pos[:-1], c_first), np.maximum(c_narcs - 1, 0))
         c_next = np.where(c_cmp, np.where(c_narcs == 0, c_first, arc_next_pos[last_arc]), c_next)
     step = np.append(_lookup(cand, c_next), cand.shape[0])
     # state k + h of a body = step^h(state k), for h = 1, 2, 4, ...
@@ -215,7 +201,7 @@ def _walk(w: np.ndarray, total: int, first: np.ndarray, size: np.ndarray,
     arcs = s_first[arc_state] + 5 * rank
     if tables:
         arcs = np.where(compact[body_of(arcs)],
-                        arc_pos[_jump(tables, _lookup(arc_pos[:-1], arcs - 5 * rank), rank)],
+                        arc_pos[jump(tables, _lookup(arc_pos[:-1], arcs - 5 * rank), rank)],
                         arcs)
     return _Walk(states=states, fst_end=fst_end, narcs=s_narcs, arcs=arcs)
 

@@ -239,6 +239,12 @@ class Lattice:
         return self.select([i])
 
 
+def ragged_lists(values: Tensor, splits: Tensor) -> list[list[int]]:
+    """A ragged tensor [row][value] as Python lists, one per row."""
+    flat, bounds = values.tolist(), splits.tolist()
+    return [flat[b:e] for b, e in zip(bounds[:-1], bounds[1:])]
+
+
 def ragged_arange(starts: Tensor, counts: Tensor) -> Tensor:
     """Concatenated ranges ``starts[i] .. starts[i]+counts[i]-1``.
 

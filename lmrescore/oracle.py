@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lmrescore.lattice import Lattice
+from lmrescore.lattice import Lattice, ragged_lists
 from lmrescore.nbest import assemble_paths
 from lmrescore.topsort import levels, no_path_error
 
@@ -40,9 +40,7 @@ class Oracle:
 
     def word_lists(self) -> list[list[int]]:
         """The word ids of each lattice's oracle path as Python lists."""
-        words = self.words.tolist()
-        splits = self.word_splits.tolist()
-        return [words[b:e] for b, e in zip(splits[:-1], splits[1:])]
+        return ragged_lists(self.words, self.word_splits)
 
 
 def _pad_refs(refs: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:

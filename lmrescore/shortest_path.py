@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lmrescore.lattice import Lattice
+from lmrescore.lattice import Lattice, ragged_lists
 from lmrescore.semiring import backward_scores, forward_scores
 from lmrescore.topsort import Levels, levels, no_path_error
 
@@ -32,9 +32,7 @@ class BestPath:
 
     def word_lists(self) -> list[list[int]]:
         """The word ids of each lattice's path as Python lists."""
-        words = self.words.tolist()
-        splits = self.word_splits.tolist()
-        return [words[b:e] for b, e in zip(splits[:-1], splits[1:])]
+        return ragged_lists(self.words, self.word_splits)
 
 
 def viterbi_scores(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0,

@@ -137,3 +137,18 @@ def run_mse(pred: Tensor, target: Tensor, state_size: int) -> Tensor:
         scalar.
     """
     return (pred - target).pow(2).sum() / (state_size * pred.shape[0])
+
+
+@torch.no_grad()
+def predict(model: "Ensemble", state: Tensor, obs: Tensor, start: bool) -> tuple[Tensor, Tensor]:
+    """The online prelude of FPP and T-BPTT: reset at a start, step, predict (no gradients).
+
+    Args:
+        model: anything with ``step(state, obs)`` and ``logits(state)`` (an Ensemble, StreamsLM).
+    Returns:
+        the new state and the logits predicting y[t].
+    """
+    if start:
+        state = torch.zeros_like(state)
+    state = model.step(state, obs)
+    return state, model.logits(state)

@@ -34,7 +34,7 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-from lmrescore.ensemble import run_cross_entropy, run_mse
+from lmrescore.ensemble import predict, run_cross_entropy, run_mse
 
 
 class StateModel(Protocol):
@@ -210,11 +210,7 @@ class FPPLearner:
             (R, C) logits predicting y[t], made before learning from it.
         """
         m = self.model
-        with torch.no_grad():
-            if start:
-                self.state = torch.zeros_like(self.state)
-            self.state = m.step(self.state, obs)
-            logits = m.logits(self.state)
+        self.state, logits = predict(m, self.state, obs, start)
         self.buffer.add(m.split(self.state), obs, target, start)
         if self.buffer.num_transitions() > 0:
             for _ in range(self.config.updates):

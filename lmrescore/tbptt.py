@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lmrescore.ensemble import Ensemble, run_cross_entropy
+from lmrescore.ensemble import Ensemble, predict, run_cross_entropy
 
 
 class TBPTTLearner:
@@ -49,11 +49,7 @@ class TBPTTLearner:
             (R, C) logits predicting y[t], made before learning from it.
         """
         m = self.model
-        with torch.no_grad():
-            if start:
-                self.state = torch.zeros_like(self.state)
-            self.state = m.step(self.state, obs)
-            logits = m.logits(self.state)
+        self.state, logits = predict(m, self.state, obs, start)
         self.states.append(self.state)
         self.obs.append(obs)
         self.targets.append(target)

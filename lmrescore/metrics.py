@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import kaldialign
 
@@ -38,6 +39,12 @@ class WordErrors:
     def __str__(self) -> str:
         return (f"%WER {self.wer:.2f} [ {self.errors} / {self.ref_words}, {self.ins} ins, "
                 f"{self.dels} del, {self.subs} sub ]")
+
+
+def read_text(path: str | Path) -> dict[str, list[str]]:
+    """utt_id -> words of each non-empty line of a Kaldi ``text`` file ('utt w1 w2 ...')."""
+    with open(path, encoding="utf-8") as f:
+        return {p[0]: p[1:] for p in (line.split() for line in f) if p}
 
 
 def word_errors(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> WordErrors:

@@ -15,15 +15,9 @@ import sys
 from pathlib import Path
 
 
-def read_text(path: Path) -> dict[str, list[str]]:
-    """utt_id -> words of each non-empty 'utt w1 w2 ...' line."""
-    with open(path, encoding="utf-8") as f:
-        return {p[0]: p[1:] for p in (line.split() for line in f) if p}
-
-
 def main() -> int:
     from lmrescore.atomic import atomic_write_text
-    from lmrescore.metrics import corpus_word_errors
+    from lmrescore.metrics import corpus_word_errors, read_text
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

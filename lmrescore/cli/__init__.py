@@ -10,7 +10,7 @@ import sys
 from lmrescore.errors import InputError
 
 # Each module defines ``register(subparsers)`` adding its subcommand with ``func=run``.
-SUBCOMMANDS: tuple[str, ...] = ("train", "eval", "score", "convert", "info", "fpp")
+SUBCOMMANDS: tuple[str, ...] = ("train", "eval", "score", "tune", "convert", "info", "fpp")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 Example:
     lmrescore info ark:lat.ark --words words.txt --ref data/test/text --acoustic-scale 0.1 \\
-        --one-best hyp.txt
+        --word-ins-penalty 0.5 --one-best hyp.txt
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ class Summary:
 
 
 def summarize(lattice_batches: Iterable[Lattice], refs: dict[str, list[int]] | None,
-              acoustic_scale: float, lm_scale: float) -> Summary:
+              acoustic_scale: float, lm_scale: float, word_ins_penalty: float = 0.0) -> Summary:
     """Sizes, 1-best paths and (with references) 1-best and oracle word errors.
 
     Args:
         lattice_batches: batches of lattices.
         refs: utt_id -> reference word ids, or None; lattices without a reference are not scored.
-        acoustic_scale, lm_scale: score weights for the 1-best path.
+        acoustic_scale, lm_scale, word_ins_penalty: score weights for the 1-best path.
     """
     import kaldialign
 
@@ -53,7 +53,7 @@ def summarize(lattice_batches: Iterable[Lattice], refs: dict[str, list[int]] | N
         s.states += lat.num_states
         s.arcs += lat.num_arcs
         s.max_arcs = max(s.max_arcs, int(counts.max()))
-        hyps = best_path(lat, acoustic_scale, lm_scale).word_lists()
+        hyps = best_path(lat, acoustic_scale, lm_scale, word_ins_penalty).word_lists()
         s.one_best.update(zip(lat.utt_ids, hyps))
         if refs is None:
             continue
@@ -78,20 +78,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ref", help="reference text: 'utt_id w1 w2 ...' per line (needs --words)")
     p.add_argument("--acoustic-scale", type=float, default=0.1)
     p.add_argument("--lm-scale", type=float, default=1.0)
+    p.add_argument("--word-ins-penalty", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--one-best", help="write the 1-best 'utt_id w1 w2 ...' lines here ('-': stdout)")
     add_reading_args(p)
     p.set_defaults(func=run)
-
-
-def _read_refs(path: str, symbols: Vocab) -> dict[str, list[int]]:
-    refs = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            parts = line.split()
-            if parts:
-                refs[parts[0]] = symbols.encode(parts[1:])
-    return refs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,15 +91,18 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
     from lmrescore.formats import read_lattice_batches, skip_bad_batches
+    from lmrescore.metrics import read_text
 
     symbols = Vocab.load(args.words) if args.words else None
     if args.ref and symbols is None:
         raise InputError("--ref needs --words")
-    refs = _read_refs(args.ref, symbols) if args.ref else None
+    refs = ({u: symbols.encode(w) for u, w in read_text(args.ref).items()} if args.ref
+            else None)
     stats = ReadStats()
     items = read_lattice_batches(args.lattices, args.format, symbols, args.batch_size,
                                  "unk" if args.map_oov_to_unk else "error")
-    s = summarize(skip_bad_batches(items, stats), refs, args.acoustic_scale, args.lm_scale)
+    s = summarize(skip_bad_batches(items, stats), refs, args.acoustic_scale, args.lm_scale,
+                  args.word_ins_penalty)
     n = max(s.lattices, 1)
     print(f"{args.lattices}: {s.lattices} lattices read, {stats.failed} failed")
     print(f"states: {s.states} ({s.states / n:.1f} per lattice); arcs: {s.arcs} "
@@ -116,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if refs is not None:
         words = max(s.ref_words, 1)
         print(f"scored {s.scored} lattices, {s.ref_words} reference words "
-              f"(acoustic scale {args.acoustic_scale}, LM scale {args.lm_scale})")
+              f"(acoustic scale {args.acoustic_scale}, LM scale {args.lm_scale}, "
+              f"word insertion penalty {args.word_ins_penalty})")
         print(f"1-best WER {100 * s.one_best_errors / words:.2f}% ({s.one_best_errors} errors); "
               f"oracle WER {100 * s.oracle_errors / words:.2f}% ({s.oracle_errors} errors)")
     if args.one_best:

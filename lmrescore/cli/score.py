@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.errors import InputError
     from lmrescore.formats import (ReadStats, read_lattice_batches, skip_bad_batches,
                                    write_lattices)
-    from lmrescore.metrics import corpus_word_errors
+    from lmrescore.metrics import corpus_word_errors, read_text
     from lmrescore.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.units import units_from_checkpoint
     from lmrescore.vocab import Vocab
@@ -163,12 +163,7 @@ def run(args: argparse.Namespace) -> int:
                                else sum(penalties) / max(1, len(penalties))),
                "seconds": time.time() - tic}
     if args.ref:
-        refs = {}
-        with open(args.ref, encoding="utf-8") as f:
-            for line in f:
-                parts = line.split()
-                if parts:
-                    refs[parts[0]] = parts[1:]
+        refs = read_text(args.ref)
         scored = [u for u in one_best if u in refs]
         errors = corpus_word_errors([refs[u] for u in scored], [one_best[u] for u in scored])
         summary.update(wer=errors.wer, wer_detail=str(errors), wer_utterances=len(scored),

@@ -1,0 +1,88 @@
+"""lmrescore tune: pick LMWT and word insertion penalty by WER on rescored dev lattices.
+
+Kaldi's score.sh sweep: every lattice is decoded at each LM weight LMWT (= 1 / acoustic scale)
+and word insertion penalty, and the pair with the lowest WER is printed (and written with
+--json). Apply it to test lattices rescored the same way with
+``lmrescore info ... --acoustic-scale 1/LMWT --word-ins-penalty WIP --one-best hyp``.
+
+Example:
+    lmrescore score --model M --lattice ark:dev/lat.ark --words words.txt --acoustic-scale 0.1 \\
+        --write-lattice ark:exp/dev_rescored.ark --one-best /dev/null
+    lmrescore tune ark:exp/dev_rescored.ark --words words.txt --ref dev/text \\
+        --lmwt 5:20 --word-ins-penalty 0,0.5,1 --json exp/tune.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lmrescore.cli.convert import add_reading_args
+from lmrescore.errors import InputError
+
+
+def float_list(spec: str) -> list[float]:
+    """'5:20' (integers 5..20), '5:20:2.5' (a float step) or '0,0.5,1' as a list of floats."""
+    try:
+        if ":" in spec:
+            start, stop, *step = (float(x) for x in spec.split(":"))
+            if len(step) > 1 or (step and step[0] <= 0):
+                raise ValueError
+            inc = step[0] if step else 1.0
+            return [start + i * inc for i in range(int((stop - start) / inc + 1e-9) + 1)]
+        return [float(x) for x in spec.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'A:B', 'A:B:STEP' or a comma list of numbers, got {spec!r}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help=__doc__.split(": ", 1)[1].split("\n")[0],
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("lattices", help="rescored lattices: Kaldi rspecifier, SLF dir/scp, k2 .pt")
+    p.add_argument("--format", default="kaldi", choices=["kaldi", "slf", "k2"])
+    p.add_argument("--ref", required=True, help="reference text 'utt_id w1 w2 ...'")
+    p.add_argument("--lmwt", type=float_list, default=float_list("5:20"),
+                   help="LM weights = inverse acoustic scales (default 5:20)")
+    p.add_argument("--word-ins-penalty", type=float_list, default=float_list("0,0.5,1"),
+                   help="word insertion penalties (default 0,0.5,1)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--json", help="write the grid and the best point here")
+    add_reading_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from lmrescore.atomic import atomic_write_text
+    from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches
+    from lmrescore.metrics import read_text
+    from lmrescore.tune import best_point, sweep
+    from lmrescore.vocab import Vocab
+
+    if not args.words:
+        raise InputError("--words is needed to compare hypotheses with the references")
+    symbols = Vocab.load(args.words)
+    stats = ReadStats()
+    items = read_lattice_batches(args.lattices, args.format, symbols, args.batch_size,
+                                 "unk" if args.map_oov_to_unk else "error")
+    batches = list(skip_bad_batches(items, stats))
+    refs = read_text(args.ref)
+    scored = sum(u in refs for lat in batches for u in lat.utt_ids)
+    if scored == 0:
+        raise InputError(f"none of the lattices of {args.lattices} has a reference in {args.ref}")
+    points = sweep(batches, symbols, refs, args.lmwt, args.word_ins_penalty)
+    for p in points:
+        print(f"LMWT {p.lmwt:g} word-ins-penalty {p.word_ins_penalty:g}: {p.errors}")
+    best = best_point(points)
+    print(f"best: LMWT {best.lmwt:g} (acoustic scale {1 / best.lmwt:.4g}) word-ins-penalty "
+          f"{best.word_ins_penalty:g}: {best.errors} over {scored} lattices")
+    if args.json:
+        record = {"lmwt": best.lmwt, "acoustic_scale": 1 / best.lmwt,
+                  "word_ins_penalty": best.word_ins_penalty, "wer": best.errors.wer,
+                  "errors": best.errors.errors, "ref_words": best.errors.ref_words,
+                  "lattices": scored, "failed": stats.failed,
+                  "grid": [{"lmwt": p.lmwt, "word_ins_penalty": p.word_ins_penalty,
+                            "wer": p.errors.wer} for p in points]}
+        atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+    return 1 if stats.too_many(args.max_failures) else 0

@@ -1,0 +1,79 @@
+"""Weight tuning (Kaldi's score.sh sweep): the grid's WERs, the best point, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from lmrescore.cli import main
+from lmrescore.cli.tune import float_list
+from lmrescore.formats import write_lattices
+from lmrescore.lattice import Lattice
+from lmrescore.tune import best_point, decode, sweep
+from lmrescore.vocab import Vocab
+
+SYMBOLS = Vocab.from_words(["a", "b", "c"])
+
+
+def two_choices() -> list[Lattice]:
+    """u1: "a" (am 0, lm -2) or "b" (am -1, lm 0): "a" wins only when am weighs more than
+    lm: 1/LMWT > 2. u2: "c" or "c c" ("c c" is better by 0.5 with no insertion penalty)."""
+    a, b, c = SYMBOLS.encode(["a", "b", "c"])
+    u1 = Lattice.from_arcs("u1", 3, [0, 0, 1], [1, 1, 2], [a, b, -1],
+                           {"am": [0.0, -1.0, 0.0], "lm": [-2.0, 0.0, 0.0]})
+    u2 = Lattice.from_arcs("u2", 4, [0, 1, 1, 2], [1, 2, 3, 3], [c, c, -1, -1],
+                           {"am": [0.0, 0.0, 0.0, 0.0], "lm": [0.0, 0.0, -0.5, 0.0]})
+    return [Lattice.cat([u1, u2])]
+
+
+def test_decode_follows_the_weights():
+    batches = two_choices()
+    assert decode(batches, SYMBOLS, 0.25, 0.0) == {"u1": ["a"], "u2": ["c", "c"]}
+    assert decode(batches, SYMBOLS, 2.0, 1.0) == {"u1": ["b"], "u2": ["c"]}
+
+
+def test_sweep_counts_errors_at_every_point():
+    refs = {"u1": ["a"], "u2": ["c"]}
+    points = sweep(two_choices(), SYMBOLS, refs, [0.25, 2.0], [0.0, 1.0])
+    assert [(p.lmwt, p.word_ins_penalty) for p in points] == [
+        (0.25, 0.0), (0.25, 1.0), (2.0, 0.0), (2.0, 1.0)]
+    assert [p.errors.errors for p in points] == [1, 0, 2, 1]
+    assert all(p.errors.ref_words == 2 for p in points)
+    best = best_point(points)
+    assert (best.lmwt, best.word_ins_penalty) == (0.25, 1.0)
+
+
+def test_float_list():
+    assert float_list("5:8") == [5.0, 6.0, 7.0, 8.0]
+    assert float_list("0:1:0.25") == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert float_list("-1,0,0.5") == [-1.0, 0.0, 0.5]
+    for bad in ("a:b", "1:2:0", "1,x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            float_list(bad)
+
+
+def test_cli_prints_and_writes_the_best_point(tmp_path: Path, capsys):
+    words = tmp_path / "words.txt"
+    SYMBOLS.save(words)
+    write_lattices(f"ark:{tmp_path / 'lat.ark'}", two_choices(), "kaldi")
+    (tmp_path / "text").write_text("u1 a\nu2 c\n")
+    code = main(["tune", f"ark:{tmp_path / 'lat.ark'}", "--words", str(words),
+                 "--ref", str(tmp_path / "text"), "--lmwt", "0.25,2",
+                 "--word-ins-penalty=0,1", "--json", str(tmp_path / "best.json")])
+    assert code == 0
+    assert "best: LMWT 0.25 (acoustic scale 4) word-ins-penalty 1" in capsys.readouterr().out
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert (best["lmwt"], best["word_ins_penalty"], best["errors"]) == (0.25, 1.0, 0)
+    assert len(best["grid"]) == 4
+
+
+def test_cli_needs_references_that_match(tmp_path: Path):
+    words = tmp_path / "words.txt"
+    SYMBOLS.save(words)
+    write_lattices(f"ark:{tmp_path / 'lat.ark'}", two_choices(), "kaldi")
+    (tmp_path / "text").write_text("other a\n")
+    assert main(["tune", f"ark:{tmp_path / 'lat.ark'}", "--words", str(words),
+                 "--ref", str(tmp_path / "text")]) == 1

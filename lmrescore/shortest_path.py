@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -76,26 +77,35 @@ def best_path(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
     score[nonempty] = alpha[lat.final_states[nonempty]]
     if torch.isinf(score).any():
         raise no_path_error(lat, torch.isinf(score))
-    best_in = alpha[lat.src] + arc_score
-    wins = (best_in == alpha[lat.dst]) & torch.isfinite(best_in)
-    back = torch.full((lat.num_states,), -1, dtype=torch.int64)
-    back.scatter_reduce_(0, lat.dst[wins], wins.nonzero().squeeze(1), "amax")
+    # back-pointers and trace back in numpy: a step is a few ops on (L,) arrays
+    src, dst = lat.src.numpy(), lat.dst.numpy()
+    a = alpha.numpy()
+    with np.errstate(invalid="ignore"):  # -inf + inf: NaN, as in torch, silently
+        best_in = a[src] + arc_score.numpy()
+    wins = np.flatnonzero((best_in == a[dst]) & np.isfinite(best_in))
+    # back[s]: the best arc into s (highest id on ties); -1 at the extra state S, where
+    # prev (the source of each arc, S for "no arc" = -1) leaves a finished lattice
+    back = np.full(lat.num_states + 1, -1, dtype=np.int64)
+    np.maximum.at(back, dst[wins], wins)
+    prev = np.append(src, lat.num_states)
     steps = []
-    state = lat.final_states
-    arc = back[state]
-    while bool((arc >= 0).any()):
+    arc = back[lat.final_states.numpy()]
+    while (arc >= 0).any():
         steps.append(arc)
-        state = torch.where(arc >= 0, lat.src[arc.clamp(min=0)], state)
-        arc = torch.where(arc >= 0, back[state], arc)
-    path = torch.stack(steps, 1).flip(1) if steps else torch.zeros(lat.num_lattices, 0,
-                                                                    dtype=torch.int64)
+        arc = back[prev[arc]]
+    path = (np.stack(steps, 1)[:, ::-1] if steps
+            else np.zeros((lat.num_lattices, 0), dtype=np.int64))
     on_path = path >= 0
     arcs = path[on_path]
-    is_word = lat.label[arcs] > 0
-    zero = torch.zeros(1, dtype=torch.int64)
-    lattice_of = torch.arange(lat.num_lattices).unsqueeze(1).expand_as(path)[on_path]
-    word_counts = torch.bincount(lattice_of[is_word], minlength=lat.num_lattices)
-    return BestPath(score=score, arcs=arcs,
-                    arc_splits=torch.cat([zero, on_path.sum(1).cumsum(0)]),
-                    words=lat.label[arcs[is_word]],
-                    word_splits=torch.cat([zero, word_counts.cumsum(0)]))
+    label = lat.label.numpy()[arcs]
+    is_word = label > 0
+    lattice_of = np.nonzero(on_path)[0]
+    return BestPath(score=score, arcs=torch.from_numpy(arcs),
+                    arc_splits=_row_splits(on_path.sum(1)), words=torch.from_numpy(label[is_word]),
+                    word_splits=_row_splits(np.bincount(lattice_of[is_word],
+                                                        minlength=lat.num_lattices)))
+
+
+def _row_splits(counts: np.ndarray) -> Tensor:
+    """(R+1,) int64 row splits of R rows with the given (R,) lengths."""
+    return torch.from_numpy(np.concatenate([np.zeros(1, np.int64), np.cumsum(counts)]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -49,19 +50,19 @@ class Levels:
     Attributes:
         state_level: (S,) int64 level of each state.
         num_levels: D, one more than the highest level in the batch.
-        by_dst: arcs grouped by the level of their destination state, then by destination.
-        src: (A,) source state of each arc (``by_src`` is built from it when first used).
+        by_src: arcs grouped by the level of their source state, then by source.
+        dst: (A,) destination state of each arc (``by_dst`` is built from it when first used).
     """
 
     state_level: Tensor
     num_levels: int
-    by_dst: ArcGroups
-    src: Tensor
+    by_src: ArcGroups
+    dst: Tensor
 
     @cached_property
-    def by_src(self) -> ArcGroups:
-        """Arcs grouped by the level of their source state, then by source (backward passes)."""
-        return _group_arcs(self.src, self.state_level, self.num_levels)
+    def by_dst(self) -> ArcGroups:
+        """Arcs grouped by the level of their destination state, then by destination."""
+        return _group_arcs(self.dst, self.state_level, self.num_levels)
 
 
 def _group_arcs(key_state: Tensor, state_level: Tensor, num_levels: int) -> ArcGroups:
@@ -91,6 +92,10 @@ def _group_arcs(key_state: Tensor, state_level: Tensor, num_levels: int) -> ArcG
 def levels(lat: Lattice) -> Levels:
     """Topological levels by Kahn's algorithm, one level per step over the whole batch.
 
+    The steps run in numpy (each is a handful of small array ops, where torch's per-call cost
+    would dominate). The out-arcs of a level's states, taken in (state, arc id) order, are
+    ``by_src``'s arcs of that level, so ``by_src`` comes at no extra cost.
+
     Args:
         lat: a batch of L lattices with S states and A arcs.
     Returns:
@@ -99,46 +104,72 @@ def levels(lat: Lattice) -> Levels:
         InputError: a lattice has a cycle (the message names its utterances).
     """
     num_states = lat.num_states
-    out_order = torch.argsort(lat.src, stable=True)
-    out_counts = torch.bincount(lat.src, minlength=num_states)
-    out_starts = torch.cumsum(out_counts, 0) - out_counts
-    in_degree = torch.bincount(lat.dst, minlength=num_states)
-    state_level = torch.full((num_states,), -1, dtype=torch.int64)
-    frontier = (in_degree == 0).nonzero().squeeze(1)
-    level = 0
-    while frontier.numel():
-        state_level[frontier] = level
-        dst = lat.dst[out_order[ragged_arange(out_starts[frontier], out_counts[frontier])]]
-        in_degree.index_add_(0, dst, torch.full_like(dst, -1))
-        frontier = torch.unique(dst[in_degree[dst] == 0])
-        level += 1
+    src, dst = lat.src.numpy(), lat.dst.numpy()
+    out_counts = np.bincount(src, minlength=num_states)
+    out_starts = np.cumsum(out_counts) - out_counts
+    # a state's out-arcs are a range of the arcs sorted by source (read lattices usually are)
+    out_order = None if bool((src[1:] >= src[:-1]).all()) else np.argsort(src, kind="stable")
+    in_degree = np.bincount(dst, minlength=num_states)
+    state_level = np.full(num_states, -1, dtype=np.int64)
+    frontier = np.flatnonzero(in_degree == 0)
+    frontiers, level_arcs = [], []
+    while frontier.size:
+        state_level[frontier] = len(frontiers)
+        counts = out_counts[frontier]
+        ends = np.cumsum(counts)
+        arcs = np.arange(ends[-1]) + np.repeat(out_starts[frontier] - ends + counts, counts)
+        arcs = arcs if out_order is None else out_order[arcs]
+        frontiers.append(frontier)
+        level_arcs.append(arcs)
+        to = dst[arcs]
+        np.subtract.at(in_degree, to, 1)
+        ready = np.sort(to[in_degree[to] == 0])
+        frontier = np.concatenate((ready[:1], ready[1:][ready[1:] != ready[:-1]]))
+    if (state_level < 0).any():
+        raise _cycle_error(lat, torch.from_numpy(state_level))
+    num_levels = len(frontiers)
+    states = np.concatenate([np.zeros(0, np.int64), *frontiers])
+    group_state = states[out_counts[states] > 0]
+    t = torch.from_numpy
+    zero = np.zeros(1, np.int64)
+    level_sizes = np.array([a.shape[0] for a in level_arcs], dtype=np.int64)
+    by_src = ArcGroups(
+        order=t(np.concatenate([np.zeros(0, np.int64), *level_arcs])), state=t(group_state),
+        group_of=t(np.repeat(np.arange(group_state.shape[0]), out_counts[group_state])),
+        arc_splits=t(np.concatenate([zero, np.cumsum(level_sizes)])),
+        group_splits=t(np.concatenate([zero, np.cumsum(np.bincount(
+            state_level[group_state], minlength=num_levels))])))
+    return Levels(state_level=t(state_level), num_levels=num_levels, by_src=by_src, dst=lat.dst)
+
+
+def _cycle_error(lat: Lattice, state_level: Tensor) -> InputError:
+    """The error naming the lattices with states that Kahn's algorithm left at level -1."""
     stuck = (state_level < 0).nonzero().squeeze(1)
-    if stuck.numel():
-        lattice_of = lat.state_lattice()[stuck]
-        utts = [lat.utt_ids[i] for i in torch.unique(lattice_of).tolist()]
-        s = int(stuck[0])
-        local = s - int(lat.state_splits[lattice_of[0]])
-        raise InputError(f"utterance {utts[0]}: the lattice has a cycle (state {local} is on or "
-                         f"after it); lattices with cycles: {', '.join(utts)}")
-    return Levels(state_level=state_level, num_levels=level,
-                  by_dst=_group_arcs(lat.dst, state_level, level), src=lat.src)
+    lattice_of = lat.state_lattice()[stuck]
+    utts = [lat.utt_ids[i] for i in torch.unique(lattice_of).tolist()]
+    local = int(stuck[0]) - int(lat.state_splits[lattice_of[0]])
+    return InputError(f"utterance {utts[0]}: the lattice has a cycle (state {local} is on or "
+                      f"after it); lattices with cycles: {', '.join(utts)}")
 
 
 def _reachable(lat: Lattice, lv: Levels, forward: bool) -> Tensor:
-    """(S,) bool: states reachable from the start (forward) or reaching the final state."""
-    seen = torch.zeros(lat.num_states, dtype=torch.bool)
+    """(S,) bool: states reachable from the start (forward) or reaching the final state.
+
+    Both directions walk ``by_src`` a level at a time: forward pushes from sources whose
+    level is done, backward pulls from destinations (all on higher levels, so done).
+    """
+    seen = np.zeros(lat.num_states, dtype=bool)
     nonempty = lat.nonempty()
-    if forward:
-        seen[lat.start_states[nonempty]] = True
-        steps, groups, near, far = range(1, lv.num_levels), lv.by_dst, lat.src, lat.dst
-    else:
-        seen[lat.final_states[nonempty]] = True
-        steps, groups, near, far = range(lv.num_levels - 1, -1, -1), lv.by_src, lat.dst, lat.src
+    ends = lat.start_states if forward else lat.final_states
+    seen[ends[nonempty].numpy()] = True
+    order, splits = lv.by_src.order.numpy(), lv.by_src.arc_splits.tolist()
+    src, dst = lat.src.numpy()[order], lat.dst.numpy()[order]
+    near, far = (src, dst) if forward else (dst, src)
+    steps = range(lv.num_levels) if forward else range(lv.num_levels - 1, -1, -1)
     for k in steps:
-        arcs, _, _ = groups.level(k)
-        hit = arcs[seen[near[arcs]]]
-        seen[far[hit]] = True
-    return seen
+        a0, a1 = splits[k], splits[k + 1]
+        seen[far[a0:a1][seen[near[a0:a1]]]] = True
+    return torch.from_numpy(seen)
 
 
 def has_path(lat: Lattice, lv: Levels | None = None) -> Tensor:

@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import kaldifst
 import pytest
@@ -41,8 +42,13 @@ def test_matches_kaldifst(batch, scales):
         assert arc_score[path].sum().item() == pytest.approx(best.score[i].item(), abs=1e-9)
 
 
-def test_path_is_connected_and_best_by_enumeration():
+@pytest.mark.parametrize("sort_src", [False, True])
+def test_path_is_connected_and_best_by_enumeration(sort_src):
     lat = random_batch(seed=5, num_lattices=6)
+    if sort_src:  # arcs in source order, as read Kaldi lattices come: levels() skips a sort
+        perm = torch.argsort(lat.src, stable=True)
+        lat = replace(lat, src=lat.src[perm], dst=lat.dst[perm], label=lat.label[perm],
+                      scores={k: v[perm] for k, v in lat.scores.items()})
     best = best_path(lat, acoustic_scale=0.3)
     arc_score = lat.weighted_score(acoustic_scale=0.3)
     for i in range(lat.num_lattices):

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -37,6 +39,32 @@ def test_levels_random_batch():
             assert torch.equal(end[arcs], states[group])
             assert bool((level[states] == k).all())
             assert states.unique().shape == states.shape
+
+
+def _arcs_sorted_by_src(lat: Lattice) -> Lattice:
+    """The batch with its arcs reordered by source state (as read Kaldi lattices come)."""
+    perm = torch.argsort(lat.src, stable=True)
+    return replace(lat, src=lat.src[perm], dst=lat.dst[perm], label=lat.label[perm],
+                   scores={k: v[perm] for k, v in lat.scores.items()})
+
+
+@pytest.mark.parametrize("sort_src", [False, True])
+def test_by_src_is_sorted_by_level_state_arc(sort_src):
+    # levels() takes arcs sorted by source as they are, and argsorts others: same grouping
+    base = random_batch(seed=7, num_lattices=12, max_states=15, max_extra_arcs=25)
+    lat = _arcs_sorted_by_src(base) if sort_src else base
+    assert bool((lat.src[1:] >= lat.src[:-1]).all()) == sort_src
+    lv = levels(lat)
+    assert torch.equal(lv.state_level, levels(base).state_level)
+    key = lv.state_level[lat.src] * lat.num_states + lat.src
+    order = torch.argsort(key, stable=True)
+    assert torch.equal(lv.by_src.order, order)
+    states = torch.unique_consecutive(lat.src[order])
+    assert torch.equal(lv.by_src.state, states)
+    arc_counts = torch.bincount(lv.state_level[lat.src], minlength=lv.num_levels)
+    assert lv.by_src.arc_splits.tolist() == [0, *arc_counts.cumsum(0).tolist()]
+    group_counts = torch.bincount(lv.state_level[states], minlength=lv.num_levels)
+    assert lv.by_src.group_splits.tolist() == [0, *group_counts.cumsum(0).tolist()]
 
 
 def test_cycle_names_utterance():

@@ -152,21 +152,25 @@ def _walk(w: np.ndarray, total: int, first: np.ndarray, size: np.ndarray,
 
     # state records: final weight (2 words; CompactLattice 3 + n), int64 arc count, arcs
     cand = np.nonzero((w[3: total + 3] == 0) & (w[2: total + 2] >= 0))[0]
-    cand = cand[~compact[body_of(cand)]]
+    body = body_of(cand)
+    cand, body = cand[~compact[body]], body[~compact[body]]
     narcs_at = cand + 2
     if compact.any():
         c = np.nonzero(w[2: total + 2] >= 0)[0]
-        c = c[compact[body_of(c)]]
+        c_body = body_of(c)
+        c, c_body = c[compact[c_body]], c_body[compact[c_body]]
         at = c + 3 + w[c + 2]
-        c, at = c[at + 2 <= bound[body_of(c)]], at[at + 2 <= bound[body_of(c)]]
+        fits = at + 2 <= bound[c_body]
+        c, c_body, at = c[fits], c_body[fits], at[fits]
         keep = (w[at + 1] == 0) & (w[at] >= 0)
         order = np.argsort(np.concatenate([cand, c[keep]]), kind="stable")
         cand = np.concatenate([cand, c[keep]])[order]
+        body = np.concatenate([body, c_body[keep]])[order]
         narcs_at = np.concatenate([narcs_at, at[keep]])[order]
     c_narcs = w[narcs_at].astype(np.int64)
     c_first = narcs_at + 2
-    c_cmp = compact[body_of(cand)]
-    keep = c_first + np.where(c_cmp, 6, 5) * c_narcs <= bound[body_of(cand)]
+    c_cmp = compact[body]
+    keep = c_first + np.where(c_cmp, 6, 5) * c_narcs <= bound[body]
     cand, c_narcs, c_first, c_cmp = cand[keep], c_narcs[keep], c_first[keep], c_cmp[keep]
     c_next = c_first + 5 * c_narcs
     tables: list[np.ndarray] = []
@@ -259,12 +263,14 @@ def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, coun
     num_states, start, compact = h.num_states[:count], h.start[:count], h.compact[:count]
     state_entry = np.repeat(np.arange(count), num_states)
     arc_state = np.repeat(np.arange(states.shape[0]), counts)
-    rank = np.arange(arc_state.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
     arc_entry = state_entry[arc_state]
     arc_cmp = compact[arc_entry]
-    tid_n = np.where(arc_cmp, w32[np.where(arc_cmp, arcs + 4, 0)], w32[arcs] != 0).astype(np.int64)
-    tid_at = np.where(arc_cmp, arcs + 5, arcs)
-    dst = w32[np.where(arc_cmp, arcs + 5 + tid_n, arcs + 4)].astype(np.int64)
+    # Lattice arc: ilabel (its transition id, 0 for none), olabel, weight, next state;
+    # CompactLattice arc: word, word, weight, n, n transition ids, next state
+    n_or_ilabel = w32[arcs + 4 * arc_cmp]
+    tid_n = np.where(arc_cmp, n_or_ilabel, n_or_ilabel != 0).astype(np.int64)
+    tid_at = arcs + 5 * arc_cmp
+    dst = w32[np.where(arc_cmp, tid_at + tid_n, arcs + 4)].astype(np.int64)
     word = w32[arcs + 1].astype(np.int64)
     fg, fa = f32[states], f32[states + 1]
     is_final = ~(np.isposinf(fg) & np.isposinf(fa))
@@ -289,52 +295,48 @@ def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, coun
     good = ~bad
     if not good.any():
         return Run(count=count, errors=errors, end=end)
-    keep_s, keep_a = good[state_entry], good[arc_entry]
-    states, state_entry, counts, is_final = (states[keep_s], state_entry[keep_s], counts[keep_s],
-                                             is_final[keep_s])
-    fin_n = fin_n[keep_s]
-    arcs, arc_entry, rank, tid_n, tid_at, dst, word = (
-        x[keep_a] for x in (arcs, arc_entry, rank, tid_n, tid_at, dst, word))
+    if bad.any():  # drop the bad entries' states and arcs
+        keep_s, keep_a = good[state_entry], good[arc_entry]
+        states, counts, is_final, fin_n, fg, fa = (
+            x[keep_s] for x in (states, counts, is_final, fin_n, fg, fa))
+        arcs, tid_n, tid_at, dst, word = (x[keep_a] for x in (arcs, tid_n, tid_at, dst, word))
+        new_index = np.cumsum(good) - 1
+        state_entry, arc_entry = new_index[state_entry[keep_s]], new_index[arc_entry[keep_a]]
+        arc_state = np.repeat(np.arange(states.shape[0]), counts)
+        num_states, start = num_states[good], start[good]
     entries = np.nonzero(good)[0]
-    new_index = np.cumsum(good) - 1
-    state_entry, arc_entry = new_index[state_entry], new_index[arc_entry]
-    num_states, start = num_states[good], start[good]
     # Kaldi state k -> ours: the start state first, then the others in order; one final state
     state_splits = np.concatenate([[0], np.cumsum(num_states + 1)])
-    state_off = state_splits[:-1]
     kaldi_off = np.cumsum(num_states) - num_states
     local = np.arange(states.shape[0]) - kaldi_off[state_entry]
     s_start = start[state_entry]
-    new_state = state_off[state_entry] + np.where(local == s_start, 0, local + (local < s_start))
-    d_start = start[arc_entry]
-    new_dst = state_off[arc_entry] + np.where(dst == d_start, 0, dst + (dst < d_start))
+    new_state = state_splits[:-1][state_entry] + np.where(local == s_start, 0,
+                                                          local + (local < s_start))
+    new_dst = new_state[kaldi_off[arc_entry] + dst]
     # arcs of each of our states: its Kaldi arcs in file order, then its final-weight arc
-    arc_state = np.repeat(np.arange(states.shape[0]), counts)
-    block = np.zeros(int(state_splits[-1]), np.int64)
-    block[new_state] = counts + is_final
-    block = np.cumsum(block) - block
+    out_count = np.zeros(int(state_splits[-1]), np.int64)
+    out_count[new_state] = counts + is_final
+    block = np.cumsum(out_count) - out_count  # first arc of each of our states
+    first_out = block[new_state]
+    at = np.arange(arc_state.shape[0]) + (first_out - np.cumsum(counts) + counts)[arc_state]
     fin = np.nonzero(is_final)[0]
+    at_fin = first_out[fin] + counts[fin]
     num_arcs = arc_state.shape[0] + fin.shape[0]
-    at = block[new_state[arc_state]] + rank
-    at_fin = block[new_state[fin]] + counts[fin]
-    src = np.empty(num_arcs, np.int64)
-    src[at], src[at_fin] = new_state[arc_state], new_state[fin]
+    src = np.repeat(np.arange(out_count.shape[0]), out_count)
     dst_out = np.empty(num_arcs, np.int64)
-    dst_out[at], dst_out[at_fin] = new_dst, (state_off + num_states)[state_entry[fin]]
+    dst_out[at], dst_out[at_fin] = new_dst, (state_splits[1:] - 1)[state_entry[fin]]
     label = np.empty(num_arcs, np.int64)
     label[at], label[at_fin] = word, FINAL_LABEL
     lm = np.empty(num_arcs, np.float32)
-    lm[at], lm[at_fin] = -f32[arcs + 2], -fg[keep_s][fin]
+    lm[at], lm[at_fin] = -f32[arcs + 2], -fg[fin]
     am = np.empty(num_arcs, np.float32)
-    am[at], am[at_fin] = -f32[arcs + 3], -fa[keep_s][fin]
+    am[at], am[at_fin] = -f32[arcs + 3], -fa[fin]
     n_out = np.empty(num_arcs, np.int64)
     n_out[at], n_out[at_fin] = tid_n, fin_n[fin]
     at_out = np.empty(num_arcs, np.int64)
     at_out[at], at_out[at_fin] = tid_at, states[fin] + 3
     tids = w32[_ragged_arange(at_out, n_out)].astype(np.int64)
-    arc_splits = np.concatenate([[0], np.cumsum(
-        np.bincount(arc_entry, minlength=entries.shape[0])
-        + np.bincount(state_entry[fin], minlength=entries.shape[0]))])
+    arc_splits = np.append(block, num_arcs)[state_splits]
     t = torch.from_numpy
     lat = Lattice(src=t(src), dst=t(dst_out), label=t(label), scores={"am": t(am), "lm": t(lm)},
                   state_splits=t(state_splits), arc_splits=t(arc_splits),

@@ -1,5 +1,10 @@
 """Rescore batches of lattices with an RNN LM: prune -> expand histories -> score -> best path.
 
+Optionally a coarse pass first (``prune_order``): the lattice is scored exactly at a low order
+(e.g. 2, cheap to expand), pruned to ``prune_beam`` on those scores, and the survivors go on to
+the chosen method with their first-pass scores: an LM-informed beam instead of an acoustic-only
+one, so a wide first beam keeps the good paths and the order-K expansion stays small.
+
 Methods (``RescoreOptions.method``):
 - ``fixed-point``: exact order-K scores on the lattice expanded to unique K-token histories
   (:mod:`lmrescore.rescore`).
@@ -16,6 +21,7 @@ maximises ``acoustic_scale * am + lm - word_ins_penalty * words``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -56,9 +62,12 @@ class RescoreOptions:
         first_pass_weight: weight kept on the lattice's own LM score (0 replaces it).
         acoustic_scale: weight of the acoustic scores.
         word_ins_penalty: subtracted per word on the best path.
-        unk_penalty: cost per out-of-vocabulary word; None = per lattice, ln(number of distinct
-            OOV words in that lattice after pruning): ``<unk>``'s probability shared among them.
+        unk_penalty: cost per out-of-vocabulary word; None = ln(number of words of the lattices'
+            symbol table outside the LM vocabulary): ``<unk>``'s probability shared equally
+            among the words the recogniser knows and the LM does not.
         beam: prune each lattice to this beam (first-pass scores) before expanding; None keeps all.
+        prune_order: if set, the coarse pass: score at this order, prune to ``prune_beam``.
+        prune_beam: the beam of the coarse pass, on the combined scores.
         determinize: after pruning, keep one path per word sequence (as Kaldi's
             lattice-determinize), the best by ``acoustic_scale * am + first_pass_weight * lm``,
             which is the best after rescoring; histories are then expanded once per sequence.
@@ -76,6 +85,8 @@ class RescoreOptions:
     word_ins_penalty: float = 0.0
     unk_penalty: float | None = None
     beam: float | None = None
+    prune_order: int | None = None
+    prune_beam: float = 5.0
     determinize: bool = True
     max_arcs: int = 200_000
     chunk: int = 4096
@@ -87,6 +98,8 @@ class RescoreOptions:
             raise InputError(f"--num-paths must be >= 1, got {self.num_paths}")
         if self.max_ngram_order < 2:
             raise InputError(f"--max-ngram-order must be >= 2, got {self.max_ngram_order}")
+        if self.prune_order is not None and self.prune_order < 1:
+            raise InputError(f"--prune-order must be >= 1, got {self.prune_order}")
 
 
 @dataclass
@@ -99,10 +112,9 @@ class RescoredBatch:
             (combined), "lm_first_pass", "rnnlm".
         best: the best path of each lattice of ``lattice``.
         failed: (utt_id, message) of the lattices that could not be rescored.
-        arcs_in, arcs_pruned: arcs before and after pruning.
+        arcs_in, arcs_pruned: arcs before and after pruning (both passes).
         histories: unique LM histories scored (fixed-point).
         oov_words, words: OOV and all word arcs on the best paths.
-        unk_penalties: the OOV penalty used for each lattice of ``lattice``.
         counts: method-specific counts: "histories" (fixed-point); "rnn_states"
             (ngram-approx); "paths", "sentences", "tokens" (nbest).
     """
@@ -115,7 +127,6 @@ class RescoredBatch:
     histories: int = 0
     oov_words: int = 0
     words: int = 0
-    unk_penalties: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -151,15 +162,15 @@ class LatticeRescorer:
             raise InputError("the model uses the exact recurrence (BPTT): give --order K to "
                              "rescore it at order K")
         self.table, self.is_oov = token_table(symbols, units)
+        self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
+                            else math.log(max(1, int(self.is_oov.sum()))))
 
-    def unk_penalties(self, lat: Lattice) -> Tensor:
-        """(L,) OOV cost per lattice: the fixed ``unk_penalty``, or ln(distinct OOV words in it)."""
-        if self.options.unk_penalty is not None:
-            return torch.full((lat.num_lattices,), self.options.unk_penalty)
+    def combined_lm(self, lat: Lattice, rnnlm: Tensor) -> Tensor:
+        """(A,) the new LM score of each arc: first-pass LM and RNN LM with the OOV cost."""
+        o = self.options
         oov = self.is_oov[lat.label.clamp(min=0)] & (lat.label > 0)
-        pairs = torch.unique(lat.arc_lattice()[oov] * len(self.symbols) + lat.label[oov])
-        types = torch.bincount(pairs // len(self.symbols), minlength=lat.num_lattices)
-        return torch.log(types.clamp(min=1).float())
+        return o.first_pass_weight * lat.scores["lm"] + o.lm_weight * (
+            rnnlm - self.unk_penalty * oov)
 
     def check_labels(self, lat: Lattice) -> list[tuple[str, str]]:
         """(utt_id, message) for each lattice with a label outside the symbol table."""
@@ -209,6 +220,11 @@ class LatticeRescorer:
             lat = determinize(lat, o.acoustic_scale, o.first_pass_weight, o.word_ins_penalty,
                               max_states=o.max_arcs)
         bos, eos = self.units.vocab.bos, self.units.vocab.eos
+        if o.prune_order is not None:
+            lat, coarse_failed = self._coarse_prune(lat)
+            failed = failed + coarse_failed
+            if lat.num_lattices == 0:
+                return RescoredBatch(None, None, failed, arcs_in)
         histories, counts = 0, {}
         if o.method == "nbest":
             nb = nbest_scores(self.model, lat, self.table, o.num_paths, bos, eos, self.order,
@@ -227,18 +243,27 @@ class LatticeRescorer:
         if o.method != "nbest":
             failed = failed + [(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
             ex = exp.lattice
-        oov = self.is_oov[ex.label.clamp(min=0)] & (ex.label > 0)
-        index = {u: i for i, u in enumerate(lat.utt_ids)}
-        penalties = self.unk_penalties(lat)[[index[u] for u in ex.utt_ids]]
-        cost = penalties[ex.arc_lattice()] * oov
-        first_pass = ex.scores["lm"]
-        lm = o.first_pass_weight * first_pass + o.lm_weight * (rnnlm - cost)
-        ex = ex.with_scores(lm=lm, lm_first_pass=first_pass, rnnlm=rnnlm)
+        ex = ex.with_scores(lm=self.combined_lm(ex, rnnlm), lm_first_pass=ex.scores["lm"],
+                            rnnlm=rnnlm)
         best = best_path(ex, o.acoustic_scale, 1.0, o.word_ins_penalty)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs, histories,
-                             int(best_oov.sum()), int(best.words.numel()), penalties.tolist(),
-                             counts)
+                             int(best_oov.sum()), int(best.words.numel()), counts)
+
+    def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[tuple[str, str]]]:
+        """Score exactly at ``prune_order``, keep the arcs within ``prune_beam`` of the best
+        path, and give the survivors back their first-pass scores; also the failures."""
+        o = self.options
+        bos, eos = self.units.vocab.bos, self.units.vocab.eos
+        exp = expand(lat, self.table, o.prune_order, bos, o.max_arcs)
+        rnnlm, _ = arc_log_probs(self.model, exp, self.table, bos, eos, o.chunk)
+        ex = exp.lattice
+        scored = ex.with_scores(lm=self.combined_lm(ex, rnnlm))
+        pruned, kept = prune_beam(scored, o.prune_beam, o.acoustic_scale, 1.0,
+                                  o.word_ins_penalty)
+        failed = [(lat.utt_ids[i], f"coarse pass (order {o.prune_order}): {msg}")
+                  for i, msg in exp.failed.items()]
+        return pruned.with_scores(lm=ex.scores["lm"][kept]), failed
 
     def _merge(self, parts: list[RescoredBatch], failed: list[tuple[str, str]]) -> RescoredBatch:
         """One result from per-lattice results."""
@@ -251,7 +276,6 @@ class LatticeRescorer:
                              sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
                              sum(p.histories for p in parts), sum(p.oov_words for p in parts),
                              sum(p.words for p in parts),
-                             [x for p in parts for x in p.unk_penalties],
                              {k: sum(p.counts.get(k, 0) for p in parts)
                               for k in parts[0].counts})
 

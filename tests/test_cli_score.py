@@ -113,7 +113,7 @@ def test_words_missing_from_the_model_are_unk_with_a_penalty(tmp_path: Path) -> 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["oov_words"] > 0
     assert summary["oov_rate"] == pytest.approx(summary["oov_words"] / summary["words"])
-    # per lattice ln(distinct OOV words in it): all five occur in every fixture lattice
+    # ln(words of words.txt outside the model's vocabulary)
     assert summary["unk_penalty"] == pytest.approx(math.log(len(OOV)), rel=1e-6)
     hyp = one_best(tmp_path)
     assert any(w in OOV for words in hyp.values() for w in words)  # words, not <unk>

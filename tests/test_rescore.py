@@ -128,7 +128,7 @@ def test_trie_states_equal_k_sweeps_over_each_window(cell: str) -> None:
     torch.testing.assert_close(top[which], sweeps, rtol=0, atol=1e-12)
 
 
-def test_default_unk_penalty_is_ln_of_distinct_oov_words_per_lattice() -> None:
+def test_default_unk_penalty_is_ln_of_oov_words_in_the_symbol_table() -> None:
     from lmrescore.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.units import WordUnits
     from lmrescore.vocab import Vocab
@@ -136,12 +136,14 @@ def test_default_unk_penalty_is_ln_of_distinct_oov_words_per_lattice() -> None:
     symbols = Vocab.from_words(["a", "b", "c", "d", "e"])  # ids 4..8
     units = WordUnits(Vocab.from_words(["a", "b"]))  # c, d, e are out of vocabulary
     lm = RNNLM(ModelConfig(cell="rnn", vocab_size=len(units.vocab), hidden_dim=4, order=2))
-    one = Lattice.from_arcs("u1", 4, [0, 0, 1, 2], [1, 2, 3, 3], [6, 7, -1, -1],
-                            {"am": [0.0] * 4, "lm": [0.0] * 4})  # c, d: 2 OOV types
-    two = Lattice.from_arcs("u2", 3, [0, 0, 1], [1, 1, 2], [6, 4, -1],
-                            {"am": [0.0] * 3, "lm": [0.0] * 3})  # c: 1 OOV type
     rescorer = LatticeRescorer(lm, units, symbols, RescoreOptions())
-    got = rescorer.unk_penalties(Lattice.cat([one, two]))
-    torch.testing.assert_close(got, torch.tensor([math.log(2), 0.0]))
-    fixed = LatticeRescorer(lm, units, symbols, RescoreOptions(unk_penalty=3.0))
-    assert fixed.unk_penalties(one).tolist() == [3.0]
+    assert rescorer.unk_penalty == pytest.approx(math.log(3))
+    lat = Lattice.from_arcs("u1", 3, [0, 0, 1], [1, 1, 2], [6, 4, -1],
+                            {"am": [0.0] * 3, "lm": [1.0] * 3})  # c (OOV), a
+    rnnlm = torch.tensor([-2.0, -3.0, -1.0], dtype=torch.float64)
+    fixed = LatticeRescorer(lm, units, symbols,
+                            RescoreOptions(unk_penalty=3.0, lm_weight=0.5, first_pass_weight=2.0))
+    # first_pass_weight * lm + lm_weight * (rnnlm - unk_penalty * is_oov)
+    torch.testing.assert_close(fixed.combined_lm(lat, rnnlm),
+                               torch.tensor([2 + 0.5 * (-2 - 3), 2 - 1.5, 2 - 0.5],
+                                            dtype=torch.float64))

@@ -54,10 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="1 / acoustic scale, e.g. the LMWT of Kaldi's scoring")
     g.add_argument("--word-ins-penalty", type=float, default=0.0)
     g.add_argument("--unk-penalty", type=float,
-                   help="cost per word outside the LM vocabulary (default: per lattice, ln of "
-                        "the number of distinct such words in it; the summary gives the mean)")
+                   help="cost per word outside the LM vocabulary (default: ln of the number of "
+                        "words of --words outside it: <unk>'s probability shared among them)")
     g = p.add_argument_group("size")
     g.add_argument("--beam", type=float, help="prune lattices to this beam before expanding")
+    g.add_argument("--prune-order", type=int,
+                   help="coarse pass: score at this order (e.g. 2), prune to --prune-beam on "
+                        "those scores, then rescore the survivors (default: no coarse pass)")
+    g.add_argument("--prune-beam", type=float, default=5.0,
+                   help="beam of the coarse pass, on the combined scores (default 5)")
     g.add_argument("--no-determinize", dest="determinize", action="store_false",
                    help="rescore every path of the pruned lattice (default: determinize first, "
                         "keeping one path, the best, per word sequence)")
@@ -107,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
                              first_pass_weight=args.first_pass_weight,
                              acoustic_scale=acoustic_scale, word_ins_penalty=args.word_ins_penalty,
                              unk_penalty=args.unk_penalty, beam=args.beam,
+                             prune_order=args.prune_order, prune_beam=args.prune_beam,
                              determinize=args.determinize, max_arcs=args.max_arcs)
     rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
 
@@ -117,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
     rescored = []
     totals = {"arcs_in": 0, "arcs_pruned": 0, "arcs_expanded": 0, "oov_words": 0, "words": 0}
     failed = 0
-    penalties: list[float] = []
     with tqdm(desc="rescoring", unit="lat", mininterval=5) as bar:
         for lat in skip_bad_batches(items, stats):
             result = rescorer.rescore(lat)
@@ -129,7 +134,6 @@ def run(args: argparse.Namespace) -> int:
                 one_best.update((u, symbols.decode(w))
                                 for u, w in zip(result.lattice.utt_ids, words))
                 totals["arcs_expanded"] += result.lattice.num_arcs
-                penalties += result.unk_penalties
                 if args.nbest_out:
                     for u, paths in zip(result.lattice.utt_ids,
                                         rescorer.nbest_lists(result, args.num_paths)):
@@ -159,8 +163,7 @@ def run(args: argparse.Namespace) -> int:
                "method": args.method, "order": rescorer.order, **_method_fields(args),
                **totals,
                "oov_rate": totals["oov_words"] / max(1, totals["words"]),
-               "unk_penalty": (args.unk_penalty if args.unk_penalty is not None
-                               else sum(penalties) / max(1, len(penalties))),
+               "unk_penalty": rescorer.unk_penalty,
                "seconds": time.time() - tic}
     if args.ref:
         refs = read_text(args.ref)

@@ -38,7 +38,8 @@ def get_parser() -> argparse.ArgumentParser:
 def make_archive(copies: int) -> tuple[bytes, list[tuple[str, int, int]]]:
     """Archive bytes and (key, fst start, fst end) of each entry."""
     from lmrescore.formats import read_lattices
-    from lmrescore.formats.kaldi import TIDS, format_binary
+    from lmrescore.formats.kaldi import TIDS
+    from lmrescore.formats.kaldi_binary import format_binary
     from lmrescore.vocab import Vocab
 
     vocab = Vocab.load(FIXTURES / "words.txt")

@@ -16,9 +16,11 @@ import torch
 from lmrescore.errors import InputError
 from lmrescore.formats import batches, read_lattice_batches, read_lattices, write_lattices
 from lmrescore.formats.archive import iter_archive, iter_archive_batches
-from lmrescore.formats.kaldi import TIDS, format_binary, format_text, parse_binary
-from lmrescore.formats.kaldi import _walk as _walk_one
+from lmrescore.formats.kaldi import TIDS
 from lmrescore.formats.kaldi_batch import decode_run
+from lmrescore.formats.kaldi_binary import _walk as _walk_one
+from lmrescore.formats.kaldi_binary import format_binary, parse_binary
+from lmrescore.formats.kaldi_text import format_text
 from lmrescore.lattice import Lattice
 from lmrescore.vocab import Vocab
 from formats_testing import VOCAB, assert_same, random_lattice

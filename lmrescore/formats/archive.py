@@ -21,8 +21,9 @@ from kaldiio.utils import open_like_kaldi
 
 from lmrescore.atomic import atomic_open
 from lmrescore.errors import InputError
-from lmrescore.formats import kaldi
+from lmrescore.formats import kaldi_binary, kaldi_text
 from lmrescore.formats.batch import batches, join
+from lmrescore.formats.kaldi import EntryError
 from lmrescore.formats.kaldi_batch import decode_run
 from lmrescore.lattice import Lattice
 from lmrescore.vocab import Vocab
@@ -80,8 +81,8 @@ def _parse_entry(data: bytes, pos: int, key: str, line: int,
     """
     if data.startswith(_BINARY_MARK, pos):
         try:
-            return kaldi.parse_binary(data, pos + 2, key, symbols)
-        except kaldi.EntryError as e:
+            return kaldi_binary.parse_binary(data, pos + 2, key, symbols)
+        except EntryError as e:
             return e, e.end
     nl = data.find(b"\n", pos)
     if nl < 0 or data[pos:nl].strip():
@@ -93,7 +94,7 @@ def _parse_entry(data: bytes, pos: int, key: str, line: int,
     if not block.strip():
         return InputError(f"utterance {key} (line {line + 1}): empty lattice"), end + 2
     try:
-        return kaldi.parse_text(block, key, line + 1, symbols), end + 2
+        return kaldi_text.parse_text(block, key, line + 1, symbols), end + 2
     except InputError as e:
         return e, end + 2
 
@@ -293,9 +294,9 @@ class KaldiWriter:
         """Append one lattice (a batch of one)."""
         key = lat.utt_ids[0].encode() + b" "
         if self.spec.text:
-            value = kaldi.format_text(lat, self.compact)
+            value = kaldi_text.format_text(lat, self.compact)
         else:
-            value = _BINARY_MARK + kaldi.format_binary(lat, self.compact)
+            value = _BINARY_MARK + kaldi_binary.format_binary(lat, self.compact)
         self._f.write(key + value)
         if self.spec.kind == "ark,scp":
             self._scp.append(f"{lat.utt_ids[0]} {self.spec.paths[0]}:{self._offset + len(key)}\n")

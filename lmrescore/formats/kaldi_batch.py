@@ -1,16 +1,16 @@
 """Runs of binary Kaldi lattices of one archive, decoded together into one batch.
 
 A run is a sequence of consecutive archive entries ``key \\0B<OpenFst vector FST>``. Their
-bodies are copied back to back into one word array and walked together (the record chains of
-:func:`lmrescore.formats.kaldi.parse_binary`, followed by pointer doubling over all bodies at
-once), so the cost per run is a fixed number of numpy passes, not a number per lattice.
+bodies are copied back to back into one word array and walked together (the record chains
+of :func:`lmrescore.formats.kaldi_binary.parse_binary`, followed by pointer doubling over all
+bodies at once), so the cost per run is a fixed number of numpy passes, not one per lattice.
 
 The run stops before the first entry this fast path cannot vouch for (a bad header, a body
 that does not end where the next key begins, anything but whitespace and a key between two
 entries): the caller reads that entry the per-entry, failure-tolerant way. An entry that is
 well formed but not a valid lattice (no final state, a state or word out of range) is decoded
-again on its own by :func:`~lmrescore.formats.kaldi.parse_binary`, which names the error, so
-errors and lattices are exactly those of per-entry reading.
+again on its own by :func:`~lmrescore.formats.kaldi_binary.parse_binary`, which names the
+error, so errors and lattices are exactly those of per-entry reading.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.formats.kaldi import (FST_MAGIC, TIDS, EntryError, jump, parse_binary,
-                                     power_tables)
+from lmrescore.formats.kaldi import TIDS, EntryError
+from lmrescore.formats.kaldi_binary import FST_MAGIC, jump, parse_binary, power_tables
 from lmrescore.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
@@ -136,7 +136,7 @@ def _walk(w: np.ndarray, total: int, first: np.ndarray, size: np.ndarray,
     A record's length is read from the record, so offsets form chains. The positions that can
     start a state (or CompactLattice arc) record are found with a few vectorised tests; the
     chains over them are followed by pointer doubling. The tests only ever reject more than
-    ``kaldi.parse_binary`` would (a CompactLattice arc whose ilabel is neither 0 nor its
+    ``kaldi_binary.parse_binary`` would (a CompactLattice arc whose ilabel is neither 0 nor its
     olabel breaks the chain), and a broken chain sends that entry to per-entry reading.
 
     Args:
@@ -251,7 +251,7 @@ def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None) -
 
 def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, counts: np.ndarray,
               arcs: np.ndarray, end: int, data: bytes, symbols: Vocab | None) -> Run:
-    """Check and convert the first ``count`` walked entries (as ``kaldi._to_lattice`` does).
+    """Check and convert the first ``count`` walked entries (as ``kaldi.to_lattice`` does).
 
     Args:
         w32: (T,) int32 words of the bodies; h: the entries' headers.

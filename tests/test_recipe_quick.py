@@ -52,16 +52,21 @@ def test_recipe_quick(tmp_path: Path) -> None:
         pytest.skip("espeak-ng is not installed: lattice stages not run (CI installs it)")
 
     out = run_recipe(recipe, *corpus, "--stage", "3")
-    lats = recipe / "data" / "quick" / "test"
-    assert len((lats / "text").read_text().splitlines()) == 5
-    assert len(list((lats / "slf").glob("*.slf"))) == 5
-    assert (lats / "lat.ark").is_file() and (lats / ".done").is_file()
+    for lats in (recipe / "data" / "quick" / "test", recipe / "data" / "quick" / "dev"):
+        assert len((lats / "text").read_text().splitlines()) == 5
+        assert len(list((lats / "slf").glob("*.slf"))) == 5
+        assert (lats / "lat.ark").is_file() and (lats / ".done").is_file()
     results = (exp / "RESULTS.md").read_text()
     for row in ("first pass", "acoustic scores only", "lattice oracle",
-                "ptb-lstm256-bptt (bptt) | 4 ", "ptb-lstm256-afp4 (afp) | 4 "):
+                "ptb-lstm256-bptt (bptt) | fixed-point K=4 |", "ptb-lstm256-afp4 (afp) | "
+                "fixed-point K=4 |", "ptb-lstm256-afp4 (afp) | n-best N=10 |",
+                "ptb-lstm256-afp4 (afp) | n-gram approx n=3 |"):
         assert row in results, f"RESULTS.md lacks {row!r}:\n{results}"
-    wer = re.search(r"ptb-lstm256-afp4 \(afp\) \| 4 \| ([\d.]+) \|", results)
+    wer = re.search(r"ptb-lstm256-afp4 \(afp\) \| fixed-point K=4 \| [\d.]+ \| [-\d.]+ / "
+                    r"[-\d.]+ \| ([\d.]+) \|", results)
     assert wer and f"%WER {wer.group(1)}" in out  # the table quotes what the command printed
+    tune = (exp / "ptb-lstm256-afp4" / "score_fp_k4" / "tune.json").read_text()
+    assert '"grid"' in tune  # the weights were picked on dev
 
     # a rerun finds every stage done and rewrites the same tables (the quoted commands differ:
     # they include the run.sh options of each run)

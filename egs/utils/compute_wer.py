@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Corpus WER of hypotheses against references, printed the Kaldi compute-wer way.
 
-Usage: utils/compute_wer.py --ref data/test/text --hyp exp/X/score_k8/hyp [--json wer.json]
+Usage: utils/compute_wer.py --ref data/test/text --hyp exp/X/score_fp_k8/hyp [--json wer.json]
 
 Both files hold 'utt w1 w2 ...' lines. An utterance of the reference with no hypothesis line
 counts as all deletions; hypotheses of utterances without a reference are an error.

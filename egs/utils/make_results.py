@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Write a recipe's RESULTS.md from its measured outputs (never from typed-in numbers).
 
-Usage: utils/make_results.py --exp-dir exp --lattice-dir data/test --models "a b" \\
-           --command "./run.sh ..." --out RESULTS.md
+Usage: utils/make_results.py --exp-dir exp --lattice-dir data/test --dev-dir data/dev \\
+           --models "a b" --command "./run.sh ..." --out RESULTS.md
 
 Reads, for each model, exp/<model>/results.json (training), log/eval_test.log
-(``lmrescore eval``), score_k<K>/wer.json and summary.*.json (``lmrescore score``) and the
-first line of score_k<K>/log/score.1.log (the command); from the lattice folder
+(``lmrescore eval``), and for each rescoring system score_<system>/ (utils/rescore_tuned.sh):
+tune.json (dev WER and the weights picked on dev), wer.json (test WER), test/summary.*.json
+and the first line of test/log/score.1.log (the command); from the lattice folders
 wer_first_pass.json and info.log (``lmrescore info``: acoustic-only 1-best and oracle WER).
 """
 
@@ -31,6 +32,25 @@ def perplexities(log: Path) -> dict[str, float]:
     return {how: float(ppl) for how, ppl in PPL_LINE.findall(log.read_text())}
 
 
+def system_key(sdir: Path) -> tuple[int, int]:
+    """Sort fixed-point systems by K, then n-best by N, then n-gram approximation by n;
+    (3, 0) for any other folder."""
+    name = sdir.name[len("score_"):]
+    for rank, prefix in enumerate(("fp_k", "nbest", "ngram")):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return rank, int(name[len(prefix):])
+    return 3, 0
+
+
+def describe(system: str) -> str:
+    """'fp_k8' -> 'fixed-point K=8', 'nbest100' -> 'n-best N=100', 'ngram4' -> ..."""
+    for prefix, name in (("fp_k", "fixed-point K="), ("nbest", "n-best N="),
+                         ("ngram", "n-gram approx n=")):
+        if system.startswith(prefix):
+            return name + system[len(prefix):]
+    return system
+
+
 def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
     """Perplexity-table rows, WER-table rows and score commands of one model."""
     d = exp / model
@@ -45,17 +65,19 @@ def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
            f"| {train['train_seconds'] / 60:.1f} | {train['valid_ppl']:.2f} "
            f"| {test[at_k]:.2f} / {test['exact recurrence']:.2f} |"]
     wer, commands = [], []
-    for sdir in sorted(d.glob("score_k*"), key=lambda p: int(p.name[len("score_k"):])):
-        if not (sdir / ".done").is_file():
+    for sdir in sorted(d.glob("score_*"), key=system_key):
+        if system_key(sdir)[0] == 3 or not (sdir / ".done").is_file():
             continue
+        tune = json.loads((sdir / "tune.json").read_text())
         w = json.loads((sdir / "wer.json").read_text())
-        summaries = [json.loads(p.read_text()) for p in sdir.glob("summary.*.json")]
+        summaries = [json.loads(p.read_text()) for p in (sdir / "test").glob("summary.*.json")]
         seconds = sum(s["seconds"] for s in summaries)
         failed = sum(s["failed"] for s in summaries)
-        order = sdir.name[len("score_k"):]
-        wer.append(f"| {model} ({train['method']}) | {order} | {w['wer']:.2f} | {w['errors']} "
-                   f"/ {w['ref_words']} | {failed} | {seconds:.0f} |")
-        log = sdir / "log/score.1.log"
+        wer.append(f"| {model} ({train['method']}) | {describe(sdir.name[len('score_'):])} "
+                   f"| {tune['wer']:.2f} | {tune['lmwt']:g} / {tune['word_ins_penalty']:g} "
+                   f"| {w['wer']:.2f} | {w['errors']} / {w['ref_words']} | {failed} "
+                   f"| {seconds:.0f} |")
+        log = sdir / "test/log/score.1.log"
         commands.append(log.read_text().splitlines()[0].lstrip("# ").strip())
     return ppl, wer, commands
 
@@ -64,7 +86,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp-dir", type=Path, required=True)
-    p.add_argument("--lattice-dir", type=Path, required=True)
+    p.add_argument("--lattice-dir", type=Path, required=True, help="the test lattices")
+    p.add_argument("--dev-dir", type=Path, required=True, help="the dev lattices (tuning)")
     p.add_argument("--models", required=True, help="space-separated model names")
     p.add_argument("--command", required=True, help="the recipe command line that ran")
     p.add_argument("--out", type=Path, required=True)
@@ -72,6 +95,8 @@ def main() -> None:
 
     lat = args.lattice_dir
     first = json.loads((lat / "wer_first_pass.json").read_text())
+    dev_first = json.loads((args.dev_dir / "wer_first_pass.json").read_text())
+    dev_words = INFO_WORDS.search((args.dev_dir / "info.log").read_text()).group(1)
     info = (lat / "info.log").read_text()
     am_wer, am_err, oracle_wer, oracle_err = INFO_WER.search(info).groups()
     utts, ref_words = INFO_WORDS.search(info).groups()
@@ -104,20 +129,26 @@ def main() -> None:
         "## WER on real ASR lattices",
         "",
         f"{utts} test sentences ({ref_words} words, `{lat / 'text'}`) spoken by espeak-ng and "
-        "decoded by "
-        f"PocketSphinx (`local/make_lattices.sh`); {arcs} arcs per lattice on average. The "
-        "lattices carry acoustic scores only; rescoring adds the RNN LM's exact order-K "
-        "scores. *not rescored*: lattices whose exact order-K expansion passed `--max-arcs`; "
-        "they keep their first-pass 1-best. *seconds*: rescoring time summed over jobs.",
+        f"decoded by PocketSphinx (`local/make_lattices.sh`); {arcs} arcs per lattice on "
+        "average. The lattices carry acoustic scores only; rescoring adds the RNN LM's. Each "
+        "system rescores the dev lattices "
+        f"({dev_words} valid sentences, `{args.dev_dir / 'text'}`) and the test lattices the "
+        "same way; the LM weight LMWT (= 1 / acoustic scale) and the word insertion penalty "
+        "WIP are the pair with the lowest dev WER (`lmrescore tune`), and the test WER is "
+        "measured with them (`utils/rescore_tuned.sh`). *not rescored*: test lattices that "
+        "failed (e.g. past `--max-arcs`); they keep their first-pass 1-best. *seconds*: "
+        "test rescoring time summed over jobs.",
         "",
-        "| system | K | WER % | errors / words | not rescored | seconds |",
-        "|---|---|---|---|---|---|",
-        f"| first pass (PocketSphinx 1-best, its trigram LM) | - | {first['wer']:.2f} "
-        f"| {first['errors']} / {first['ref_words']} | | |",
-        f"| lattice best path, acoustic scores only | - | {float(am_wer):.2f} "
+        "| system | method | dev WER % | LMWT / WIP | test WER % | errors / words "
+        "| not rescored | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| first pass (PocketSphinx 1-best, its trigram LM) | - | {dev_first['wer']:.2f} | - "
+        f"| {first['wer']:.2f} | {first['errors']} / {first['ref_words']} | | |",
+        f"| lattice best path, acoustic scores only | - | | - | {float(am_wer):.2f} "
         f"| {am_err} / {ref_words} | | |",
         *wer_rows,
-        f"| lattice oracle | - | {float(oracle_wer):.2f} | {oracle_err} / {ref_words} | | |",
+        f"| lattice oracle | - | | - | {float(oracle_wer):.2f} | {oracle_err} / {ref_words} "
+        "| | |",
         "",
         "## Commands",
         "",

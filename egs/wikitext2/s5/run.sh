@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # WikiText-2: train recurrent LMs (BPTT; AFP at orders K = 4, 8, 16; FPP) on the text
 # normalised for ASR (local/normalize_text.py: lower case, one sentence per line, no
-# punctuation), measure their perplexity, make real ASR lattices of WikiText-2 test sentences
-# (espeak-ng speech, PocketSphinx decoding), rescore them exactly at order K with each LM, and
-# write RESULTS.md from the measured outputs. The models are the PTB configs
-# (models/ptb-lstm256-*.yaml) with data.corpus=wikitext-2 and a 20k-word vocabulary.
+# punctuation), measure their perplexity, make real ASR lattices of WikiText-2 valid (dev) and
+# test sentences (espeak-ng speech, PocketSphinx decoding), rescore them with each LM (exact
+# order K; n-best and Kaldi's n-gram approximation as baselines), tune the LM weight and
+# insertion penalty on dev, and write RESULTS.md from the measured outputs. The models are the
+# PTB configs (models/ptb-lstm256-*.yaml) with data.corpus=wikitext-2 and a 20k-word vocabulary.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--corpus-dir DIR] [--nj N] [--quick]
 #   e.g. ./run.sh --corpus-dir /path/to/wikitext-2          # full recipe, no download
 #        ./run.sh --quick --corpus-dir /path/to/wikitext-2  # every stage on a small slice: 2000
 #            training sentences, 1 epoch of 32-unit BPTT, AFP K=4 and FPP LMs, 5 lattices
 # Other options (see the variables below): --models, --bptt-orders, --train-opts,
-#   --num-utts, --score-opts, --check-md5, --model-dir.
+#   --num-utts, --num-dev-utts, --orders, --nbest-sizes, --ngram-orders, --score-opts,
+#   --tune-opts, --check-md5, --model-dir.
 # Stages: 0 data (and normalisation), 1 training (builds each LM's vocabulary), 2 perplexity, 3 lattices,
-#   4 rescoring, 5 RESULTS.md. Every finished unit of work leaves a .done marker; a rerun skips
+#   4 rescoring and tuning on dev, 5 RESULTS.md. Every finished unit of work leaves a .done marker; a rerun skips
 #   it, so an interrupted run continues where it stopped (training resumes from last.pt).
 
 set -euo pipefail
@@ -25,14 +27,19 @@ nj=2                   # parallel jobs for lattice making and rescoring
 quick=false            # true: small slice, tiny models, 5 lattices (for tests)
 model_dir=../../../models
 models="wt2-lstm256-bptt wt2-lstm256-afp4 wt2-lstm256-afp8 wt2-lstm256-afp16 wt2-lstm256-fpp"
-bptt_orders="4 8"      # a BPTT model has no order of its own: rescore it exactly at these K
+orders="2 4 8"         # every model is rescored exactly at these K (and at its own K)
+nbest_sizes="100 1000" # baseline: the N best paths scored as sentences
+ngram_orders="4"       # baseline: Kaldi's pruned rescoring, states merged by the last n-1 words
 # WikiText-2 is twice PTB's size with a 20k-word output layer: 1 epoch per model on 2 CPU cores.
 train_opts="--set train.epochs=1"
 num_utts=200           # test sentences spoken and decoded into lattices
-# The lattices have no LM score: the RNN LM supplies it. --beam 4 prunes PocketSphinx's dense
-# lattices (~700 arcs) to ~200 arcs, so that exact expansion to order K=8 stays small; at K=16
-# some lattices still pass --max-arcs and are skipped (counted in RESULTS.md).
-score_opts="--acoustic-scale 0.1 --beam 4"
+num_dev_utts=100       # valid sentences, for tuning the LM weight and insertion penalty
+# The lattices have no LM score: the RNN LM supplies it. An acoustic-only beam loses the good
+# paths (oracle WER 8.6% -> 19.7% at --beam 4), so: a wide acoustic beam (10: oracle 9.2%, ~340
+# arcs), then the coarse pass: exact order-2 scores, pruned to --prune-beam 5 on them, before the
+# order-K expansion. Every method rescores the same pruned lattices.
+score_opts="--acoustic-scale 0.1 --beam 10 --prune-order 2 --prune-beam 5"
+tune_opts="--lmwt 4:20 --word-ins-penalty=-1,0,1,2,3,4"
 help_message=$(sed -n '2,14s/^# \{0,1\}//p' "$0")
 
 . ./cmd.sh
@@ -50,10 +57,11 @@ if $quick; then
   data=data/quick; exp=exp/quick; results=$exp/RESULTS.md
   train_opts="--set train.epochs=1 --set model.hidden_dim=32 --set train.save_every=0"
   models="wt2-lstm256-bptt wt2-lstm256-afp4 wt2-lstm256-fpp"  # one of each method
-  bptt_orders=4
-  num_utts=5
+  orders=4; nbest_sizes=10; ngram_orders=3
+  num_utts=5; num_dev_utts=5
 fi
 lats=$data/test        # lattices, references, words.txt
+dev=$data/dev
 corpus_train=$lm_text  # what the LMs are trained and evaluated on
 $quick && corpus_train=$data/corpus
 
@@ -126,49 +134,41 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  echo "$0: stage 3: real ASR lattices of $num_utts WikiText-2 test sentences"
+  echo "$0: stage 3: real ASR lattices of $num_dev_utts valid and $num_utts test sentences"
   # Normalised sentences of 5-15 words, every word in the PocketSphinx dictionary (no <unk>,
   # no digits), evenly spaced through the test text.
   [ -f $lm_text/.done ] || { echo "$0: no $lm_text: run stage 0" >&2; exit 1; }
+  local/make_lattices.sh --nj $nj --cmd "$decode_cmd" --num-utts $num_dev_utts \
+    --prefix wt2-valid $lm_text/wiki.valid.tokens $dev
   local/make_lattices.sh --nj $nj --cmd "$decode_cmd" --num-utts $num_utts --prefix wt2-test \
     $lm_text/wiki.test.tokens $lats
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  echo "$0: stage 4: rescoring"
-  [ -f $lats/.done ] || { echo "$0: no lattices in $lats: run stage 3" >&2; exit 1; }
-  split=$lats/split$nj
-  if [ ! -f $split/.done.lat ]; then
-    utils/split_scp.sh $lats/lat.scp $(for j in $(seq $nj); do echo $split/lat.$j.scp; done)
-    touch $split/.done.lat
-  fi
+  echo "$0: stage 4: rescoring dev and test lattices; weights tuned on dev"
   for m in $models; do
     dir=$exp/$m
     if [ -f $dir/SKIPPED ]; then echo "$0: $m was skipped: $(cat $dir/SKIPPED)"; continue; fi
     [ -f $dir/.done.train ] || { echo "$0: $dir is not trained: run stage 1" >&2; exit 1; }
-    order=$(sed -n 's/^ *"order": \([0-9]*\),*$/\1/p' $dir/results.json)
-    for k in ${order:-$bptt_orders}; do
-      sdir=$dir/score_k$k
-      [ -f $sdir/.done ] && continue
-      $decode_cmd JOB=1:$nj $sdir/log/score.JOB.log \
-        lmrescore score --model $dir/best.pt --lattice scp:$split/lat.JOB.scp \
-          --words $lats/words.txt --order $k $score_opts --ref $lats/text \
-          --one-best $sdir/hyp.JOB --summary $sdir/summary.JOB.json --max-failures 1
-      # merge in the order of the text; a lattice that could not be rescored (too large at
-      # this K) keeps its first-pass 1-best
-      for j in $(seq $nj); do cat $sdir/hyp.$j; done |
-        awk 'FILENAME == ARGV[1] { r[$1] = $0; next } FILENAME == ARGV[2] { f[$1] = $0; next }
-             { print ($1 in r) ? r[$1] : f[$1] }' - $lats/hyp_first_pass $lats/text > $sdir/hyp
-      echo -n "$sdir: "
-      utils/compute_wer.py --ref $lats/text --hyp $sdir/hyp --json $sdir/wer.json
-      touch $sdir/.done
+    own=$(sed -n 's/^ *"order": \([0-9]*\),*$/\1/p' $dir/results.json)
+    systems=$(for k in $(echo $orders $own | tr ' ' '\n' | sort -nu); do echo fp_k$k; done
+              for n in $nbest_sizes; do echo nbest$n; done
+              for n in $ngram_orders; do echo ngram$n; done)
+    for system in $systems; do
+      case $system in
+        fp_k*) opts="--order ${system#fp_k}" ;;
+        nbest*) opts="--method nbest --num-paths ${system#nbest}" ;;
+        ngram*) opts="--method ngram-approx --max-ngram-order ${system#ngram}" ;;
+      esac
+      utils/rescore_tuned.sh --nj $nj --cmd "$decode_cmd" --tune-opts "$tune_opts" \
+        $dir/best.pt $dev $lats $dir/score_$system $opts $score_opts
     done
   done
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   echo "$0: stage 5: $results"
-  utils/make_results.py --exp-dir $exp --lattice-dir $lats --models "$models" \
+  utils/make_results.py --exp-dir $exp --lattice-dir $lats --dev-dir $dev --models "$models" \
     --command "$command_line" --out $results
   cat $results
 fi

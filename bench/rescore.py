@@ -36,7 +36,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", help="checkpoint (default: a random LSTM-256, see above)")
-    p.add_argument("--lattice", default=f"ark:{FIXTURES / 'lats.ark'}", help="Kaldi rspecifier")
+    p.add_argument("--lattice", default=f"ark:{FIXTURES / 'lats.ark'}",
+                   help="Kaldi rspecifier (e.g. scp:egs/ptb/s5/data/test/lat.scp)")
     p.add_argument("--words", default=str(FIXTURES / "words.txt"))
     p.add_argument("--ref", default=str(FIXTURES / "text"), help="reference text ('' for none)")
     p.add_argument("--replicate", type=int, default=4, help="copies of each lattice")
@@ -46,6 +47,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-ngram-order", type=int, help="n for ngram-approx (default: K + 1)")
     p.add_argument("--num-paths", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--beam", type=float, default=8.0, help="prune before rescoring")
+    p.add_argument("--prune-order", type=int, help="coarse pass order (as lmrescore score)")
+    p.add_argument("--prune-beam", type=float, default=5.0, help="coarse pass beam")
+    p.add_argument("--unk-penalty", type=float, help="as lmrescore score")
     p.add_argument("--acoustic-scale", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="torch threads per child")
@@ -103,7 +107,7 @@ def worker(args: argparse.Namespace) -> dict:
     import torch
 
     from lmrescore.lattice import Lattice
-    from lmrescore.metrics import corpus_word_errors
+    from lmrescore.metrics import corpus_word_errors, read_text
     from lmrescore.rescorer import LatticeRescorer, RescoreOptions
 
     torch.set_num_threads(args.threads)
@@ -115,7 +119,9 @@ def worker(args: argparse.Namespace) -> dict:
     options = RescoreOptions(method=method, order=order if method == "fixed-point" else None,
                              num_paths=int(paths or 1),
                              max_ngram_order=args.max_ngram_order or order + 1,
-                             acoustic_scale=args.acoustic_scale, beam=args.beam)
+                             acoustic_scale=args.acoustic_scale, beam=args.beam,
+                             prune_order=args.prune_order, prune_beam=args.prune_beam,
+                             unk_penalty=args.unk_penalty)
     rescorer = LatticeRescorer(model, units, symbols, options)
     batches = [Lattice.cat(lattices[i: i + args.batch_size])
                for i in range(0, len(lattices), args.batch_size)]
@@ -135,10 +141,7 @@ def worker(args: argparse.Namespace) -> dict:
     out["seconds"] = time.perf_counter() - start
     out["cpu_seconds"] = time.process_time() - cpu
     if args.ref:
-        refs = {}
-        for line in Path(args.ref).read_text(encoding="utf-8").splitlines():
-            if line.split():
-                refs[line.split()[0]] = line.split()[1:]
+        refs = read_text(args.ref)
         keys = [u for u in hyps if u.endswith("/0") and u[:-2] in refs]  # the original copies
         out["wer"] = corpus_word_errors([refs[u[:-2]] for u in keys],
                                         [hyps[u] for u in keys]).wer
@@ -173,9 +176,10 @@ def main() -> None:
     fp = results["fixed-point"]
     print(f"# python3 bench/rescore.py {' '.join(argv)}  (commit {commit})")
     model = args.model or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}")
+    coarse = f" and the order-{args.prune_order} coarse pass" if args.prune_order else ""
     print(f"# model: {model}; fixed-point K = {fp['order']}, ngram-approx n = "
           f"{results['ngram-approx']['order'] + 1}; {fp['arcs_in']} input arcs, "
-          f"{fp['arcs_pruned']} after --beam {args.beam}; {args.threads} thread(s) on "
+          f"{fp['arcs_pruned']} after --beam {args.beam}{coarse}; {args.threads} thread(s) on "
           f"{args.device}; memory floor (model + lattices loaded) {floor:.0f} MiB")
     print(f"{'method':<14} {'seconds':>8} {'cpu s':>8} {'arcs/s':>9} {'time/fp':>8} "
           f"{'scored arcs':>11} "

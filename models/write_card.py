@@ -36,7 +36,21 @@ def row(exp: Path) -> dict:
         "tokens_per_s": sum(h["tokens_per_s"] for h in history) / len(history),
         "valid": results["valid_ppl"], "test": results["test_ppl"],
         "test_exact": results.get("test_ppl_exact"), "batching": config["train"]["batching"],
+        "valid_by_epoch": [h["valid_ppl"] for h in history],
     }
+
+
+def epoch_table(rows: list[dict]) -> list[str]:
+    """Validation perplexity after each epoch, one column per run: compares runs of unequal
+    length at equal epochs."""
+    epochs = max(len(r["valid_by_epoch"]) for r in rows)
+    lines = ["| epoch | " + " | ".join(r["name"] for r in rows) + " |",
+             "|---|" + "---|" * len(rows)]
+    for e in range(epochs):
+        cells = [f"{r['valid_by_epoch'][e]:.2f}" if e < len(r["valid_by_epoch"]) else ""
+                 for r in rows]
+        lines.append(f"| {e + 1} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> None:
@@ -45,7 +59,7 @@ def main() -> None:
     p.add_argument("--title", required=True)
     p.add_argument("--corpus-dir", default="../shared/data/ptb")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--notes", default="", help="a paragraph to add under the table")
+    p.add_argument("--notes", type=Path, help="a file with a paragraph to add under the table")
     p.add_argument("--append", type=Path, nargs="*", default=[],
                    help="transcripts ('$ command' then its output) quoted under the table")
     args = p.parse_args()
@@ -68,7 +82,9 @@ def main() -> None:
                      f"{r['epochs']} | {r['minutes']:.0f} | {r['tokens_per_s']:.0f} | "
                      f"{r['valid']:.2f} | {r['test']:.2f} | {exact} |")
     if args.notes:
-        lines += ["", args.notes]
+        lines += ["", args.notes.read_text().strip()]
+    lines += ["", "Validation perplexity after each epoch (from each run's `metrics.json`):", "",
+              *epoch_table(rows)]
     if args.append:
         lines += ["", "## Other measurements", "", "```"]
         lines += [t.read_text().rstrip("\n") for t in args.append]

@@ -8,7 +8,8 @@ Reads, for each model, exp/<model>/results.json (training), log/eval_test.log
 (``lmrescore eval``), and for each rescoring system score_<system>/ (utils/rescore_tuned.sh):
 tune.json (dev WER and the weights picked on dev), wer.json (test WER), test/summary.*.json
 and the first line of test/log/score.1.log (the command); from the lattice folders
-wer_first_pass.json and info.log (``lmrescore info``: acoustic-only 1-best and oracle WER).
+wer_first_pass.json and info.log (``lmrescore info``: acoustic-only 1-best and oracle WER);
+exp/<model>/NOTE, if there, is quoted under Notes (e.g. how a model trained elsewhere got there).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def main() -> None:
         ppl_rows += a
         wer_rows += b
         commands += c
+    notes = [f"- {m}: {(args.exp_dir / m / 'NOTE').read_text().strip()}"
+             for m in args.models.split() if (args.exp_dir / m / "NOTE").is_file()]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     lines = [
@@ -150,6 +153,7 @@ def main() -> None:
         f"| lattice oracle | - | | - | {float(oracle_wer):.2f} | {oracle_err} / {ref_words} "
         "| | |",
         "",
+        *(["## Notes", "", *notes, ""] if notes else []),
         "## Commands",
         "",
         "```",

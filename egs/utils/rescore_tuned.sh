@@ -15,7 +15,7 @@
 set -euo pipefail
 nj=2
 cmd=run_local.sh
-tune_opts="--lmwt 4:20 --word-ins-penalty=-1,0,1,2,3,4"
+tune_opts="--lmwt 4:30 --word-ins-penalty=-2:6"
 help_message=$(sed -n '2,14s/^# \{0,1\}//p' "$0")
 . utils/parse_options.sh
 if [ $# -lt 4 ]; then echo "$help_message" >&2; exit 1; fi

@@ -33,13 +33,13 @@ ngram_orders="4"       # baseline: Kaldi's pruned rescoring, states merged by th
 # WikiText-2 is twice PTB's size with a 20k-word output layer: 1 epoch per model on 2 CPU cores.
 train_opts="--set train.epochs=1"
 num_utts=200           # test sentences spoken and decoded into lattices
-num_dev_utts=100       # valid sentences, for tuning the LM weight and insertion penalty
+num_dev_utts=300       # valid sentences, for tuning the LM weight and insertion penalty
 # The lattices have no LM score: the RNN LM supplies it. An acoustic-only beam loses the good
 # paths (oracle WER 8.6% -> 19.7% at --beam 4), so: a wide acoustic beam (10: oracle 9.2%, ~340
 # arcs), then the coarse pass: exact order-2 scores, pruned to --prune-beam 5 on them, before the
 # order-K expansion. Every method rescores the same pruned lattices.
 score_opts="--acoustic-scale 0.1 --beam 10 --prune-order 2 --prune-beam 5"
-tune_opts="--lmwt 4:20 --word-ins-penalty=-1,0,1,2,3,4"
+tune_opts="--lmwt 4:30 --word-ins-penalty=-2:6"
 help_message=$(sed -n '2,14s/^# \{0,1\}//p' "$0")
 
 . ./cmd.sh

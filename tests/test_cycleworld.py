@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from lmrescore.errors import InputError
 from lmrescore.fpp import FPPConfig
 from lmrescore.tasks.cycleworld import cycleworld, naive_accuracy, run_cycleworld
 from lmrescore.tasks.online import OnlineConfig
+from lmrescore.tasks.report import write_report
 from lmrescore.tasks.seqmnist import load_mnist, read_idx, to_steps
 
 
@@ -61,16 +63,36 @@ def test_cli_runs_and_report(tmp_path: Path) -> None:
     assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3", "--method", "fpp",
                  "--updates", "2", "--out", str(exp / "compare" / "fpp.json")]) == 0
     assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3",
-                 "--method", "tbptt", "--truncation", "2",
+                 "--method", "tbptt", "--truncation", "2", "--optimizer", "rmsprop", "--lr", "0.01",
                  "--out", str(exp / "compare" / "tbptt.json")]) == 0
     record = json.loads((exp / "compare" / "fpp.json").read_text())
     assert record["name"] == "fpp_n2_N50" and record["config"]["runs"] == 2
     assert "--updates 2" in record["command"]
+    tbptt = json.loads((exp / "compare" / "tbptt.json").read_text())["config"]
+    assert (tbptt["optimizer"], tbptt["lr"]) == ("rmsprop", 0.01)
+    (tmp_path / "notes.md").write_text("## Kept notes\n\nWhy it differs.\n")
     assert main(["fpp", "report", "--kind", "cycleworld", "--exp-dir", str(exp),
-                 "--results", str(tmp_path / "RESULTS.md"), "--budget", "test"]) == 0
+                 "--results", str(tmp_path / "RESULTS.md"), "--budget", "test",
+                 "--notes", str(tmp_path / "notes.md")]) == 0
     text = (tmp_path / "RESULTS.md").read_text()
     assert "fpp_n2_N50" in text and "tbptt_T2" in text and "--truncation 2" in text
+    assert "whole run %" in text and text.endswith("## Kept notes\n\nWhy it differs.\n")
     assert (tmp_path / "cycleworld_curves.png").stat().st_size > 1000
     conf.write_text("bogus: 1\n")
     bad = ["fpp", "cycleworld", "--config", str(conf), "--out", str(tmp_path / "x.json")]
     assert main(bad) == 1  # unknown config key
+
+
+def test_claims_are_judged_on_the_whole_run_online_accuracy(tmp_path: Path) -> None:
+    """The paper summarises a run by its online accuracy over all steps: a T-BPTT run that is
+    right only at the end (final 100%, whole run 82%) has not learned, so "fails" agrees."""
+    config = asdict(OnlineConfig(method="tbptt", truncation=1, runs=1, steps=1000))
+    record = {"config": config, "name": "tbptt_T1", "command": "x", "commit": "c", "period": 6,
+              "naive": 5 / 6, "window": 100, "curve": [[0.8] * 9 + [1.0]], "final": [1.0],
+              "steps_per_s": 1.0}
+    (tmp_path / "exp" / "compare").mkdir(parents=True)
+    (tmp_path / "exp" / "compare" / "tbptt_T1.json").write_text(json.dumps(record))
+    write_report("cycleworld", tmp_path / "exp", tmp_path / "RESULTS.md")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "T-BPTT T = 1 < 6 fails: 0/1 seeds learned (published: fails): agrees" in text
+    assert "| 100.0 ± 0.0 | 82.0 ± 0.0 |" in text  # final, whole run

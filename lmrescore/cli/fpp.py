@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         t.add_argument("--target-only", action="store_true", help="FPP: no state loss (ablation)")
         t.add_argument("--truncation", type=int, help="T-BPTT: T")
         t.add_argument("--every", type=int, help="T-BPTT: update every this many steps")
+        t.add_argument("--optimizer", choices=["adagrad", "adam", "rmsprop"],
+                       help="optimizer (the authors' code: rmsprop)")
+        t.add_argument("--lr", type=float, help="learning rate")
         t.add_argument("--steps", type=int, help="online steps")
         t.add_argument("--runs", type=int, help="seeds trained together")
         if task == "cycleworld":
@@ -33,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--exp-dir", required=True, help="folder of JSON records (searched recursively)")
     r.add_argument("--results", required=True, help="RESULTS.md to write (plots go beside it)")
     r.add_argument("--budget", default="", help="one line saying which budget was run")
+    r.add_argument("--notes", default="", help="Markdown file copied in at the end (kept notes)")
     r.set_defaults(func=report)
 
 
@@ -51,7 +55,8 @@ def online_config(args: argparse.Namespace):  # -> OnlineConfig
         raise InputError(f"{args.config}: {e.strerror}") from None
     fpp = raw.setdefault("fpp", {})
     for key, value in [("method", args.method), ("truncation", args.truncation),
-                       ("every", args.every), ("steps", args.steps), ("runs", args.runs)]:
+                       ("every", args.every), ("optimizer", args.optimizer), ("lr", args.lr),
+                       ("steps", args.steps), ("runs", args.runs)]:
         if value is not None:
             raw[key] = value
     for key, value in [("updates", args.updates), ("buffer", args.buffer)]:
@@ -94,5 +99,5 @@ def run(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from lmrescore.tasks.report import write_report
 
-    write_report(args.kind, args.exp_dir, args.results, args.budget)
+    write_report(args.kind, args.exp_dir, args.results, args.budget, args.notes)
     return 0

@@ -16,6 +16,9 @@ from lmrescore.fpp import FPPConfig, FPPLearner
 from lmrescore.tbptt import TBPTTLearner
 
 Learner = FPPLearner | TBPTTLearner
+# element-wise optimizers only: each packed run must be updated as if it were alone
+OPTIMIZERS = {"adagrad": torch.optim.Adagrad, "adam": torch.optim.Adam,
+              "rmsprop": torch.optim.RMSprop}
 
 
 @dataclass
@@ -26,7 +29,8 @@ class OnlineConfig:
         method: "fpp" or "tbptt".
         cell: "rnn", "gru" or "lstm".
         hidden: units per run.
-        optimizer: "adagrad" or "adam".
+        optimizer: "adagrad", "adam" or "rmsprop" (torch defaults besides lr; the authors'
+            code uses RMSProp).
         lr: learning rate.
         runs: R, seeds trained together (seed, seed+1, ...).
         seed: first seed.
@@ -51,8 +55,9 @@ class OnlineConfig:
     def __post_init__(self) -> None:
         if self.method not in ("fpp", "tbptt"):
             raise ValueError(f"method must be 'fpp' or 'tbptt', got {self.method!r}")
-        if self.optimizer not in ("adagrad", "adam"):
-            raise ValueError(f"optimizer must be 'adagrad' or 'adam', got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
 
     @property
     def name(self) -> str:
@@ -69,8 +74,10 @@ def make_learner(config: OnlineConfig, input_size: int, classes: int,
     """The R-run model and its online learner, seeded by ``config.seed``."""
     torch.manual_seed(config.seed)
     model = Ensemble(config.cell, config.runs, input_size, config.hidden, classes, config.seed)
-    opt_cls = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=config.lr, fused=True)  # fused: less overhead
+    opt_cls = OPTIMIZERS[config.optimizer]
+    # fused (less overhead) where the optimizer has it
+    kwargs = {"fused": True} if config.optimizer != "rmsprop" else {"foreach": True}
+    optimizer = opt_cls(model.parameters(), lr=config.lr, **kwargs)
     if config.method == "fpp":
         return model, FPPLearner(model, optimizer, config.fpp, seed=config.seed)
     return model, TBPTTLearner(model, optimizer, config.truncation, config.every)

@@ -3,10 +3,14 @@
 # by Learning Explicit State Variables", ICLR 2020), and FPP's buffer-size x n sensitivity.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--quick true] [--period 6]
+#                 [--optimizer adagrad|rmsprop] [--lr LR]
 #   stage 1: FPP with n updates/step and T-BPTT with truncation T (one gradient computation per
 #            sampled transition / per back-propagated step), exp/p$period/compare/*.json
 #   stage 2: FPP sensitivity: buffer size N x n, exp/p$period/sensitivity/*.json
-#   stage 3: plots and RESULTS.md from those records
+#   stage 3: plots and RESULTS.md from those records, with local/why_tbptt.md (why T-BPTT with
+#            T < p still learns here) copied in
+# --optimizer / --lr override conf/cycleworld.yaml (Adagrad 0.1, ours); the authors' code uses
+# RMSProp (lr 0.01 in their CycleWorld scripts).
 # The defaults are the published settings (300k steps, 5 seeds); --quick true runs a small
 # budget (30k steps, 3 seeds, fewer settings) that finishes in minutes on one CPU core.
 set -euo pipefail
@@ -21,6 +25,8 @@ updates="1 2 4 8"            # FPP n
 truncations="1 2 3 4 5 6 7 8" # T-BPTT T
 sens_buffers="10 100 1000 10000"
 sens_updates="1 2 4"
+optimizer=
+lr=
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,6 +38,8 @@ while [ $# -gt 0 ]; do
     --truncations) truncations=$2; shift 2 ;;
     --sens-buffers) sens_buffers=$2; shift 2 ;;
     --sens-updates) sens_updates=$2; shift 2 ;;
+    --optimizer) optimizer=$2; shift 2 ;;
+    --lr) lr=$2; shift 2 ;;
     *) echo "$0: unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -44,6 +52,8 @@ if [ "$quick" = true ]; then
   updates="1 2"; truncations="1 3 6"; sens_buffers="10 100 1000"; sens_updates="1"
   budget="quick (--quick true): 30000 steps, 3 seeds, FPP n in {$updates}, T-BPTT T in {$truncations}, sensitivity N in {$sens_buffers} x n in {$sens_updates}"
 fi
+if [ -n "$optimizer" ]; then extra+=(--optimizer $optimizer); budget="$budget, --optimizer $optimizer"; fi
+if [ -n "$lr" ]; then extra+=(--lr $lr); budget="$budget, --lr $lr"; fi
 exp=exp/p$period
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
@@ -70,5 +80,6 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   for d in $exp/compare $exp/sensitivity; do
     [ -d $d ] || { echo "$0: $d missing: run stages 1 and 2 first" >&2; exit 1; }
   done
-  lmrescore fpp report --kind cycleworld --exp-dir $exp --results RESULTS.md --budget "$budget"
+  lmrescore fpp report --kind cycleworld --exp-dir $exp --results RESULTS.md --budget "$budget" \
+    --notes local/why_tbptt.md
 fi

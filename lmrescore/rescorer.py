@@ -113,7 +113,6 @@ class RescoredBatch:
         best: the best path of each lattice of ``lattice``.
         failed: (utt_id, message) of the lattices that could not be rescored.
         arcs_in, arcs_pruned: arcs before and after pruning (both passes).
-        histories: unique LM histories scored (fixed-point).
         oov_words, words: OOV and all word arcs on the best paths.
         counts: method-specific counts: "histories" (fixed-point); "rnn_states"
             (ngram-approx); "paths", "sentences", "tokens" (nbest).
@@ -124,7 +123,6 @@ class RescoredBatch:
     failed: list[tuple[str, str]] = field(default_factory=list)
     arcs_in: int = 0
     arcs_pruned: int = 0
-    histories: int = 0
     oov_words: int = 0
     words: int = 0
     counts: dict[str, int] = field(default_factory=dict)
@@ -225,7 +223,6 @@ class LatticeRescorer:
             failed = failed + coarse_failed
             if lat.num_lattices == 0:
                 return RescoredBatch(None, None, failed, arcs_in)
-        histories, counts = 0, {}
         if o.method == "nbest":
             nb = nbest_scores(self.model, lat, self.table, o.num_paths, bos, eos, self.order,
                               o.acoustic_scale, o.word_ins_penalty, o.chunk)
@@ -247,7 +244,7 @@ class LatticeRescorer:
                             rnnlm=rnnlm)
         best = best_path(ex, o.acoustic_scale, 1.0, o.word_ins_penalty)
         best_oov = self.is_oov[best.words]
-        return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs, histories,
+        return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs,
                              int(best_oov.sum()), int(best.words.numel()), counts)
 
     def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[tuple[str, str]]]:
@@ -274,7 +271,7 @@ class LatticeRescorer:
         return RescoredBatch(lat, best_path(lat, o.acoustic_scale, 1.0, o.word_ins_penalty),
                              failed + [f for p in parts for f in p.failed],
                              sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
-                             sum(p.histories for p in parts), sum(p.oov_words for p in parts),
+                             sum(p.oov_words for p in parts),
                              sum(p.words for p in parts),
                              {k: sum(p.counts.get(k, 0) for p in parts)
                               for k in parts[0].counts})

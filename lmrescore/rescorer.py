@@ -29,7 +29,7 @@ from torch import Tensor
 
 from lmrescore.determinize import determinize
 from lmrescore.errors import InputError
-from lmrescore.expand import TokenTable, expand
+from lmrescore.expand import Expansion, TokenTable, expand
 from lmrescore.lattice import Lattice
 from lmrescore.model import RNNLM
 from lmrescore.nbest import nbest
@@ -234,8 +234,7 @@ class LatticeRescorer:
             exp, rnnlm = ng.expansion, ng.rnnlm
             counts = {"rnn_states": ng.rnn_states}
         else:
-            exp = expand(lat, self.table, self.order, bos, o.max_arcs)
-            rnnlm, histories = arc_log_probs(self.model, exp, self.table, bos, eos, o.chunk)
+            exp, rnnlm, histories = self._exact_scores(lat, self.order)
             counts = {"histories": histories}
         if o.method != "nbest":
             failed = failed + [(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
@@ -251,9 +250,7 @@ class LatticeRescorer:
         """Score exactly at ``prune_order``, keep the arcs within ``prune_beam`` of the best
         path, and give the survivors back their first-pass scores; also the failures."""
         o = self.options
-        bos, eos = self.units.vocab.bos, self.units.vocab.eos
-        exp = expand(lat, self.table, o.prune_order, bos, o.max_arcs)
-        rnnlm, _ = arc_log_probs(self.model, exp, self.table, bos, eos, o.chunk)
+        exp, rnnlm, _ = self._exact_scores(lat, o.prune_order)
         ex = exp.lattice
         scored = ex.with_scores(lm=self.combined_lm(ex, rnnlm))
         pruned, kept = prune_beam(scored, o.prune_beam, o.acoustic_scale, 1.0,
@@ -261,6 +258,14 @@ class LatticeRescorer:
         failed = [(lat.utt_ids[i], f"coarse pass (order {o.prune_order}): {msg}")
                   for i, msg in exp.failed.items()]
         return pruned.with_scores(lm=ex.scores["lm"][kept]), failed
+
+    def _exact_scores(self, lat: Lattice, order: int) -> tuple[Expansion, Tensor, int]:
+        """``lat`` expanded to unique ``order``-token histories, the (A',) LM log-probability of
+        each expanded arc, and the number of distinct histories scored."""
+        o, bos, eos = self.options, self.units.vocab.bos, self.units.vocab.eos
+        exp = expand(lat, self.table, order, bos, o.max_arcs)
+        rnnlm, histories = arc_log_probs(self.model, exp, self.table, bos, eos, o.chunk)
+        return exp, rnnlm, histories
 
     def _merge(self, parts: list[RescoredBatch], failed: list[tuple[str, str]]) -> RescoredBatch:
         """One result from per-lattice results."""

@@ -33,23 +33,17 @@ def perplexities(log: Path) -> dict[str, float]:
     return {how: float(ppl) for how, ppl in PPL_LINE.findall(log.read_text())}
 
 
-def system_key(sdir: Path) -> tuple[int, int]:
-    """Sort fixed-point systems by K, then n-best by N, then n-gram approximation by n;
-    (3, 0) for any other folder."""
+# rescoring systems: folders score_<prefix><number> (utils/rescore_tuned.sh), in table order
+SYSTEMS = (("fp_k", "fixed-point K="), ("nbest", "n-best N="), ("ngram", "n-gram approx n="))
+
+
+def parse_system(sdir: Path) -> tuple[int, int] | None:
+    """(index in SYSTEMS, number) of a score_<system> folder; None for any other folder."""
     name = sdir.name[len("score_"):]
-    for rank, prefix in enumerate(("fp_k", "nbest", "ngram")):
+    for rank, (prefix, _) in enumerate(SYSTEMS):
         if name.startswith(prefix) and name[len(prefix):].isdigit():
             return rank, int(name[len(prefix):])
-    return 3, 0
-
-
-def describe(system: str) -> str:
-    """'fp_k8' -> 'fixed-point K=8', 'nbest100' -> 'n-best N=100', 'ngram4' -> ..."""
-    for prefix, name in (("fp_k", "fixed-point K="), ("nbest", "n-best N="),
-                         ("ngram", "n-gram approx n=")):
-        if system.startswith(prefix):
-            return name + system[len(prefix):]
-    return system
+    return None
 
 
 def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
@@ -66,15 +60,15 @@ def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
            f"| {train['train_seconds'] / 60:.1f} | {train['valid_ppl']:.2f} "
            f"| {test[at_k]:.2f} / {test['exact recurrence']:.2f} |"]
     wer, commands = [], []
-    for sdir in sorted(d.glob("score_*"), key=system_key):
-        if system_key(sdir)[0] == 3 or not (sdir / ".done").is_file():
-            continue
+    systems = sorted((key, sdir) for sdir in d.glob("score_*")
+                     if (key := parse_system(sdir)) is not None and (sdir / ".done").is_file())
+    for (rank, number), sdir in systems:
         tune = json.loads((sdir / "tune.json").read_text())
         w = json.loads((sdir / "wer.json").read_text())
         summaries = [json.loads(p.read_text()) for p in (sdir / "test").glob("summary.*.json")]
         seconds = sum(s["seconds"] for s in summaries)
         failed = sum(s["failed"] for s in summaries)
-        wer.append(f"| {model} ({train['method']}) | {describe(sdir.name[len('score_'):])} "
+        wer.append(f"| {model} ({train['method']}) | {SYSTEMS[rank][1]}{number} "
                    f"| {tune['wer']:.2f} | {tune['lmwt']:g} / {tune['word_ins_penalty']:g} "
                    f"| {w['wer']:.2f} | {w['errors']} / {w['ref_words']} | {failed} "
                    f"| {seconds:.0f} |")

@@ -191,6 +191,20 @@ def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None) -> tu
     return lat, end_pos
 
 
+def _put_weights(w: np.ndarray, at: np.ndarray, graph: np.ndarray, acoustic: np.ndarray,
+                 tid_counts: np.ndarray | None = None, tid_values: np.ndarray | None = None
+                 ) -> None:
+    """Write weights into the int32 words ``w`` starting at positions ``at``: the two float
+    costs, then (CompactLatticeWeight) the transition-id count and the ids."""
+    f = w.view(np.float32)
+    f[at] = graph
+    f[at + 1] = acoustic
+    if tid_counts is not None:
+        w[at + 2] = tid_counts
+        ids_at = ragged_arange(torch.from_numpy(at + 3), torch.from_numpy(tid_counts))
+        w[ids_at.numpy()] = tid_values
+
+
 def format_binary(lat: Lattice, compact: bool = True) -> bytes:
     """One lattice as a binary Kaldi CompactLattice (or Lattice) FST.
 
@@ -221,28 +235,15 @@ def format_binary(lat: Lattice, compact: bool = True) -> bytes:
                + arc_start_in_state - arc_start_in_state[first_arc[k["src"]]] if a else
                np.zeros(0, np.int64))
     w = np.zeros(int(state_total.sum()), np.int32)
-    f = w.view(np.float32)
-    f[state_off] = k["final_graph"]
-    f[state_off + 1] = k["final_acoustic"]
-    if compact:
-        w[state_off + 2] = k["final_tid_counts"]
-        idx = ragged_arange(torch.from_numpy(state_off + 3),
-                            torch.from_numpy(k["final_tid_counts"])).numpy()
-        w[idx] = k["final_tid_values"]
+    final = ("final_tid_counts", "final_tid_values") if compact else ()
+    _put_weights(w, state_off, k["final_graph"], k["final_acoustic"], *(k[n] for n in final))
     narcs_at = state_off + state_len - 2
     w[narcs_at] = narcs
     w[arc_off] = k["word"] if compact else single_tids(k)  # a CompactLattice is an acceptor
     w[arc_off + 1] = k["word"]
-    f[arc_off + 2] = k["graph"]
-    f[arc_off + 3] = k["acoustic"]
-    if compact:
-        w[arc_off + 4] = k["tid_counts"]
-        idx = ragged_arange(torch.from_numpy(arc_off + 5),
-                            torch.from_numpy(k["tid_counts"])).numpy()
-        w[idx] = k["tid_values"]
-        w[arc_off + 5 + k["tid_counts"]] = k["dst"]
-    else:
-        w[arc_off + 4] = k["dst"]
+    arc = ("tid_counts", "tid_values") if compact else ()
+    _put_weights(w, arc_off + 2, k["graph"], k["acoustic"], *(k[n] for n in arc))
+    w[arc_off + 5 + k["tid_counts"] if compact else arc_off + 4] = k["dst"]
     arc_type = (COMPACT_ARC if compact else LATTICE_ARC).encode()
     header = (_I32.pack(FST_MAGIC) + _I32.pack(6) + b"vector" + _I32.pack(len(arc_type))
               + arc_type + struct.pack("<iiQqqq", 2, 0, _PROPERTIES, 0, s, 0))

@@ -59,7 +59,7 @@ def main() -> None:
     p.add_argument("--title", required=True)
     p.add_argument("--corpus-dir", default="../shared/data/ptb")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--notes", type=Path, help="a file with a paragraph to add under the table")
+    p.add_argument("--notes", type=Path, help="markdown added under the tables (notes on the runs, more results)")
     p.add_argument("--append", type=Path, nargs="*", default=[],
                    help="transcripts ('$ command' then its output) quoted under the table")
     args = p.parse_args()
@@ -81,10 +81,10 @@ def main() -> None:
         lines.append(f"| {r['name']} | {r['method']} | {r['order']} | {r['batching']} | "
                      f"{r['epochs']} | {r['minutes']:.0f} | {r['tokens_per_s']:.0f} | "
                      f"{r['valid']:.2f} | {r['test']:.2f} | {exact} |")
-    if args.notes:
-        lines += ["", args.notes.read_text().strip()]
     lines += ["", "Validation perplexity after each epoch (from each run's `metrics.json`):", "",
               *epoch_table(rows)]
+    if args.notes:
+        lines += ["", args.notes.read_text().strip()]
     if args.append:
         lines += ["", "## Other measurements", "", "```"]
         lines += [t.read_text().rstrip("\n") for t in args.append]

@@ -7,8 +7,9 @@
 #   stage 1: FPP with n updates/step and T-BPTT with truncation T (one gradient computation per
 #            sampled transition / per back-propagated step), exp/p$period/compare/*.json
 #   stage 2: FPP sensitivity: buffer size N x n, exp/p$period/sensitivity/*.json
-#   stage 3: plots and RESULTS.md from those records, with local/why_tbptt.md (why T-BPTT with
-#            T < p still learns here) copied in
+#   stage 3: plots and RESULTS.md (--quick: exp/p${period}_quick/RESULTS.md) from those
+#            records, with local/why_tbptt.md (why T-BPTT with T < p still learns here) copied in
+# A run whose record exists is skipped, so an interrupted recipe continues where it stopped.
 # --optimizer / --lr override conf/cycleworld.yaml (Adagrad 0.1, ours); the authors' code uses
 # RMSProp (lr 0.01 in their CycleWorld scripts).
 # The defaults are the published settings (300k steps, 5 seeds); --quick true runs a small
@@ -47,31 +48,40 @@ done
 conf=conf/cycleworld.yaml
 extra=()
 budget="full: the settings of $conf (300000 steps, 5 seeds)"
+results=RESULTS.md
 if [ "$quick" = true ]; then
   extra=(--steps 30000 --runs 3)
   updates="1 2"; truncations="1 3 6"; sens_buffers="10 100 1000"; sens_updates="1"
-  budget="quick (--quick true): 30000 steps, 3 seeds, FPP n in {$updates}, T-BPTT T in {$truncations}, sensitivity N in {$sens_buffers} x n in {$sens_updates}"
+  budget="quick (--quick true): 30000 steps, 3 seeds"
 fi
+budget="$budget, FPP n in {$updates}, T-BPTT T in {$truncations}, sensitivity N in {$sens_buffers} x n in {$sens_updates}"
 if [ -n "$optimizer" ]; then extra+=(--optimizer $optimizer); budget="$budget, --optimizer $optimizer"; fi
 if [ -n "$lr" ]; then extra+=(--lr $lr); budget="$budget, --lr $lr"; fi
 exp=exp/p$period
+if [ "$quick" = true ]; then  # the two budgets never mix records; RESULTS.md is the full one's
+  exp=exp/p${period}_quick; results=$exp/RESULTS.md
+fi
+
+# One run, unless its record exists (records are written whole): a rerun continues.
+run_once() {
+  local out=$1; shift
+  if [ -f $out ]; then echo "$0: $out exists, skipping"; return; fi
+  lmrescore fpp cycleworld --config $conf --period $period "$@" "${extra[@]}" --out $out
+}
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   for n in $updates; do
-    lmrescore fpp cycleworld --config $conf --period $period --method fpp --updates $n \
-      "${extra[@]}" --out $exp/compare/fpp_n$n.json
+    run_once $exp/compare/fpp_n$n.json --method fpp --updates $n
   done
   for T in $truncations; do
-    lmrescore fpp cycleworld --config $conf --period $period --method tbptt --truncation $T \
-      "${extra[@]}" --out $exp/compare/tbptt_T$T.json
+    run_once $exp/compare/tbptt_T$T.json --method tbptt --truncation $T
   done
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   for N in $sens_buffers; do
     for n in $sens_updates; do
-      lmrescore fpp cycleworld --config $conf --period $period --method fpp --updates $n \
-        --buffer $N "${extra[@]}" --out $exp/sensitivity/fpp_n${n}_N$N.json
+      run_once $exp/sensitivity/fpp_n${n}_N$N.json --method fpp --updates $n --buffer $N
     done
   done
 fi
@@ -80,6 +90,6 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   for d in $exp/compare $exp/sensitivity; do
     [ -d $d ] || { echo "$0: $d missing: run stages 1 and 2 first" >&2; exit 1; }
   done
-  lmrescore fpp report --kind cycleworld --exp-dir $exp --results RESULTS.md --budget "$budget" \
+  lmrescore fpp report --kind cycleworld --exp-dir $exp --results $results --budget "$budget" \
     --notes local/why_tbptt.md
 fi

@@ -3,7 +3,8 @@
 # by Learning Explicit State Variables", ICLR 2020), and FPP's buffer-size x n sensitivity.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--quick true] [--period 6]
-#                 [--optimizer adagrad|rmsprop] [--lr LR]
+#                 [--optimizer adagrad|rmsprop] [--lr LR] [--updates "1 2 4 8"]
+#                 [--truncations "1 2 ... 8"] [--sens-buffers "10 ... 10000"] [--sens-updates "1 2 4"]
 #   stage 1: FPP with n updates/step and T-BPTT with truncation T (one gradient computation per
 #            sampled transition / per back-propagated step), exp/p$period/compare/*.json
 #   stage 2: FPP sensitivity: buffer size N x n, exp/p$period/sensitivity/*.json
@@ -54,7 +55,12 @@ if [ "$quick" = true ]; then
   updates="1 2"; truncations="1 3 6"; sens_buffers="10 100 1000"; sens_updates="1"
   budget="quick (--quick true): 30000 steps, 3 seeds"
 fi
-budget="$budget, FPP n in {$updates}, T-BPTT T in {$truncations}, sensitivity N in {$sens_buffers} x n in {$sens_updates}"
+budget="$budget, FPP n in {$updates}, T-BPTT T in {$truncations}"
+if [ -n "$sens_buffers" ]; then
+  budget="$budget, sensitivity N in {$sens_buffers} x n in {$sens_updates}"
+else
+  budget="$budget, no sensitivity runs"
+fi
 if [ -n "$optimizer" ]; then extra+=(--optimizer $optimizer); budget="$budget, --optimizer $optimizer"; fi
 if [ -n "$lr" ]; then extra+=(--lr $lr); budget="$budget, --lr $lr"; fi
 exp=exp/p$period

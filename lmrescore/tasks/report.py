@@ -132,7 +132,8 @@ def _table(records: list[dict[str, Any]], whole_run: bool = False) -> list[str]:
         whole = f" {_mean_std(_whole_run(r))} |" if whole_run else ""
         rows.append(f"| {r['name']} | {_budget(r)} | {len(r['final'])} | {steps} | "
                     f"{_mean_std(r['final'])} |{whole} {seeds} | {r['steps_per_s']:.0f} |")
-    return rows
+    return rows + ["", "*steps/s*: each run's own wall-clock speed, with whatever else shared the "
+                   "machine; `bench/fpp_speed.py` compares the methods' speed in one run."]
 
 
 def _commands(records: list[dict[str, Any]]) -> list[str]:

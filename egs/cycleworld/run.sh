@@ -4,7 +4,8 @@
 #
 # Usage: ./run.sh [--stage N] [--stop-stage N] [--quick true] [--period 6]
 #                 [--optimizer adagrad|rmsprop] [--lr LR] [--updates "1 2 4 8"]
-#                 [--truncations "1 2 ... 8"] [--sens-buffers "10 ... 10000"] [--sens-updates "1 2 4"]
+#                 [--truncations "1 2 ... 8"] [--sens-buffers "10 ... 10000"]
+#                 [--sens-updates "1 2 4"]   (an empty --sens-buffers skips the sensitivity runs)
 #   stage 1: FPP with n updates/step and T-BPTT with truncation T (one gradient computation per
 #            sampled transition / per back-propagated step), exp/p$period/compare/*.json
 #   stage 2: FPP sensitivity: buffer size N x n, exp/p$period/sensitivity/*.json

@@ -59,7 +59,8 @@ def main() -> None:
     p.add_argument("--title", required=True)
     p.add_argument("--corpus-dir", default="../shared/data/ptb")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--notes", type=Path, help="markdown added under the tables (notes on the runs, more results)")
+    p.add_argument("--notes", type=Path,
+                   help="markdown added under the tables (notes on the runs, more results)")
     p.add_argument("--append", type=Path, nargs="*", default=[],
                    help="transcripts ('$ command' then its output) quoted under the table")
     args = p.parse_args()

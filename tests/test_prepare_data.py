@@ -43,6 +43,14 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     httpd.server_close()
 
 
+def ptb_archive(tmp_path: Path, root: Path) -> Path:
+    """simple-examples.tgz (toy text in data/ptb.*.txt) in ``root``; the folder of the text."""
+    text = write_toy_corpus(tmp_path / "simple-examples" / "data")
+    with tarfile.open(root / "simple-examples.tgz", "w:gz") as tar:
+        tar.add(tmp_path / "simple-examples", arcname="simple-examples")
+    return text
+
+
 def prepare(recipe: str, out: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["local/prepare_data.sh", *args, str(out)], cwd=REPO / "egs" / recipe,
                           capture_output=True, text=True, timeout=120)
@@ -50,9 +58,7 @@ def prepare(recipe: str, out: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_ptb_download_extract_and_rerun(tmp_path: Path, server: tuple[str, Path]) -> None:
     url, root = server
-    text = write_toy_corpus(tmp_path / "simple-examples" / "data")
-    with tarfile.open(root / "simple-examples.tgz", "w:gz") as tar:
-        tar.add(tmp_path / "simple-examples", arcname="simple-examples")
+    text = ptb_archive(tmp_path, root)
     out = tmp_path / "data" / "corpus"
 
     p = prepare("ptb/s5", out, "--url", f"{url}/simple-examples.tgz", "--check-md5", "false")
@@ -69,9 +75,7 @@ def test_ptb_download_extract_and_rerun(tmp_path: Path, server: tuple[str, Path]
 
 def test_ptb_md5_mismatch_fails_cleanly(tmp_path: Path, server: tuple[str, Path]) -> None:
     url, root = server
-    write_toy_corpus(tmp_path / "simple-examples" / "data")
-    with tarfile.open(root / "simple-examples.tgz", "w:gz") as tar:
-        tar.add(tmp_path / "simple-examples", arcname="simple-examples")
+    ptb_archive(tmp_path, root)
     out = tmp_path / "data" / "corpus"
 
     p = prepare("ptb/s5", out, "--url", f"{url}/simple-examples.tgz")  # toy text: wrong sums

@@ -50,8 +50,10 @@ done
 conf=conf/cycleworld.yaml
 extra=()
 budget="full: the settings of $conf (300000 steps, 5 seeds)"
+exp=exp/p$period
 results=RESULTS.md
-if [ "$quick" = true ]; then
+if [ "$quick" = true ]; then  # the two budgets never mix records; RESULTS.md is the full one's
+  exp=exp/p${period}_quick; results=$exp/RESULTS.md
   extra=(--steps 30000 --runs 3)
   updates="1 2"; truncations="1 3 6"; sens_buffers="10 100 1000"; sens_updates="1"
   budget="quick (--quick true): 30000 steps, 3 seeds"
@@ -64,10 +66,6 @@ else
 fi
 if [ -n "$optimizer" ]; then extra+=(--optimizer $optimizer); budget="$budget, --optimizer $optimizer"; fi
 if [ -n "$lr" ]; then extra+=(--lr $lr); budget="$budget, --lr $lr"; fi
-exp=exp/p$period
-if [ "$quick" = true ]; then  # the two budgets never mix records; RESULTS.md is the full one's
-  exp=exp/p${period}_quick; results=$exp/RESULTS.md
-fi
 
 # One run, unless its record exists (records are written whole): a rerun continues.
 run_once() {

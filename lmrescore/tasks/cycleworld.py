@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from lmrescore.tasks.online import Learner, OnlineConfig, make_learner
 
@@ -50,7 +51,7 @@ def run_cycleworld(config: OnlineConfig, period: int, window: int = 100,
     correct = torch.zeros(config.runs)
     curve: list[torch.Tensor] = []
     tic = time.perf_counter()
-    for t in range(config.steps):
+    for t in tqdm(range(config.steps), desc=config.name, unit="step", mininterval=30):
         target = targets[t].expand(config.runs)
         logits = learner.observe(obs[bits[t]], target, t == 0)
         correct += logits.argmax(-1) == target

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from lmrescore.errors import InputError
 from lmrescore.tasks.online import OnlineConfig, make_learner
@@ -117,7 +118,7 @@ def run_seqmnist(config: OnlineConfig, mnist_dir: str | Path, chunk: int = 20,
     no_target = torch.full((config.runs,), -1)
     eval_steps, accs = [], []
     tic, eval_seconds = time.perf_counter(), 0.0
-    for t in range(total):
+    for t in tqdm(range(total), desc=config.name, unit="step", mininterval=30):
         image, pos = divmod(t, length)
         image %= len(seq)
         target = labels[image].expand(config.runs) if pos >= length - label_steps else no_target

@@ -58,6 +58,7 @@ def test_seqmnist_quick_recipe(tmp_path: Path) -> None:
                               "label_steps": 20}
     results = (quick / "RESULTS.md").read_text()
     assert "**Budget run:** quick" in results
+    assert "| final test accuracy % (mean ± sd) |" in results
     for name in ("fpp_n10_N1000", "tbptt_T10", "tbptt_T40_every40"):
         assert f"| {name} |" in results
     assert (quick / "seqmnist_curves.png").stat().st_size > 1000

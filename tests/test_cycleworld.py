@@ -61,13 +61,14 @@ def test_cli_runs_and_report(tmp_path: Path) -> None:
                     "fpp: {buffer: 50}\n")
     exp = tmp_path / "exp"
     assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3", "--method", "fpp",
-                 "--updates", "2", "--out", str(exp / "compare" / "fpp.json")]) == 0
+                 "--updates", "2", "--state-lr", "0.05",
+                 "--out", str(exp / "compare" / "fpp.json")]) == 0
     assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3",
                  "--method", "tbptt", "--truncation", "2", "--optimizer", "rmsprop", "--lr", "0.01",
                  "--out", str(exp / "compare" / "tbptt.json")]) == 0
     record = json.loads((exp / "compare" / "fpp.json").read_text())
     assert record["name"] == "fpp_n2_N50" and record["config"]["runs"] == 2
-    assert "--updates 2" in record["command"]
+    assert "--updates 2" in record["command"] and record["config"]["fpp"]["state_lr"] == 0.05
     tbptt = json.loads((exp / "compare" / "tbptt.json").read_text())["config"]
     assert (tbptt["optimizer"], tbptt["lr"]) == ("rmsprop", 0.01)
     (tmp_path / "notes.md").write_text("## Kept notes\n\nWhy it differs.\n")

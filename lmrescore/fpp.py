@@ -23,6 +23,11 @@ The n updates of a step are n sequential minibatch updates of ``batch`` transiti
 the authors' code (num_update loops of sample_batch); every run samples its own transitions.
 Optional: ``refresh`` random entries per step get s[t] <- f(s[t-1], o[t]) with the current
 weights; ``target_only`` (lam = 0) is the no-state-loss ablation.
+
+``window`` W > 1 samples windows instead of one-step transitions, as the authors' code does (its
+"T"): s[T] is recomputed from the stored s[T-W] through o[T-W+1..T], so the target loss at T
+reaches W steps back; the state loss, the write-backs (s[T-W] by its gradient, s[T+1] recomputed)
+are as above. W = 1 is the method as described above.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ class FPPConfig:
         target_only: ablation: drop the state loss (lam = 0).
         state_lr: step size of the gradient update of stored start states (0 = off).
         refresh: extra random buffer entries re-propagated per step (0 = off).
+        window: W, steps recomputed from a stored start state to the scored step (1: one).
     """
 
     buffer: int = 1000
@@ -85,9 +91,10 @@ class FPPConfig:
     target_only: bool = False
     state_lr: float = 0.1
     refresh: int = 0
+    window: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("buffer", "updates", "batch"):
+        for name in ("buffer", "updates", "batch", "window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"fpp {name} must be >= 1, got {getattr(self, name)}")
         if self.state_lr < 0 or self.refresh < 0 or self.state_weight < 0:
@@ -98,7 +105,7 @@ class ReplayBuffer:
     """A ring of the last ``capacity`` time steps for R runs: state after t, o[t], y[t], start[t].
 
     Args:
-        capacity: time steps kept (N + 2 hold N transitions).
+        capacity: time steps kept (N + W + 1 hold N windows of W steps; N + 2 hold N transitions).
         runs: R (seeds of an ``Ensemble``, or parallel streams of one language model).
         state_size: S per run.
         obs_shape, obs_dtype: one run's observation (features (E,) float, or a token id ()).
@@ -120,23 +127,24 @@ class ReplayBuffer:
         k = self.now % self.capacity
         self.states[k], self.obs[k], self.targets[k], self.starts[k] = state, obs, target, start
 
-    def num_transitions(self) -> int:
-        """Transitions t whose s[t-1] (or a start) and s[t+1] are both still stored."""
-        return max(0, min(self.now, self.capacity - 2))
+    def num_transitions(self, window: int = 1) -> int:
+        """Times t whose s[t-window] (or a start) and s[t+1] are both still stored."""
+        return max(0, min(self.now - window + 1, self.capacity - 1 - window))
 
-    def sample(self, batch: int, generator: torch.Generator | None = None) -> Tensor:
-        """Uniform transition times (batch, R), each run its own, among the stored ones."""
-        n = self.num_transitions()
+    def sample(self, batch: int, generator: torch.Generator | None = None,
+               window: int = 1) -> Tensor:
+        """Uniform times (batch, R), each run its own, among those ``num_transitions`` counts."""
+        n = self.num_transitions(window)
         offset = torch.randint(0, n, (batch, self.runs), generator=generator)
         return self.now - n + offset  # times now-n .. now-1
 
-    def gather(self, t: Tensor) -> dict[str, Tensor]:
-        """The transitions at times t (B, R): each field (B, R, ...)."""
-        k = lambda d: (t + d) % self.capacity  # noqa: E731 (index of time t + d)
-        return {"s_prev": self.states[k(-1), self._runs], "s_next": self.states[k(1), self._runs],
-                "o": self.obs[k(0), self._runs], "o_next": self.obs[k(1), self._runs],
-                "y": self.targets[k(0), self._runs],
-                "start": self.starts[k(0)], "start_next": self.starts[k(1)]}
+    def gather(self, t: Tensor, window: int = 1) -> dict[str, Tensor]:
+        """The windows ending at times t (B, R): s_prev = s[t-W], s_next = s[t+1], y = y[t]
+        (B, R, ...); obs o[t-W+1 .. t+1] and their start flags, (W + 1, B, R, ...)."""
+        k = (t + torch.arange(-window, 2)[:, None, None]) % self.capacity  # times t-W .. t+1
+        return {"s_prev": self.states[k[0], self._runs], "s_next": self.states[k[-1], self._runs],
+                "obs": self.obs[k[1:], self._runs], "starts": self.starts[k[1:]],
+                "y": self.targets[k[-2], self._runs]}
 
     def write(self, t: Tensor, states: Tensor) -> None:
         """Set s[t] (B, R) to states (B, R, S)."""
@@ -154,15 +162,18 @@ def propagate(model: StateModel, tr: dict[str, Tensor], s_prev: Tensor) -> tuple
     Args:
         model: the R runs.
         tr: ``ReplayBuffer.gather`` output for times (B, R).
-        s_prev: (B, R, S) start states s[T-1], zeroed at starts (may require grad).
+        s_prev: (B, R, S) start states s[T-W], zeroed at starts (may require grad).
 
     Returns:
         logits (B, R, C) of y' = g(s[T]), and s'[T+1] (B, R, S).
     """
-    s_t = model.step(model.join(s_prev), tr["o"])
+    obs, starts = tr["obs"], tr["starts"]
+    s_t = model.step(model.join(s_prev), obs[0])
+    for j in range(1, len(obs) - 1):  # the rest of the window (W > 1)
+        s_t = model.step(model.join(_zero_where(model.split(s_t), starts[j])), obs[j])
     logits = model.logits(s_t)
-    s_t = model.join(_zero_where(model.split(s_t), tr["start_next"]))
-    return logits, model.split(model.step(s_t, tr["o_next"]))
+    s_t = model.join(_zero_where(model.split(s_t), starts[-1]))
+    return logits, model.split(model.step(s_t, obs[-1]))
 
 
 def fpp_losses(model: StateModel, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
@@ -192,7 +203,7 @@ class FPPLearner:
     def __init__(self, model: StateModel, optimizer: torch.optim.Optimizer, config: FPPConfig,
                  seed: int = 0, clip: float = 0.0) -> None:
         self.model, self.optimizer, self.config, self.clip = model, optimizer, config, clip
-        self.buffer = ReplayBuffer(config.buffer + 2, model.runs, model.state_size,
+        self.buffer = ReplayBuffer(config.buffer + config.window + 1, model.runs, model.state_size,
                                    model.obs_shape, model.obs_dtype)
         self.state = model.zero_state()
         self.generator = torch.Generator().manual_seed(seed)
@@ -212,7 +223,7 @@ class FPPLearner:
         m = self.model
         self.state, logits = predict(m, self.state, obs, start)
         self.buffer.add(m.split(self.state), obs, target, start)
-        if self.buffer.num_transitions() > 0:
+        if self.buffer.num_transitions(self.config.window) > 0:
             for _ in range(self.config.updates):
                 self.update()
             for _ in range(self.config.refresh):
@@ -222,9 +233,9 @@ class FPPLearner:
     def update(self) -> None:
         """One FPP minibatch update, then the buffer write-back."""
         c, buf = self.config, self.buffer
-        t = buf.sample(c.batch, self.generator)
-        tr = buf.gather(t)
-        s_prev = _zero_where(tr["s_prev"], tr["start"]).requires_grad_(c.state_lr > 0)
+        t = buf.sample(c.batch, self.generator, c.window)
+        tr = buf.gather(t, c.window)
+        s_prev = _zero_where(tr["s_prev"], tr["starts"][0]).requires_grad_(c.state_lr > 0)
         target_loss, state_loss = fpp_losses(self.model, tr, s_prev)
         loss = target_loss + self.weight * state_loss if self.weight else target_loss
         self.optimizer.zero_grad()
@@ -235,7 +246,8 @@ class FPPLearner:
         with torch.no_grad():
             if c.state_lr > 0:  # a reset start state is the constant zero, not a variable
                 s_prev = s_prev - c.state_lr * s_prev.grad
-                buf.write(t - 1, torch.where(tr["start"][..., None], tr["s_prev"], s_prev))
+                buf.write(t - c.window,
+                          torch.where(tr["starts"][0, ..., None], tr["s_prev"], s_prev))
             buf.write(t + 1, propagate(self.model, tr, s_prev)[1])
 
     @torch.no_grad()
@@ -244,5 +256,5 @@ class FPPLearner:
         m, buf = self.model, self.buffer
         t = buf.sample(1, self.generator)
         tr = buf.gather(t)
-        s_prev = _zero_where(tr["s_prev"], tr["start"])
-        buf.write(t, m.split(m.step(m.join(s_prev), tr["o"])))
+        s_prev = _zero_where(tr["s_prev"], tr["starts"][0])
+        buf.write(t, m.split(m.step(m.join(s_prev), tr["obs"][0])))

@@ -61,13 +61,13 @@ def test_cli_runs_and_report(tmp_path: Path) -> None:
                     "fpp: {buffer: 50}\n")
     exp = tmp_path / "exp"
     assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3", "--method", "fpp",
-                 "--updates", "2", "--state-lr", "0.05",
+                 "--updates", "2", "--state-lr", "0.05", "--window", "2",
                  "--out", str(exp / "compare" / "fpp.json")]) == 0
     assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3",
                  "--method", "tbptt", "--truncation", "2", "--optimizer", "rmsprop", "--lr", "0.01",
                  "--out", str(exp / "compare" / "tbptt.json")]) == 0
     record = json.loads((exp / "compare" / "fpp.json").read_text())
-    assert record["name"] == "fpp_n2_N50" and record["config"]["runs"] == 2
+    assert record["name"] == "fpp_n2_N50_W2" and record["config"]["runs"] == 2
     assert "--updates 2" in record["command"] and record["config"]["fpp"]["state_lr"] == 0.05
     tbptt = json.loads((exp / "compare" / "tbptt.json").read_text())["config"]
     assert (tbptt["optimizer"], tbptt["lr"]) == ("rmsprop", 0.01)
@@ -76,7 +76,7 @@ def test_cli_runs_and_report(tmp_path: Path) -> None:
                  "--results", str(tmp_path / "RESULTS.md"), "--budget", "test",
                  "--notes", str(tmp_path / "notes.md")]) == 0
     text = (tmp_path / "RESULTS.md").read_text()
-    assert "fpp_n2_N50" in text and "tbptt_T2" in text and "--truncation 2" in text
+    assert "fpp_n2_N50_W2" in text and "tbptt_T2" in text and "--truncation 2" in text
     assert "whole run %" in text and text.endswith("## Kept notes\n\nWhy it differs.\n")
     assert (tmp_path / "cycleworld_curves.png").stat().st_size > 1000
     conf.write_text("bogus: 1\n")

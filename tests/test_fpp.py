@@ -34,21 +34,24 @@ def test_each_packed_run_is_a_lone_cell(cell: str) -> None:
     assert torch.equal(model.split(model.join(state)), state)
 
 
-def filled_learner(state_lr: float, target_only: bool = False,
-                   optimizer: str = "sgd") -> FPPLearner:
-    """A learner that has observed 12 steps of a random stream (no updates yet)."""
+STARTS = (0, 7)  # the stream's reset points
+
+
+def filled_learner(state_lr: float, target_only: bool = False, window: int = 1) -> FPPLearner:
+    """A learner that has observed 12 steps of a stream, reset at STARTS (no updates yet)."""
     torch.manual_seed(0)
     model = Ensemble("rnn", runs=2, input_size=2, hidden_size=3, classes=2, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    config = FPPConfig(buffer=10, updates=1, batch=4, state_lr=state_lr, target_only=target_only)
+    config = FPPConfig(buffer=10, updates=1, batch=4, state_lr=state_lr, target_only=target_only,
+                       window=window)
     learner = FPPLearner(model, opt, config, seed=3)
     for t in range(12):
         bit = int(t % 3 == 2)
         with torch.no_grad():
-            learner.state = model.step(learner.state if t else learner.state * 0,
+            learner.state = model.step(learner.state * (t not in STARTS),
                                        torch.eye(2)[bit].expand(2, 2))
         learner.buffer.add(model.split(learner.state), torch.eye(2)[bit].expand(2, 2),
-                           torch.tensor([1 - bit, 1 - bit]), t in (0, 7))
+                           torch.tensor([1 - bit, 1 - bit]), t in STARTS)
     return learner
 
 
@@ -56,7 +59,7 @@ def next_sample(learner: FPPLearner) -> torch.Tensor:
     """The transition times the learner's next update will sample."""
     g = torch.Generator()
     g.set_state(learner.generator.get_state())
-    return learner.buffer.sample(learner.config.batch, g)
+    return learner.buffer.sample(learner.config.batch, g, learner.config.window)
 
 
 def test_update_writes_the_recomputed_next_state_back() -> None:
@@ -65,7 +68,7 @@ def test_update_writes_the_recomputed_next_state_back() -> None:
     before = learner.buffer.states.clone()
     tr = learner.buffer.gather(t)  # as sampled (a write may change a later-sampled start)
     learner.update()
-    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0)
+    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
     _, s_next = propagate(learner.model, tr, s_prev)  # with the updated weights
     cap = learner.buffer.capacity
     runs = torch.arange(2)
@@ -76,27 +79,59 @@ def test_update_writes_the_recomputed_next_state_back() -> None:
     assert changed.any() and not (changed & ~written).any()  # nothing else was touched
 
 
-def test_state_gradient_step_moves_the_start_state() -> None:
-    learner = filled_learner(state_lr=0.3)
+@pytest.mark.parametrize("window", [1, 3])
+def test_state_gradient_step_moves_the_start_state(window: int) -> None:
+    learner = filled_learner(state_lr=0.3, window=window)
     t = next_sample(learner)
-    tr = learner.buffer.gather(t)
-    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0).requires_grad_(True)
+    tr = learner.buffer.gather(t, window)
+    first = tr["starts"][0, ..., None]
+    s_prev = tr["s_prev"].masked_fill(first, 0.0).requires_grad_(True)
     target_loss, state_loss = fpp_losses(learner.model, tr, s_prev)
     (grad,) = torch.autograd.grad(target_loss + state_loss, s_prev)
     learner.update()
-    moved = learner.buffer.states[(t - 1) % learner.buffer.capacity, torch.arange(2)]
-    expected = torch.where(tr["start"][..., None], tr["s_prev"], s_prev.detach() - 0.3 * grad)
+    moved = learner.buffer.states[(t - window) % learner.buffer.capacity, torch.arange(2)]
+    expected = torch.where(first, tr["s_prev"], s_prev.detach() - 0.3 * grad)
     # duplicates within a run keep one of their writes; check the samples drawn once
+    checked = 0
     for b in range(t.shape[0]):
         for r in range(2):
-            if (t[:, r] == t[b, r]).sum() == 1 and ((t[:, r] + 1) != t[b, r] - 1).all():
+            if (t[:, r] == t[b, r]).sum() == 1 and ((t[:, r] + 1) != t[b, r] - window).all():
                 torch.testing.assert_close(moved[b, r], expected[b, r])
+                checked += 1
+    assert checked > 0 and (grad != 0).any()
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_a_window_from_the_stored_start_state_reproduces_the_stream(window: int) -> None:
+    """With the weights that wrote the buffer, every window recomputes the stored states."""
+    learner = filled_learner(state_lr=0.0, window=window)
+    buf, model = learner.buffer, learner.model
+    n = buf.num_transitions(window)
+    assert n == min(12 - window, 10)  # times t with s[t-W] (or the start) and s[t+1] stored
+    t = (buf.now - n + torch.arange(n))[:, None].expand(n, 2)
+    tr = buf.gather(t, window)
+    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
+    logits, s_next = propagate(model, tr, s_prev)
+    torch.testing.assert_close(s_next, tr["s_next"])
+    s_t = buf.states[t % buf.capacity, torch.arange(2)]
+    torch.testing.assert_close(logits, model.logits(model.join(s_t)))
+
+
+def test_a_start_inside_the_window_cuts_the_start_state_off() -> None:
+    learner = filled_learner(state_lr=0.0, window=3)
+    t = torch.tensor([[10, 8]])  # run 0: steps 8..10 after s[7]; run 1: steps 6..8, reset at 7
+    tr = learner.buffer.gather(t, 3)
+    s_prev = tr["s_prev"].clone().requires_grad_(True)
+    target_loss, _ = fpp_losses(learner.model, tr, s_prev)
+    (grad,) = torch.autograd.grad(target_loss, s_prev)
+    assert grad[0, 0].abs().sum() > 0  # the target loss reaches 3 steps back
+    assert torch.equal(grad[0, 1], torch.zeros(3))
 
 
 def test_state_loss_trains_the_cell_but_not_the_readout() -> None:
     learner = filled_learner(state_lr=0.0)
     tr = learner.buffer.gather(next_sample(learner))
-    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0)
+    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
     learner.buffer.states.add_(0.3)  # stored next states now disagree with the cell
     tr["s_next"] = tr["s_next"] + 0.3
     model = learner.model
@@ -113,7 +148,7 @@ def test_target_only_ablation_drops_the_state_loss(target_only: bool) -> None:
     learner.buffer.states.add_(0.3)  # a nonzero state loss
     model = learner.model
     tr = learner.buffer.gather(next_sample(learner))
-    s_prev = tr["s_prev"].masked_fill(tr["start"][..., None], 0.0)
+    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
     params = list(model.parameters())
     target_loss, state_loss = fpp_losses(model, tr, s_prev)
     g_target = torch.autograd.grad(target_loss, params, allow_unused=True, retain_graph=True)
@@ -128,6 +163,8 @@ def test_target_only_ablation_drops_the_state_loss(target_only: bool) -> None:
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="updates"):
         FPPConfig(updates=0)
+    with pytest.raises(ValueError, match="window"):
+        FPPConfig(window=0)
     with pytest.raises(ValueError, match="state_lr"):
         FPPConfig(state_lr=-1)
 

@@ -50,7 +50,7 @@ def test_seqmnist_quick_recipe(tmp_path: Path) -> None:
     assert "t10k only: train on its first 8000 images, test on its last 2000" in out
     quick = recipe / "exp" / "quick"
     names = sorted(p.name for p in quick.glob("*.json"))
-    assert names == ["fpp_n10.json", "full_bptt.json", "tbptt_T10.json"]
+    assert names == ["fpp_n10.json", "fpp_n1_W10.json", "full_bptt.json", "tbptt_T10.json"]
     assert not (recipe / "exp" / "full").exists() and not (recipe / "RESULTS.md").exists()
     record = json.loads((quick / "fpp_n10.json").read_text())
     assert record["steps"] == 1000 and len(record["final"]) == 2  # the quick budget, 2 seeds
@@ -59,11 +59,11 @@ def test_seqmnist_quick_recipe(tmp_path: Path) -> None:
     results = (quick / "RESULTS.md").read_text()
     assert "**Budget run:** quick" in results
     assert "| final test accuracy % (mean ± sd) |" in results
-    for name in ("fpp_n10_N1000", "tbptt_T10", "tbptt_T40_every40"):
+    for name in ("fpp_n10_N1000", "fpp_n1_N1000_W10", "tbptt_T10", "tbptt_T40_every40"):
         assert f"| {name} |" in results
     assert (quick / "seqmnist_curves.png").stat().st_size > 1000
 
     before = {p.name: p.stat().st_mtime_ns for p in quick.glob("*.json")}
     out = run_quick(recipe, mnist)
-    assert out.count("exists, skipping") == 3
+    assert out.count("exists, skipping") == 4
     assert before == {p.name: p.stat().st_mtime_ns for p in quick.glob("*.json")}

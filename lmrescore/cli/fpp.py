@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         t.add_argument("--updates", type=int, help="FPP: n, updates per step")
         t.add_argument("--buffer", type=int, help="FPP: N, buffer size")
         t.add_argument("--target-only", action="store_true", help="FPP: no state loss (ablation)")
+        t.add_argument("--window", type=int,
+                       help="FPP: W, steps recomputed from a stored state to the scored one")
         t.add_argument("--state-lr", type=float,
                        help="FPP: step size of the stored start states' update (0: off)")
         t.add_argument("--truncation", type=int, help="T-BPTT: T")
@@ -62,7 +64,7 @@ def online_config(args: argparse.Namespace):  # -> OnlineConfig
         if value is not None:
             raw[key] = value
     for key, value in [("updates", args.updates), ("buffer", args.buffer),
-                       ("state_lr", args.state_lr)]:
+                       ("state_lr", args.state_lr), ("window", args.window)]:
         if value is not None:
             fpp[key] = value
     if args.target_only:

@@ -61,11 +61,13 @@ class OnlineConfig:
 
     @property
     def name(self) -> str:
-        """A file stem spelling the method's settings, e.g. fpp_n1_N1000 or tbptt_T4."""
+        """A file stem spelling the method's settings, e.g. fpp_n1_N1000, fpp_n1_N1000_W10 or
+        tbptt_T4."""
         if self.method == "tbptt":
             return f"tbptt_T{self.truncation}" + (f"_every{self.every}" if self.every > 1 else "")
         f = self.fpp
-        return (f"fpp_n{f.updates}_N{f.buffer}" + ("_target-only" if f.target_only else "")
+        return (f"fpp_n{f.updates}_N{f.buffer}" + (f"_W{f.window}" if f.window > 1 else "")
+                + ("_target-only" if f.target_only else "")
                 + (f"_refresh{f.refresh}" if f.refresh else ""))
 
 

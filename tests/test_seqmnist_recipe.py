@@ -61,6 +61,7 @@ def test_seqmnist_quick_recipe(tmp_path: Path) -> None:
     assert "| final test accuracy % (mean ± sd) |" in results
     for name in ("fpp_n10_N1000", "fpp_n1_N1000_W10", "tbptt_T10", "tbptt_T40_every40"):
         assert f"| {name} |" in results
+    assert "| fpp_n1_N1000_W10 | 10 |" in results  # one 10-step window: 10 gradient computations
     assert (quick / "seqmnist_curves.png").stat().st_size > 1000
 
     before = {p.name: p.stat().st_mtime_ns for p in quick.glob("*.json")}

@@ -34,9 +34,12 @@ def _mean_std(values: list[float]) -> str:
 
 
 def _budget(r: dict[str, Any]) -> int:
-    """Gradient computations per step: n for FPP, T / every for T-BPTT."""
+    """Gradient computations per step: n x W for FPP (W steps per sampled window), T / every for
+    T-BPTT."""
     c = r["config"]
-    return c["fpp"]["updates"] if c["method"] == "fpp" else c["truncation"] // c["every"]
+    if c["method"] == "fpp":
+        return c["fpp"]["updates"] * c["fpp"].get("window", 1)  # records before --window: 1
+    return c["truncation"] // c["every"]
 
 
 def _plt():

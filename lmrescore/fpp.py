@@ -156,6 +156,12 @@ def _zero_where(states: Tensor, mask: Tensor) -> Tensor:
     return states.masked_fill(mask[..., None], 0.0)
 
 
+def start_states(tr: dict[str, Tensor]) -> Tensor:
+    """The gathered start states s[T-W] (B, R, S), zeroed where the window's first step is a start
+    (the state before it is reset, not the stored one)."""
+    return _zero_where(tr["s_prev"], tr["starts"][0])
+
+
 def propagate(model: StateModel, tr: dict[str, Tensor], s_prev: Tensor) -> tuple[Tensor, Tensor]:
     """Recompute sampled transitions with the current weights.
 
@@ -235,7 +241,7 @@ class FPPLearner:
         c, buf = self.config, self.buffer
         t = buf.sample(c.batch, self.generator, c.window)
         tr = buf.gather(t, c.window)
-        s_prev = _zero_where(tr["s_prev"], tr["starts"][0]).requires_grad_(c.state_lr > 0)
+        s_prev = start_states(tr).requires_grad_(c.state_lr > 0)
         target_loss, state_loss = fpp_losses(self.model, tr, s_prev)
         loss = target_loss + self.weight * state_loss if self.weight else target_loss
         self.optimizer.zero_grad()
@@ -256,5 +262,4 @@ class FPPLearner:
         m, buf = self.model, self.buffer
         t = buf.sample(1, self.generator)
         tr = buf.gather(t)
-        s_prev = _zero_where(tr["s_prev"], tr["starts"][0])
-        buf.write(t, m.split(m.step(m.join(s_prev), tr["obs"][0])))
+        buf.write(t, m.split(m.step(m.join(start_states(tr)), tr["obs"][0])))

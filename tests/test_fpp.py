@@ -5,7 +5,7 @@ import torch
 
 from lmrescore.cells import CELLS
 from lmrescore.ensemble import Ensemble
-from lmrescore.fpp import FPPConfig, FPPLearner, fpp_losses, propagate
+from lmrescore.fpp import FPPConfig, FPPLearner, fpp_losses, propagate, start_states
 
 
 def lone_cell(model: Ensemble, cell: str, run: int):
@@ -68,7 +68,7 @@ def test_update_writes_the_recomputed_next_state_back() -> None:
     before = learner.buffer.states.clone()
     tr = learner.buffer.gather(t)  # as sampled (a write may change a later-sampled start)
     learner.update()
-    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
+    s_prev = start_states(tr)
     _, s_next = propagate(learner.model, tr, s_prev)  # with the updated weights
     cap = learner.buffer.capacity
     runs = torch.arange(2)
@@ -85,7 +85,7 @@ def test_state_gradient_step_moves_the_start_state(window: int) -> None:
     t = next_sample(learner)
     tr = learner.buffer.gather(t, window)
     first = tr["starts"][0, ..., None]
-    s_prev = tr["s_prev"].masked_fill(first, 0.0).requires_grad_(True)
+    s_prev = start_states(tr).requires_grad_(True)
     target_loss, state_loss = fpp_losses(learner.model, tr, s_prev)
     (grad,) = torch.autograd.grad(target_loss + state_loss, s_prev)
     learner.update()
@@ -110,7 +110,7 @@ def test_a_window_from_the_stored_start_state_reproduces_the_stream(window: int)
     assert n == min(12 - window, 10)  # times t with s[t-W] (or the start) and s[t+1] stored
     t = (buf.now - n + torch.arange(n))[:, None].expand(n, 2)
     tr = buf.gather(t, window)
-    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
+    s_prev = start_states(tr)
     logits, s_next = propagate(model, tr, s_prev)
     torch.testing.assert_close(s_next, tr["s_next"])
     s_t = buf.states[t % buf.capacity, torch.arange(2)]
@@ -131,7 +131,7 @@ def test_a_start_inside_the_window_cuts_the_start_state_off() -> None:
 def test_state_loss_trains_the_cell_but_not_the_readout() -> None:
     learner = filled_learner(state_lr=0.0)
     tr = learner.buffer.gather(next_sample(learner))
-    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
+    s_prev = start_states(tr)
     learner.buffer.states.add_(0.3)  # stored next states now disagree with the cell
     tr["s_next"] = tr["s_next"] + 0.3
     model = learner.model
@@ -148,7 +148,7 @@ def test_target_only_ablation_drops_the_state_loss(target_only: bool) -> None:
     learner.buffer.states.add_(0.3)  # a nonzero state loss
     model = learner.model
     tr = learner.buffer.gather(next_sample(learner))
-    s_prev = tr["s_prev"].masked_fill(tr["starts"][0, ..., None], 0.0)
+    s_prev = start_states(tr)
     params = list(model.parameters())
     target_loss, state_loss = fpp_losses(model, tr, s_prev)
     g_target = torch.autograd.grad(target_loss, params, allow_unused=True, retain_graph=True)

@@ -13,11 +13,18 @@ second. Ratios are against fixed-point from this run. Copies made by ``--replica
 words by a random permutation, so copies do not share LM histories; WER against ``--ref``
 (default: the fixture references) is on the original copies.
 
+A second table counts each method's model work (hooks on the output layer and the cells): rows
+through the output layer (each is one full-vocabulary softmax, the bulk of the CPU time), cell
+steps, and batched cell calls, which run one after another (fixed-point: K per layer and pass,
+down the history trie; ngram-approx: one per topological level and token; n-best: one per sweep
+or position).
+
 Without ``--model`` the model is random: an LSTM of 256 units over the fixture words.txt, order
 ``--order`` (default 4); its WERs only say whether the methods agree, not how good an LM is.
 ``--vocab-size 10000`` pads its vocabulary with words that never occur in the lattices, to give
-the output softmax a realistic (PTB) cost. ``--max-ngram-order`` defaults to order + 1, so ngram-approx expands the same lattice as
-fixed-point (n - 1 = K history tokens) and the two differ only in how they score it.
+the output softmax a realistic (PTB) cost. ``--max-ngram-order`` defaults to order + 1, so
+ngram-approx expands the same lattice as fixed-point (n - 1 = K history tokens) and the two
+differ only in how they score it.
 """
 
 from __future__ import annotations
@@ -102,6 +109,25 @@ def load(args: argparse.Namespace):
     return model, units, symbols, lattices
 
 
+def count_work(model) -> dict[str, int]:
+    """Count the model's work from now on, whatever the method: rows through the output layer
+    (one full-vocabulary softmax each), cell steps (rows through a cell call, per layer) and
+    batched cell calls (one after another: the method's sequential depth)."""
+    work = {"softmax_rows": 0, "cell_steps": 0, "cell_calls": 0}
+
+    def on_output(_module, inputs, _output) -> None:
+        work["softmax_rows"] += inputs[0].numel() // inputs[0].shape[-1]
+
+    model.output.register_forward_hook(on_output)
+    for cell in model.cells:
+        def counted(state, xp, step=cell.step):
+            work["cell_steps"] += state.numel() // state.shape[-1]
+            work["cell_calls"] += 1
+            return step(state, xp)
+        cell.step = counted
+    return work
+
+
 def worker(args: argparse.Namespace) -> dict:
     """Rescore all lattices with one method; print what was measured as JSON."""
     import torch
@@ -126,6 +152,7 @@ def worker(args: argparse.Namespace) -> dict:
     batches = [Lattice.cat(lattices[i: i + args.batch_size])
                for i in range(0, len(lattices), args.batch_size)]
     hyps: dict[str, list[str]] = {}
+    work = count_work(model)
     out = {"order": rescorer.order, "arcs_in": 0, "arcs_pruned": 0, "arcs_scored": 0,
            "failed": 0}
     start, cpu = time.perf_counter(), time.process_time()
@@ -140,6 +167,7 @@ def worker(args: argparse.Namespace) -> dict:
                             map(symbols.decode, result.best.word_lists())))
     out["seconds"] = time.perf_counter() - start
     out["cpu_seconds"] = time.process_time() - cpu
+    out.update(work)
     if args.ref:
         refs = read_text(args.ref)
         keys = [u for u in hyps if u.endswith("/0") and u[:-2] in refs]  # the original copies
@@ -192,6 +220,12 @@ def main() -> None:
               f"{r['seconds'] / fp['seconds']:>8.2f} {r['arcs_scored']:>11} "
               f"{r['maxrss_mib']:>9.0f} {r['maxrss_mib'] - floor:>7.0f} {wer:>6} "
               f"{r['failed']:>6}")
+    print(f"{'method':<14} {'softmax rows':>12} {'rows/fp':>8} {'cell steps':>11} "
+          f"{'cell calls':>10}  (model work, all passes; cell calls run one after another)")
+    for job, r in results.items():
+        print(f"{job.replace(':', '-'):<14} {r['softmax_rows']:>12} "
+              f"{r['softmax_rows'] / fp['softmax_rows']:>8.2f} {r['cell_steps']:>11} "
+              f"{r['cell_calls']:>10}")
 
 
 if __name__ == "__main__":

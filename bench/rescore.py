@@ -11,7 +11,8 @@ over all batches, not loading; CPU seconds are printed beside it, since on a sha
 time includes waiting for a core. Arcs/s counts input lattice arcs (before pruning) per wall
 second. Ratios are against fixed-point from this run. Copies made by ``--replicate`` relabel the
 words by a random permutation, so copies do not share LM histories; WER against ``--ref``
-(default: the fixture references) is on the original copies.
+(default: the fixture references) is on the original copies, those that every method rescored
+(a lattice past ``--max-arcs`` is skipped by one method and not by another).
 
 A second table counts each method's model work (hooks on the output layer and the cells): rows
 through the output layer (each is one full-vocabulary softmax, the bulk of the CPU time), cell
@@ -57,6 +58,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune-order", type=int, help="coarse pass order (as lmrescore score)")
     p.add_argument("--prune-beam", type=float, default=5.0, help="coarse pass beam")
     p.add_argument("--unk-penalty", type=float, help="as lmrescore score")
+    p.add_argument("--max-arcs", type=int, default=200_000,
+                   help="as lmrescore score: a lattice expanding past this is skipped")
     p.add_argument("--acoustic-scale", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=1, help="torch threads per child")
@@ -133,7 +136,6 @@ def worker(args: argparse.Namespace) -> dict:
     import torch
 
     from lmrescore.lattice import Lattice
-    from lmrescore.metrics import corpus_word_errors, read_text
     from lmrescore.rescorer import LatticeRescorer, RescoreOptions
 
     torch.set_num_threads(args.threads)
@@ -147,7 +149,7 @@ def worker(args: argparse.Namespace) -> dict:
                              max_ngram_order=args.max_ngram_order or order + 1,
                              acoustic_scale=args.acoustic_scale, beam=args.beam,
                              prune_order=args.prune_order, prune_beam=args.prune_beam,
-                             unk_penalty=args.unk_penalty)
+                             unk_penalty=args.unk_penalty, max_arcs=args.max_arcs)
     rescorer = LatticeRescorer(model, units, symbols, options)
     batches = [Lattice.cat(lattices[i: i + args.batch_size])
                for i in range(0, len(lattices), args.batch_size)]
@@ -168,11 +170,7 @@ def worker(args: argparse.Namespace) -> dict:
     out["seconds"] = time.perf_counter() - start
     out["cpu_seconds"] = time.process_time() - cpu
     out.update(work)
-    if args.ref:
-        refs = read_text(args.ref)
-        keys = [u for u in hyps if u.endswith("/0") and u[:-2] in refs]  # the original copies
-        out["wer"] = corpus_word_errors([refs[u[:-2]] for u in keys],
-                                        [hyps[u] for u in keys]).wer
+    out["hyps"] = {u[:-2]: h for u, h in hyps.items() if u.endswith("/0")}  # original copies
     return out
 
 
@@ -190,6 +188,19 @@ def run_child(argv: list[str], job: str) -> dict:
     return result
 
 
+def common_wers(ref: str, results: dict[str, dict]) -> tuple[dict[str, float], int]:
+    """WER of each method over the original lattices that every method rescored (a lattice
+    past --max-arcs fails in one method and not in another), and how many those are."""
+    from lmrescore.metrics import corpus_word_errors, read_text
+
+    if not ref:
+        return {}, 0
+    refs = read_text(ref)
+    keys = sorted(set(refs).intersection(*(r["hyps"] for r in results.values())))
+    return {job: corpus_word_errors([refs[u] for u in keys], [r["hyps"][u] for u in keys]).wer
+            for job, r in results.items()}, len(keys)
+
+
 def main() -> None:
     args = get_parser().parse_args()
     if args.worker:
@@ -202,6 +213,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
     fp = results["fixed-point"]
+    wers, compared = common_wers(args.ref, results)
     print(f"# python3 bench/rescore.py {' '.join(argv)}  (commit {commit})")
     model = args.model or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}")
     coarse = f" and the order-{args.prune_order} coarse pass" if args.prune_order else ""
@@ -209,11 +221,13 @@ def main() -> None:
           f"{results['ngram-approx']['order'] + 1}; {fp['arcs_in']} input arcs, "
           f"{fp['arcs_pruned']} after --beam {args.beam}{coarse}; {args.threads} thread(s) on "
           f"{args.device}; memory floor (model + lattices loaded) {floor:.0f} MiB")
+    if wers:
+        print(f"# WER over the {compared} original lattices that every method rescored")
     print(f"{'method':<14} {'seconds':>8} {'cpu s':>8} {'arcs/s':>9} {'time/fp':>8} "
           f"{'scored arcs':>11} "
           f"{'peak MiB':>9} {'+floor':>7} {'WER%':>6} {'failed':>6}")
     for job, r in results.items():
-        wer = f"{r['wer']:.2f}" if "wer" in r else "-"
+        wer = f"{wers[job]:.2f}" if wers else "-"
         name = job.replace(":", "-")
         print(f"{name:<14} {r['seconds']:>8.3f} {r['cpu_seconds']:>8.3f} "
               f"{r['arcs_in'] / r['seconds']:>9.0f} "

@@ -96,7 +96,7 @@ def paths_lattice(lat: Lattice, nb: Nbest) -> tuple[Lattice, Tensor]:
 
 @torch.no_grad()
 def sentence_log_probs(model: RNNLM, sentences: Tensor, lengths: Tensor, bos: int, eos: int,
-                       order: int | None, chunk: int = 4096) -> Tensor:
+                       order: int | None, chunk: int = 512) -> Tensor:
     """log p(token | <s> and the tokens before it) at each position of padded sentences.
 
     Args:
@@ -137,7 +137,7 @@ def sentence_log_probs(model: RNNLM, sentences: Tensor, lengths: Tensor, bos: in
 
 def nbest_scores(model: RNNLM, lat: Lattice, table: TokenTable, num_paths: int, bos: int,
                  eos: int, order: int | None, acoustic_scale: float = 0.1,
-                 word_ins_penalty: float = 0.0, chunk: int = 4096) -> NbestScores:
+                 word_ins_penalty: float = 0.0, chunk: int = 512) -> NbestScores:
     """The ``num_paths`` best first-pass paths of each lattice, scored as sentences.
 
     Args:

@@ -71,7 +71,7 @@ def step_tokens(model: RNNLM, state: list[Tensor], tokens: Tensor) -> list[Tenso
 
 
 def token_log_probs(model: RNNLM, top: Tensor, rows: Tensor, tokens: Tensor,
-                    chunk: int = 4096) -> Tensor:
+                    chunk: int = 512) -> Tensor:
     """log p(tokens[q] | top[rows[q]]): one softmax per row of ``top``, in chunks of rows.
 
     Args:
@@ -115,7 +115,7 @@ def best_incoming_arcs(lat: Lattice, lv: Levels, acoustic_scale: float,
 def ngram_approx_scores(model: RNNLM, lat: Lattice, table: TokenTable, max_ngram_order: int,
                         bos: int, eos: int, acoustic_scale: float = 0.1,
                         word_ins_penalty: float = 0.0, max_arcs: int | None = None,
-                        chunk: int = 4096) -> NgramApproxScores:
+                        chunk: int = 512) -> NgramApproxScores:
     """Score a batch the way Kaldi's pruned RNNLM rescoring does (see the module docstring).
 
     Args:

@@ -54,7 +54,7 @@ def history_states(model: RNNLM, histories: Tensor, bos: int) -> tuple[Tensor, T
 
 @torch.no_grad()
 def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
-                    chunk: int = 4096) -> tuple[Tensor, int]:
+                    chunk: int = 512) -> tuple[Tensor, int]:
     """log p(tokens[q] | histories[q]) for every query, each distinct history run once.
 
     Args:
@@ -78,7 +78,7 @@ def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
 
 
 def arc_log_probs(model: RNNLM, expansion: Expansion, table: TokenTable, bos: int, eos: int,
-                  chunk: int = 4096) -> tuple[Tensor, int]:
+                  chunk: int = 512) -> tuple[Tensor, int]:
     """(A',) LM log-probability of each expanded arc (0 on epsilon arcs); unique histories.
 
     A word arc scores the sum over its tokens; an arc into the final state scores ``</s>``.

@@ -72,7 +72,8 @@ class RescoreOptions:
             lattice-determinize), the best by ``acoustic_scale * am + first_pass_weight * lm``,
             which is the best after rescoring; histories are then expanded once per sequence.
         max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
-        chunk: histories per model call (bounds memory).
+        chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats), and
+            512 keeps that block in cache (bench: 20-30% faster than 4096, same scores).
     """
 
     method: str = "fixed-point"
@@ -89,7 +90,7 @@ class RescoreOptions:
     prune_beam: float = 5.0
     determinize: bool = True
     max_arcs: int = 200_000
-    chunk: int = 4096
+    chunk: int = 512
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

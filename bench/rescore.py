@@ -15,10 +15,11 @@ words by a random permutation, so copies do not share LM histories; WER against 
 (a lattice past ``--max-arcs`` is skipped by one method and not by another).
 
 A second table counts each method's model work (hooks on the output layer and the cells): rows
-through the output layer (each is one full-vocabulary softmax, the bulk of the CPU time), cell
-steps, and batched cell calls, which run one after another (fixed-point: K per layer and pass,
-down the history trie; ngram-approx: one per topological level and token; n-best: one per sweep
-or position).
+through the output layer (each is one full-vocabulary softmax, the bulk of the CPU time), those
+of them in the coarse pass (``--prune-order``, the same for every method), cell steps, and
+batched cell calls, which run one after another (fixed-point: K per layer and pass, down the
+history trie; ngram-approx: one per topological level and token; n-best: one per sweep or
+position, per block of sentences).
 
 Without ``--model`` the model is random: an LSTM of 256 units over the fixture words.txt, order
 ``--order`` (default 4); its WERs only say whether the methods agree, not how good an LM is.
@@ -156,13 +157,14 @@ def worker(args: argparse.Namespace) -> dict:
     hyps: dict[str, list[str]] = {}
     work = count_work(model)
     out = {"order": rescorer.order, "arcs_in": 0, "arcs_pruned": 0, "arcs_scored": 0,
-           "failed": 0}
+           "failed": 0, "coarse_rows": 0}
     start, cpu = time.perf_counter(), time.process_time()
     for lat in batches:
         result = rescorer.rescore(lat)
         out["failed"] += len(result.failed)
         out["arcs_in"] += result.arcs_in
         out["arcs_pruned"] += result.arcs_pruned
+        out["coarse_rows"] += result.counts.get("coarse_histories", 0)
         if result.lattice is not None:
             out["arcs_scored"] += result.lattice.num_arcs
             hyps.update(zip(result.lattice.utt_ids,
@@ -234,12 +236,12 @@ def main() -> None:
               f"{r['seconds'] / fp['seconds']:>8.2f} {r['arcs_scored']:>11} "
               f"{r['maxrss_mib']:>9.0f} {r['maxrss_mib'] - floor:>7.0f} {wer:>6} "
               f"{r['failed']:>6}")
-    print(f"{'method':<14} {'softmax rows':>12} {'rows/fp':>8} {'cell steps':>11} "
-          f"{'cell calls':>10}  (model work, all passes; cell calls run one after another)")
+    print(f"{'method':<14} {'softmax rows':>12} {'rows/fp':>8} {'coarse rows':>11} "
+          f"{'cell steps':>11} {'cell calls':>10}  (model work, all passes)")
     for job, r in results.items():
         print(f"{job.replace(':', '-'):<14} {r['softmax_rows']:>12} "
-              f"{r['softmax_rows'] / fp['softmax_rows']:>8.2f} {r['cell_steps']:>11} "
-              f"{r['cell_calls']:>10}")
+              f"{r['softmax_rows'] / fp['softmax_rows']:>8.2f} {r['coarse_rows']:>11} "
+              f"{r['cell_steps']:>11} {r['cell_calls']:>10}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ class RescoreOptions:
             which is the best after rescoring; histories are then expanded once per sequence.
         max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
         chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats), and
-            512 keeps that block in cache (bench: 20-30% faster than 4096, same scores).
+            512 keeps that block in cache (bench/RESULTS.md: 17-20% less time than 4096 and a
+            quarter of the memory above the model's, same scores).
     """
 
     method: str = "fixed-point"
@@ -116,7 +117,8 @@ class RescoredBatch:
         arcs_in, arcs_pruned: arcs before and after pruning (both passes).
         oov_words, words: OOV and all word arcs on the best paths.
         counts: method-specific counts: "histories" (fixed-point); "rnn_states"
-            (ngram-approx); "paths", "sentences", "tokens" (nbest).
+            (ngram-approx); "paths", "sentences", "tokens" (nbest); and "coarse_histories",
+            the distinct histories of the coarse pass (with ``prune_order``).
     """
 
     lattice: Lattice | None
@@ -219,11 +221,12 @@ class LatticeRescorer:
             lat = determinize(lat, o.acoustic_scale, o.first_pass_weight, o.word_ins_penalty,
                               max_states=o.max_arcs)
         bos, eos = self.units.vocab.bos, self.units.vocab.eos
+        coarse: dict[str, int] = {}
         if o.prune_order is not None:
-            lat, coarse_failed = self._coarse_prune(lat)
+            lat, coarse_failed, coarse["coarse_histories"] = self._coarse_prune(lat)
             failed = failed + coarse_failed
             if lat.num_lattices == 0:
-                return RescoredBatch(None, None, failed, arcs_in)
+                return RescoredBatch(None, None, failed, arcs_in, counts=coarse)
         if o.method == "nbest":
             nb = nbest_scores(self.model, lat, self.table, o.num_paths, bos, eos, self.order,
                               o.acoustic_scale, o.word_ins_penalty, o.chunk)
@@ -245,20 +248,21 @@ class LatticeRescorer:
         best = best_path(ex, o.acoustic_scale, 1.0, o.word_ins_penalty)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs,
-                             int(best_oov.sum()), int(best.words.numel()), counts)
+                             int(best_oov.sum()), int(best.words.numel()), counts | coarse)
 
-    def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[tuple[str, str]]]:
+    def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[tuple[str, str]], int]:
         """Score exactly at ``prune_order``, keep the arcs within ``prune_beam`` of the best
-        path, and give the survivors back their first-pass scores; also the failures."""
+        path, and give the survivors back their first-pass scores; also the failures and the
+        number of distinct histories scored."""
         o = self.options
-        exp, rnnlm, _ = self._exact_scores(lat, o.prune_order)
+        exp, rnnlm, histories = self._exact_scores(lat, o.prune_order)
         ex = exp.lattice
         scored = ex.with_scores(lm=self.combined_lm(ex, rnnlm))
         pruned, kept = prune_beam(scored, o.prune_beam, o.acoustic_scale, 1.0,
                                   o.word_ins_penalty)
         failed = [(lat.utt_ids[i], f"coarse pass (order {o.prune_order}): {msg}")
                   for i, msg in exp.failed.items()]
-        return pruned.with_scores(lm=ex.scores["lm"][kept]), failed
+        return pruned.with_scores(lm=ex.scores["lm"][kept]), failed, histories
 
     def _exact_scores(self, lat: Lattice, order: int) -> tuple[Expansion, Tensor, int]:
         """``lat`` expanded to unique ``order``-token histories, the (A',) LM log-probability of
@@ -280,7 +284,7 @@ class LatticeRescorer:
                              sum(p.oov_words for p in parts),
                              sum(p.words for p in parts),
                              {k: sum(p.counts.get(k, 0) for p in parts)
-                              for k in parts[0].counts})
+                              for k in dict.fromkeys(k for p in parts for k in p.counts)})
 
     def nbest_lists(self, result: RescoredBatch, n: int) -> list[list[list[int]]]:
         """Word ids of the ``n`` best paths of each rescored lattice: [lattice][path][word].

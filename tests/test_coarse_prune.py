@@ -51,6 +51,9 @@ def test_a_tight_coarse_beam_keeps_the_order_2_best_with_exact_order_3_scores() 
         words = next(iter(got))
         assert got[words] == pytest.approx(full[words], abs=1e-6)  # scored exactly at order 3
     assert coarse.arcs_pruned < plain.arcs_pruned
+    # the coarse pass scored the whole lattice at order 2, as order2 did; plain had none
+    assert coarse.counts["coarse_histories"] == order2.counts["histories"] > 0
+    assert "coarse_histories" not in plain.counts
 
 
 def test_prune_order_must_be_positive() -> None:

@@ -73,8 +73,8 @@ class RescoreOptions:
             which is the best after rescoring; histories are then expanded once per sequence.
         max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
         chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats), and
-            512 keeps that block in cache (bench/RESULTS.md: 17-20% less time than 4096 and a
-            quarter of the memory above the model's, same scores).
+            512 keeps that block in cache (bench/RESULTS.md: 7-20% less time than 4096, a
+            half to a quarter of the memory above the model's, the same scores).
     """
 
     method: str = "fixed-point"

@@ -1,0 +1,33 @@
+"""bench/rescore.py's work counter counts what rescoring computes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from lmrescore.rescore import query_log_probs
+from test_rescore import BOS, model
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "rescore.py"
+
+
+def count_work(lm):
+    spec = importlib.util.spec_from_file_location("bench_rescore", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.count_work(lm)
+
+
+def test_counts_one_softmax_per_distinct_history_and_one_cell_call_per_trie_level() -> None:
+    lm = model("lstm", 3)  # 2 layers
+    work = count_work(lm)
+    # right-aligned 3-token histories, -1 before the sentence start; the first repeats
+    histories = torch.tensor([[BOS, 4, 5], [BOS, 4, 6], [-1, BOS, 4], [BOS, 4, 5]])
+    _, distinct = query_log_probs(lm, histories, torch.tensor([5, 6, 7, 8]), BOS, chunk=2)
+    assert distinct == 3
+    assert work["softmax_rows"] == 3  # in two output-layer blocks of <= 2
+    assert work["cell_calls"] == 3 * 2  # 3 trie levels x 2 layers
+    # trie nodes per level: {<s>, -1}, {<s> 4, -1 <s>}, {<s> 4 5, <s> 4 6, -1 <s> 4}
+    assert work["cell_steps"] == (2 + 2 + 3) * 2

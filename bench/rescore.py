@@ -19,7 +19,10 @@ through the output layer (each is one full-vocabulary softmax, the bulk of the C
 of them in the coarse pass (``--prune-order``, the same for every method), cell steps, and
 batched cell calls, which run one after another (fixed-point: K per layer and pass, down the
 history trie; ngram-approx: one per topological level and token; n-best: one per sweep or
-position, per block of sentences).
+position, per block of sentences). A third table checks consistency: on each rescored
+lattice, the LM score summed along its best path against the model's own log-probability of
+that path's words, scored as one sentence at the model's order (its exact recurrence for a BPTT
+model); 0 up to float rounding for an exact method.
 
 Without ``--model`` the model is random: an LSTM of 256 units over the fixture words.txt, order
 ``--order`` (default 4); its WERs only say whether the methods agree, not how good an LM is.
@@ -157,10 +160,13 @@ def worker(args: argparse.Namespace) -> dict:
     hyps: dict[str, list[str]] = {}
     work = count_work(model)
     out = {"order": rescorer.order, "arcs_in": 0, "arcs_pruned": 0, "arcs_scored": 0,
-           "failed": 0, "coarse_rows": 0}
-    start, cpu = time.perf_counter(), time.process_time()
+           "failed": 0, "coarse_rows": 0, "seconds": 0.0, "cpu_seconds": 0.0}
+    along, sentences = [], []  # per rescored lattice: LM score along its best path, its tokens
     for lat in batches:
+        start, cpu = time.perf_counter(), time.process_time()
         result = rescorer.rescore(lat)
+        out["seconds"] += time.perf_counter() - start
+        out["cpu_seconds"] += time.process_time() - cpu
         out["failed"] += len(result.failed)
         out["arcs_in"] += result.arcs_in
         out["arcs_pruned"] += result.arcs_pruned
@@ -169,11 +175,46 @@ def worker(args: argparse.Namespace) -> dict:
             out["arcs_scored"] += result.lattice.num_arcs
             hyps.update(zip(result.lattice.utt_ids,
                             map(symbols.decode, result.best.word_lists())))
-    out["seconds"] = time.perf_counter() - start
-    out["cpu_seconds"] = time.process_time() - cpu
-    out.update(work)
+            along.append(best_path_sums(result))
+            sentences += [token_ids(rescorer.table, w) for w in result.best.word_lists()]
+    out.update(work)  # the model's work in rescoring; the check below is not counted
+    errors = (torch.cat(along) - own_log_probs(model, units, sentences)).abs() if along else None
+    out["lm_error_mean"] = float(errors.mean()) if errors is not None else 0.0
+    out["lm_error_max"] = float(errors.max()) if errors is not None else 0.0
+    out["lm_differs"] = int((errors > 1e-3).sum()) if errors is not None else 0
     out["hyps"] = {u[:-2]: h for u, h in hyps.items() if u.endswith("/0")}  # original copies
     return out
+
+
+def best_path_sums(result) -> "torch.Tensor":
+    """(L,) float64: the rescored lattice's LM log-probabilities summed along each best path."""
+    import torch
+
+    best, lat = result.best, result.lattice
+    which = torch.repeat_interleave(torch.arange(lat.num_lattices), best.arc_splits.diff())
+    return torch.zeros(lat.num_lattices, dtype=torch.float64).index_add_(
+        0, which, lat.scores["rnnlm"][best.arcs].double())
+
+
+def token_ids(table, words: list[int]) -> list[int]:
+    """The LM tokens of a word sequence (lattice labels), by the rescorer's token table."""
+    return [t for w in words for t in table.values[table.splits[w]: table.splits[w + 1]].tolist()]
+
+
+def own_log_probs(model, units, sentences: list[list[int]]) -> "torch.Tensor":
+    """(N,) float64: the model's log-probability of each sentence (with ``</s>``), scored as a
+    whole at the model's own order (its exact recurrence for a BPTT model)."""
+    import torch
+
+    from lmrescore.nbest_rescore import sentence_log_probs
+
+    lengths = torch.tensor([len(s) for s in sentences])
+    padded = torch.zeros(len(sentences), max(1, int(lengths.max())), dtype=torch.int64)
+    for i, s in enumerate(sentences):
+        padded[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
+    vocab = units.vocab
+    return sentence_log_probs(model, padded, lengths, vocab.bos, vocab.eos,
+                              model.config.order).double().sum(1)
 
 
 def run_child(argv: list[str], job: str) -> dict:
@@ -242,6 +283,11 @@ def main() -> None:
         print(f"{job.replace(':', '-'):<14} {r['softmax_rows']:>12} "
               f"{r['softmax_rows'] / fp['softmax_rows']:>8.2f} {r['coarse_rows']:>11} "
               f"{r['cell_steps']:>11} {r['cell_calls']:>10}")
+    print(f"{'method':<14} {'err mean':>9} {'err max':>9} {'> 1e-3':>7}  (|LM score along the "
+          f"1-best - the model's own score of its words|, nats)")
+    for job, r in results.items():
+        print(f"{job.replace(':', '-'):<14} {r['lm_error_mean']:>9.4f} {r['lm_error_max']:>9.4f} "
+              f"{r['lm_differs']:>7}")
 
 
 if __name__ == "__main__":

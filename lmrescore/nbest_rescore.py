@@ -21,6 +21,7 @@ from lmrescore.expand import TokenTable
 from lmrescore.lattice import Lattice, ragged_arange
 from lmrescore.model import RNNLM
 from lmrescore.nbest import Nbest, nbest
+from lmrescore.rescore import BLOCK_ROWS
 from lmrescore.rows import unique_rows
 
 
@@ -96,7 +97,7 @@ def paths_lattice(lat: Lattice, nb: Nbest) -> tuple[Lattice, Tensor]:
 
 @torch.no_grad()
 def sentence_log_probs(model: RNNLM, sentences: Tensor, lengths: Tensor, bos: int, eos: int,
-                       order: int | None, chunk: int = 512) -> Tensor:
+                       order: int | None, chunk: int = BLOCK_ROWS) -> Tensor:
     """log p(token | <s> and the tokens before it) at each position of padded sentences.
 
     Args:
@@ -137,7 +138,7 @@ def sentence_log_probs(model: RNNLM, sentences: Tensor, lengths: Tensor, bos: in
 
 def nbest_scores(model: RNNLM, lat: Lattice, table: TokenTable, num_paths: int, bos: int,
                  eos: int, order: int | None, acoustic_scale: float = 0.1,
-                 word_ins_penalty: float = 0.0, chunk: int = 512) -> NbestScores:
+                 word_ins_penalty: float = 0.0, chunk: int = BLOCK_ROWS) -> NbestScores:
     """The ``num_paths`` best first-pass paths of each lattice, scored as sentences.
 
     Args:

@@ -30,6 +30,7 @@ from torch import Tensor
 from lmrescore.expand import Expansion, TokenTable, expand
 from lmrescore.lattice import FINAL_LABEL, Lattice
 from lmrescore.model import RNNLM
+from lmrescore.rescore import BLOCK_ROWS
 from lmrescore.semiring import forward_scores
 from lmrescore.topsort import Levels, levels
 
@@ -71,7 +72,7 @@ def step_tokens(model: RNNLM, state: list[Tensor], tokens: Tensor) -> list[Tenso
 
 
 def token_log_probs(model: RNNLM, top: Tensor, rows: Tensor, tokens: Tensor,
-                    chunk: int = 512) -> Tensor:
+                    chunk: int = BLOCK_ROWS) -> Tensor:
     """log p(tokens[q] | top[rows[q]]): one softmax per row of ``top``, in chunks of rows.
 
     Args:
@@ -115,7 +116,7 @@ def best_incoming_arcs(lat: Lattice, lv: Levels, acoustic_scale: float,
 def ngram_approx_scores(model: RNNLM, lat: Lattice, table: TokenTable, max_ngram_order: int,
                         bos: int, eos: int, acoustic_scale: float = 0.1,
                         word_ins_penalty: float = 0.0, max_arcs: int | None = None,
-                        chunk: int = 512) -> NgramApproxScores:
+                        chunk: int = BLOCK_ROWS) -> NgramApproxScores:
     """Score a batch the way Kaldi's pruned RNNLM rescoring does (see the module docstring).
 
     Args:

@@ -21,6 +21,10 @@ from lmrescore.expand import VOID, Expansion, TokenTable
 from lmrescore.lattice import FINAL_LABEL
 from lmrescore.model import RNNLM
 
+# Rows per output-layer call: a block of BLOCK_ROWS x vocabulary logits (20 MB for PTB's 10k
+# words) stays in cache; 4096 took 2-4x the memory and somewhat longer (bench/RESULTS.md).
+BLOCK_ROWS = 512
+
 
 def history_states(model: RNNLM, histories: Tensor, bos: int) -> tuple[Tensor, Tensor]:
     """Top-layer output after each distinct K-token history, computed down the prefix trie.
@@ -54,7 +58,7 @@ def history_states(model: RNNLM, histories: Tensor, bos: int) -> tuple[Tensor, T
 
 @torch.no_grad()
 def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
-                    chunk: int = 512) -> tuple[Tensor, int]:
+                    chunk: int = BLOCK_ROWS) -> tuple[Tensor, int]:
     """log p(tokens[q] | histories[q]) for every query, each distinct history run once.
 
     Args:
@@ -78,7 +82,7 @@ def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
 
 
 def arc_log_probs(model: RNNLM, expansion: Expansion, table: TokenTable, bos: int, eos: int,
-                  chunk: int = 512) -> tuple[Tensor, int]:
+                  chunk: int = BLOCK_ROWS) -> tuple[Tensor, int]:
     """(A',) LM log-probability of each expanded arc (0 on epsilon arcs); unique histories.
 
     A word arc scores the sum over its tokens; an arc into the final state scores ``</s>``.

@@ -36,7 +36,7 @@ from lmrescore.nbest import nbest
 from lmrescore.nbest_rescore import nbest_scores
 from lmrescore.ngram_approx import ngram_approx_scores
 from lmrescore.prune import prune_beam
-from lmrescore.rescore import arc_log_probs
+from lmrescore.rescore import BLOCK_ROWS, arc_log_probs
 from lmrescore.shortest_path import BestPath, best_path
 from lmrescore.topsort import connect
 from lmrescore.units import Units
@@ -72,9 +72,7 @@ class RescoreOptions:
             lattice-determinize), the best by ``acoustic_scale * am + first_pass_weight * lm``,
             which is the best after rescoring; histories are then expanded once per sequence.
         max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
-        chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats), and
-            512 keeps that block in cache (bench/RESULTS.md: 7-20% less time than 4096, a
-            half to a quarter of the memory above the model's, the same scores).
+        chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats).
     """
 
     method: str = "fixed-point"
@@ -91,7 +89,7 @@ class RescoreOptions:
     prune_beam: float = 5.0
     determinize: bool = True
     max_arcs: int = 200_000
-    chunk: int = 512
+    chunk: int = BLOCK_ROWS
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

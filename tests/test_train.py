@@ -7,6 +7,7 @@ import torch
 
 from lmrescore.checkpoint import load_model
 from lmrescore.cli import main
+from lmrescore.cli.train import apply_overrides
 from lmrescore.config import ExperimentConfig
 from lmrescore.errors import InputError
 from lmrescore.train import Trainer
@@ -174,3 +175,13 @@ def test_cli_eval_scores_a_bptt_model_at_order_k(corpus: Path, tmp_path: Path,
     assert "exact recurrence" in lines[0] and "order K=1" in lines[1]
     ppl = [float(line.split("ppl ")[1].split()[0]) for line in lines]
     assert ppl[2] == ppl[0] and ppl[1] != ppl[0]  # order 1 forgets all but the last word
+
+
+def test_set_overrides_take_dotted_paths_of_any_depth() -> None:
+    raw = apply_overrides(ExperimentConfig().to_dict(),
+                          ["train.epochs=3", "train.fpp.window=5", "model.cell=gru"])
+    config = ExperimentConfig.from_dict(raw)
+    assert (config.train.epochs, config.train.fpp.window, config.model.cell) == (3, 5, "gru")
+    for bad in ["train", "train.epochs", "train..window=5", "train.epochs.x=1"]:
+        with pytest.raises(InputError, match="--set"):
+            apply_overrides(ExperimentConfig().to_dict(), [bad])

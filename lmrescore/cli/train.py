@@ -21,18 +21,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-threads", type=int,
                    help="CPU threads for torch (default: torch's; use 1 per job with --nj)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a config value, e.g. --set train.epochs=2 (repeatable)")
+                   help="override a config value, e.g. --set train.epochs=2 or "
+                        "--set train.fpp.window=5 (repeatable)")
     p.set_defaults(func=run)
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Set ``section.key=value`` pairs (values parsed as YAML) in a raw config dict."""
+    """Set ``section.key=value`` pairs in a raw config dict: the key is a dotted path of any
+    depth (``train.fpp.window``), the value is parsed as YAML."""
     for item in overrides:
         key, sep, value = item.partition("=")
-        section, dot, name = key.partition(".")
-        if not sep or not dot:
+        *sections, name = key.split(".")
+        if not sep or not sections or not all(sections) or not name:
             raise InputError(f"--set {item!r}: expected SECTION.KEY=VALUE")
-        raw.setdefault(section, {})[name] = yaml.safe_load(value)
+        node = raw
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise InputError(f"--set {item!r}: {section} is a value, not a section")
+        node[name] = yaml.safe_load(value)
     return raw
 
 

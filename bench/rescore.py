@@ -178,10 +178,10 @@ def worker(args: argparse.Namespace) -> dict:
             along.append(best_path_sums(result))
             sentences += [token_ids(rescorer.table, w) for w in result.best.word_lists()]
     out.update(work)  # the model's work in rescoring; the check below is not counted
-    errors = (torch.cat(along) - own_log_probs(model, units, sentences)).abs() if along else None
-    out["lm_error_mean"] = float(errors.mean()) if errors is not None else 0.0
-    out["lm_error_max"] = float(errors.max()) if errors is not None else 0.0
-    out["lm_differs"] = int((errors > 1e-3).sum()) if errors is not None else 0
+    errors = ((torch.cat(along) - own_log_probs(model, units, sentences)).abs() if sentences
+              else torch.zeros(1, dtype=torch.float64))
+    out.update(lm_error_mean=float(errors.mean()), lm_error_max=float(errors.max()),
+               lm_differs=int((errors > 1e-3).sum()))
     out["hyps"] = {u[:-2]: h for u, h in hyps.items() if u.endswith("/0")}  # original copies
     return out
 
@@ -231,6 +231,11 @@ def run_child(argv: list[str], job: str) -> dict:
     return result
 
 
+def ratio(a: float, b: float) -> float:
+    """a / b, NaN when fixed-point did nothing (every lattice past --max-arcs)."""
+    return a / b if b else float("nan")
+
+
 def common_wers(ref: str, results: dict[str, dict]) -> tuple[dict[str, float], int]:
     """WER of each method over the original lattices that every method rescored (a lattice
     past --max-arcs fails in one method and not in another), and how many those are."""
@@ -240,6 +245,8 @@ def common_wers(ref: str, results: dict[str, dict]) -> tuple[dict[str, float], i
         return {}, 0
     refs = read_text(ref)
     keys = sorted(set(refs).intersection(*(r["hyps"] for r in results.values())))
+    if not keys:
+        return {}, 0
     return {job: corpus_word_errors([refs[u] for u in keys], [r["hyps"][u] for u in keys]).wer
             for job, r in results.items()}, len(keys)
 
@@ -274,14 +281,14 @@ def main() -> None:
         name = job.replace(":", "-")
         print(f"{name:<14} {r['seconds']:>8.3f} {r['cpu_seconds']:>8.3f} "
               f"{r['arcs_in'] / r['seconds']:>9.0f} "
-              f"{r['seconds'] / fp['seconds']:>8.2f} {r['arcs_scored']:>11} "
+              f"{ratio(r['seconds'], fp['seconds']):>8.2f} {r['arcs_scored']:>11} "
               f"{r['maxrss_mib']:>9.0f} {r['maxrss_mib'] - floor:>7.0f} {wer:>6} "
               f"{r['failed']:>6}")
     print(f"{'method':<14} {'softmax rows':>12} {'rows/fp':>8} {'coarse rows':>11} "
           f"{'cell steps':>11} {'cell calls':>10}  (model work, all passes)")
     for job, r in results.items():
         print(f"{job.replace(':', '-'):<14} {r['softmax_rows']:>12} "
-              f"{r['softmax_rows'] / fp['softmax_rows']:>8.2f} {r['coarse_rows']:>11} "
+              f"{ratio(r['softmax_rows'], fp['softmax_rows']):>8.2f} {r['coarse_rows']:>11} "
               f"{r['cell_steps']:>11} {r['cell_calls']:>10}")
     print(f"{'method':<14} {'err mean':>9} {'err max':>9} {'> 1e-3':>7}  (|LM score along the "
           f"1-best - the model's own score of its words|, nats)")

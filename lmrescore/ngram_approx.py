@@ -30,7 +30,7 @@ from torch import Tensor
 from lmrescore.expand import Expansion, TokenTable, expand
 from lmrescore.lattice import FINAL_LABEL, Lattice
 from lmrescore.model import RNNLM
-from lmrescore.rescore import BLOCK_ROWS
+from lmrescore.rescore import BLOCK_ROWS, token_log_probs
 from lmrescore.semiring import forward_scores
 from lmrescore.topsort import Levels, levels
 
@@ -68,32 +68,6 @@ def step_tokens(model: RNNLM, state: list[Tensor], tokens: Tensor) -> list[Tenso
         s = cell.step(s, cell.input_proj(x))
         out.append(s)
         x = cell.output(s)
-    return out
-
-
-def token_log_probs(model: RNNLM, top: Tensor, rows: Tensor, tokens: Tensor,
-                    chunk: int = BLOCK_ROWS) -> Tensor:
-    """log p(tokens[q] | top[rows[q]]): one softmax per row of ``top``, in chunks of rows.
-
-    Args:
-        top: (n, H) top-layer outputs (on the model's device).
-        rows: (Q,) int64 row of each query (CPU).
-        tokens: (Q,) int64 next token of each query (CPU).
-    Returns:
-        (Q,) float32 log-probabilities (CPU).
-    """
-    out = torch.empty(rows.shape[0], dtype=torch.float32)
-    if not rows.numel():
-        return out
-    by_row = torch.argsort(rows)
-    bounds = torch.searchsorted(rows[by_row], torch.arange(0, top.shape[0] + chunk, chunk))
-    for c in range(0, top.shape[0], chunk):
-        q = by_row[bounds[c // chunk]: bounds[c // chunk + 1]]
-        if not q.numel():
-            continue
-        log_probs = torch.log_softmax(model.output(top[c: c + chunk]).float(), dim=-1)
-        dev = log_probs.device
-        out[q] = log_probs[(rows[q] - c).to(dev), tokens[q].to(dev)].cpu()
     return out
 
 

@@ -56,6 +56,32 @@ def history_states(model: RNNLM, histories: Tensor, bos: int) -> tuple[Tensor, T
     return below, node
 
 
+def token_log_probs(model: RNNLM, top: Tensor, rows: Tensor, tokens: Tensor,
+                    chunk: int = BLOCK_ROWS) -> Tensor:
+    """log p(tokens[q] | top[rows[q]]): one softmax per row of ``top``, in chunks of rows.
+
+    Args:
+        top: (n, H) top-layer outputs (on the model's device).
+        rows: (Q,) int64 row of each query (CPU).
+        tokens: (Q,) int64 next token of each query (CPU).
+    Returns:
+        (Q,) float32 log-probabilities (CPU).
+    """
+    out = torch.empty(rows.shape[0], dtype=torch.float32)
+    if not rows.numel():
+        return out
+    by_row = torch.argsort(rows)
+    bounds = torch.searchsorted(rows[by_row], torch.arange(0, top.shape[0] + chunk, chunk))
+    for c in range(0, top.shape[0], chunk):
+        q = by_row[bounds[c // chunk]: bounds[c // chunk + 1]]
+        if not q.numel():
+            continue
+        log_probs = torch.log_softmax(model.output(top[c: c + chunk]).float(), dim=-1)
+        dev = log_probs.device
+        out[q] = log_probs[(rows[q] - c).to(dev), tokens[q].to(dev)].cpu()
+    return out
+
+
 @torch.no_grad()
 def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
                     chunk: int = BLOCK_ROWS) -> tuple[Tensor, int]:
@@ -70,15 +96,7 @@ def query_log_probs(model: RNNLM, histories: Tensor, tokens: Tensor, bos: int,
         order-K model's score for an order-K model, and the order-K approximation of any other.
     """
     top, which = history_states(model, histories, bos)
-    which = which.cpu()
-    by_history = torch.argsort(which)
-    bounds = torch.searchsorted(which[by_history], torch.arange(0, top.shape[0] + chunk, chunk))
-    out = torch.empty(tokens.shape[0], dtype=torch.float32)
-    for c in range(0, top.shape[0], chunk):
-        log_probs = torch.log_softmax(model.output(top[c : c + chunk]).float(), dim=-1)
-        q = by_history[bounds[c // chunk] : bounds[c // chunk + 1]]
-        out[q] = log_probs[(which[q] - c).to(top.device), tokens[q].to(top.device)].cpu()
-    return out, top.shape[0]
+    return token_log_probs(model, top, which.cpu(), tokens, chunk), top.shape[0]
 
 
 def arc_log_probs(model: RNNLM, expansion: Expansion, table: TokenTable, bos: int, eos: int,

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from lmrescore.determinize import determinize
-from lmrescore.expand import expand
+from lmrescore.lattice.determinize import determinize
+from lmrescore.rescoring.expand import expand
 from lmrescore.formats import read_lattice_batches
-from lmrescore.lattice import Lattice
-from lmrescore.prune import prune_beam
-from lmrescore.rescorer import token_table
-from lmrescore.units import WordUnits
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.prune import prune_beam
+from lmrescore.rescoring.pipeline import token_table
+from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parent.parent

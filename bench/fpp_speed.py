@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from lmrescore.fpp import FPPConfig
-from lmrescore.tasks.online import OnlineConfig, make_learner
+from lmrescore.online.fpp import FPPConfig
+from lmrescore.online.runs import OnlineConfig, make_learner
 
 
 def steps_per_second(config: OnlineConfig, input_size: int, steps: int) -> float:

@@ -66,7 +66,7 @@ def make_archive(copies: int) -> tuple[bytes, list[tuple[str, int, int]]]:
 def run_lmrescore(data: bytes, batch_size: int) -> tuple[dict[str, list[int]], float]:
     """Best-path words of each lattice, and the seconds spent in best path."""
     from lmrescore.formats.archive import iter_archive_batches
-    from lmrescore.shortest_path import best_path
+    from lmrescore.lattice.shortest_path import best_path
 
     out = {}
     best_path_s = 0.0

@@ -76,10 +76,10 @@ def load(args: argparse.Namespace):
     """Model, units, symbols and the replicated lattices (as batches of one)."""
     import torch
 
-    from lmrescore.checkpoint import load_model
+    from lmrescore.lm.checkpoint import load_model
     from lmrescore.formats import read_lattices
-    from lmrescore.model import ModelConfig, RNNLM
-    from lmrescore.units import WordUnits, units_from_checkpoint
+    from lmrescore.lm.model import ModelConfig, RNNLM
+    from lmrescore.lm.units import WordUnits, units_from_checkpoint
     from lmrescore.vocab import Vocab
 
     symbols = Vocab.load(args.words)
@@ -139,8 +139,8 @@ def worker(args: argparse.Namespace) -> dict:
     """Rescore all lattices with one method; print what was measured as JSON."""
     import torch
 
-    from lmrescore.lattice import Lattice
-    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
+    from lmrescore.lattice.lattice import Lattice
+    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
 
     torch.set_num_threads(args.threads)
     model, units, symbols, lattices = load(args)
@@ -206,7 +206,7 @@ def own_log_probs(model, units, sentences: list[list[int]]) -> "torch.Tensor":
     whole at the model's own order (its exact recurrence for a BPTT model)."""
     import torch
 
-    from lmrescore.nbest_rescore import sentence_log_probs
+    from lmrescore.rescoring.nbest import sentence_log_probs
 
     lengths = torch.tensor([len(s) for s in sentences])
     padded = torch.zeros(len(sentences), max(1, int(lengths.max())), dtype=torch.int64)
@@ -239,7 +239,7 @@ def ratio(a: float, b: float) -> float:
 def common_wers(ref: str, results: dict[str, dict]) -> tuple[dict[str, float], int]:
     """WER of each method over the original lattices that every method rescored (a lattice
     past --max-arcs fails in one method and not in another), and how many those are."""
-    from lmrescore.metrics import corpus_word_errors, read_text
+    from lmrescore.rescoring.metrics import corpus_word_errors, read_text
 
     if not ref:
         return {}, 0

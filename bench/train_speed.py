@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from lmrescore.model import ModelConfig, RNNLM
+from lmrescore.lm.model import ModelConfig, RNNLM
 
 
 def tokens_per_second(model: RNNLM, batches: list[torch.Tensor], order: int | None) -> float:

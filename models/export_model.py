@@ -7,7 +7,7 @@ Usage:
 
 import argparse
 
-from lmrescore.checkpoint import export_for_inference
+from lmrescore.lm.checkpoint import export_for_inference
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)

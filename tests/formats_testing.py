@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from lmrescore.formats.kaldi import TIDS
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
 VOCAB = Vocab.from_words([f"w{i}" for i in range(20)])

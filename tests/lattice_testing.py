@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 
 
 def random_lattice(rng: random.Random, utt_id: str, num_states: int, num_arcs: int,

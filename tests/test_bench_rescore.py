@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lmrescore.rescore import query_log_probs
+from lmrescore.rescoring.exact import query_log_probs
 from test_rescore import BOS, model
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "rescore.py"

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmrescore.checkpoint import save_checkpoint
+from lmrescore.lm.checkpoint import save_checkpoint
 from lmrescore.cli import main
-from lmrescore.config import ExperimentConfig, TrainConfig
-from lmrescore.expand import expand
+from lmrescore.lm.config import ExperimentConfig, TrainConfig
+from lmrescore.rescoring.expand import expand
 from lmrescore.formats import read_lattices
-from lmrescore.model import ModelConfig, RNNLM
-from lmrescore.rescorer import token_table
-from lmrescore.shortest_path import best_path
-from lmrescore.topsort import connect
-from lmrescore.units import WordUnits
+from lmrescore.lm.model import ModelConfig, RNNLM
+from lmrescore.rescoring.pipeline import token_table
+from lmrescore.lattice.shortest_path import best_path
+from lmrescore.lattice.topsort import connect
+from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -151,10 +151,10 @@ def test_expansion_past_max_arcs_is_named_and_others_rescored(model: str, tmp_pa
 
 @pytest.mark.parametrize("method", ["fixed-point", "ngram-approx", "nbest"])
 def test_rescorer_reports_bad_lattices_and_keeps_the_others(model: str, method: str) -> None:
-    from lmrescore.checkpoint import load_model
-    from lmrescore.lattice import Lattice
-    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
-    from lmrescore.units import units_from_checkpoint
+    from lmrescore.lm.checkpoint import load_model
+    from lmrescore.lattice.lattice import Lattice
+    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+    from lmrescore.lm.units import units_from_checkpoint
 
     symbols = Vocab.load(WORDS)
     lat = Lattice.cat([x for _, x in read_lattices(ARK, "kaldi", symbols)]).select([0, 1, 2])

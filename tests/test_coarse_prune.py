@@ -6,8 +6,8 @@ import pytest
 
 from lattice_testing import random_batch
 from lmrescore.errors import InputError
-from lmrescore.rescorer import LatticeRescorer, RescoreOptions
-from lmrescore.units import WordUnits
+from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+from lmrescore.lm.units import WordUnits
 from test_determinize import best_per_words
 from test_nbest_rescore import LM_VOCAB, SYMBOLS
 from test_rescore import model

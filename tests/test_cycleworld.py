@@ -10,11 +10,11 @@ import pytest
 
 from lmrescore.cli import main
 from lmrescore.errors import InputError
-from lmrescore.fpp import FPPConfig
-from lmrescore.tasks.cycleworld import cycleworld, naive_accuracy, run_cycleworld
-from lmrescore.tasks.online import OnlineConfig
-from lmrescore.tasks.report import write_report
-from lmrescore.tasks.seqmnist import load_mnist, read_idx, to_steps
+from lmrescore.online.fpp import FPPConfig
+from lmrescore.online.cycleworld import cycleworld, naive_accuracy, run_cycleworld
+from lmrescore.online.runs import OnlineConfig
+from lmrescore.online.report import write_report
+from lmrescore.online.seqmnist import load_mnist, read_idx, to_steps
 
 
 def test_cycleworld_stream() -> None:

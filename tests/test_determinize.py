@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from lattice_testing import enumerate_paths, path_words, random_batch, to_kaldifst
-from lmrescore.determinize import determinize, remove_epsilons
+from lmrescore.lattice.determinize import determinize, remove_epsilons
 from lmrescore.errors import InputError
 from lmrescore.formats import read_lattice_batches
-from lmrescore.lattice import Lattice
-from lmrescore.nbest import nbest
-from lmrescore.prune import prune_beam
-from lmrescore.rescorer import LatticeRescorer, RescoreOptions
-from lmrescore.shortest_path import best_path
-from lmrescore.units import WordUnits
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.nbest import nbest
+from lmrescore.lattice.prune import prune_beam
+from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+from lmrescore.lattice.shortest_path import best_path
+from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
 from test_nbest_rescore import LM_VOCAB, SYMBOLS
 from test_rescore import model
@@ -118,7 +118,7 @@ def test_same_word_costs_as_kaldifst(seed: int) -> None:
 def test_hash_collisions_do_not_merge_subsets(monkeypatch: pytest.MonkeyPatch) -> None:
     lat = random_batch(seed=5, num_lattices=8, max_states=9, max_extra_arcs=12)
     want = determinize(lat, **SCALES)
-    monkeypatch.setattr("lmrescore.determinize._P", 3)  # subset keys in 0..8: many collisions
+    monkeypatch.setattr("lmrescore.lattice.determinize._P", 3)  # subset keys in 0..8: many collisions
     got = determinize(lat, **SCALES)
     assert torch.equal(got.state_splits, want.state_splits)
     assert torch.equal(got.arc_splits, want.arc_splits)

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from lmrescore.cells import CELLS
-from lmrescore.fixed_point import fixed_point, sequential
-from lmrescore.model import ModelConfig, RNNLM
+from lmrescore.lm.cells import CELLS
+from lmrescore.lm.fixed_point import fixed_point, sequential
+from lmrescore.lm.model import ModelConfig, RNNLM
 
 B, T, E, H = 3, 9, 5, 7
 

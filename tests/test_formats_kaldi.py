@@ -21,7 +21,7 @@ from lmrescore.formats.kaldi_batch import decode_run
 from lmrescore.formats.kaldi_binary import _walk as _walk_one
 from lmrescore.formats.kaldi_binary import format_binary, parse_binary
 from lmrescore.formats.kaldi_text import format_text
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 from formats_testing import VOCAB, assert_same, random_lattice
 

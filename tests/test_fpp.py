@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from lmrescore.cells import CELLS
-from lmrescore.ensemble import Ensemble
-from lmrescore.fpp import FPPConfig, FPPLearner, fpp_losses, propagate, start_states
+from lmrescore.lm.cells import CELLS
+from lmrescore.online.ensemble import Ensemble
+from lmrescore.online.fpp import FPPConfig, FPPLearner, fpp_losses, propagate, start_states
 
 
 def lone_cell(model: Ensemble, cell: str, run: int):
@@ -170,8 +170,8 @@ def test_config_rejects_bad_values() -> None:
 
 
 def test_streams_lm_step_is_the_exact_recurrence() -> None:
-    from lmrescore.fpp_lm import StreamsLM
-    from lmrescore.model import RNNLM, ModelConfig
+    from lmrescore.online.fpp_lm import StreamsLM
+    from lmrescore.lm.model import RNNLM, ModelConfig
 
     torch.manual_seed(0)
     model = RNNLM(ModelConfig(cell="lstm", vocab_size=11, hidden_dim=6, num_layers=2))
@@ -186,8 +186,8 @@ def test_streams_lm_step_is_the_exact_recurrence() -> None:
 
 
 def test_trainer_fpp_learns_and_resumes(tmp_path) -> None:
-    from lmrescore.config import ExperimentConfig
-    from lmrescore.train import Trainer
+    from lmrescore.lm.config import ExperimentConfig
+    from lmrescore.training.trainer import Trainer
     from toy_corpus import write_toy_corpus
 
     corpus = write_toy_corpus(tmp_path / "toy", train=150, heldout=20)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 
 
 def _two() -> tuple[Lattice, Lattice]:

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from lattice_testing import enumerate_paths, random_batch
-from lmrescore.lattice import Lattice
-from lmrescore.lattice_stats import lattice_stats
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.stats import lattice_stats
 
 
 def test_tiny_stats():

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lmrescore.cli import main
-from lmrescore.metrics import corpus_word_errors, read_text
+from lmrescore.rescoring.metrics import corpus_word_errors, read_text
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()

@@ -1,8 +1,8 @@
 import pytest
 
 from lattice_testing import random_batch
-from lmrescore.lattice import Lattice
-from lmrescore.metrics import WordErrors, corpus_word_errors, oracle_word_errors, word_errors
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.rescoring.metrics import WordErrors, corpus_word_errors, oracle_word_errors, word_errors
 
 
 def test_word_errors():

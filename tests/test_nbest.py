@@ -4,9 +4,9 @@ import torch
 
 from lattice_testing import enumerate_paths, path_words, random_batch, to_kaldifst
 from lmrescore.errors import InputError
-from lmrescore.lattice import Lattice
-from lmrescore.nbest import nbest
-from lmrescore.shortest_path import best_path
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.nbest import nbest
+from lmrescore.lattice.shortest_path import best_path
 
 SCALES = dict(acoustic_scale=0.7, lm_scale=1.3, word_ins_penalty=0.4)
 

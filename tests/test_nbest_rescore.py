@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmrescore.nbest_rescore import nbest_scores, paths_lattice
-from lmrescore.nbest import nbest
-from lmrescore.rescorer import LatticeRescorer, RescoreOptions
-from lmrescore.units import WordUnits
+from lmrescore.rescoring.nbest import nbest_scores, paths_lattice
+from lmrescore.lattice.nbest import nbest
+from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
 from lattice_testing import enumerate_paths, path_words, random_batch
 from test_rescore import BOS, EOS, model, path_log_prob, piece_table, word_table

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmrescore.lattice import Lattice
-from lmrescore.ngram_approx import ngram_approx_scores
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.rescoring.ngram_approx import ngram_approx_scores
 from lattice_testing import enumerate_paths, random_batch
 from test_rescore import BOS, EOS, model, path_log_prob, piece_table, word_table
 

@@ -5,8 +5,8 @@ import pytest
 
 from lattice_testing import enumerate_paths, path_words, random_batch
 from lmrescore.errors import InputError
-from lmrescore.lattice import Lattice
-from lmrescore.oracle import oracle_path
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.oracle import oracle_path
 
 
 def _errors(ref, hyp):

@@ -5,9 +5,9 @@ import torch
 
 from lattice_testing import enumerate_paths, random_batch
 from lmrescore.errors import InputError
-from lmrescore.lattice import Lattice
-from lmrescore.posteriors import forward_backward
-from lmrescore.topsort import levels
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.posteriors import forward_backward
+from lmrescore.lattice.topsort import levels
 
 SCALES = dict(acoustic_scale=0.5, lm_scale=1.2, word_ins_penalty=0.3)
 

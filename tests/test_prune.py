@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from lattice_testing import enumerate_paths, random_batch
-from lmrescore.lattice import Lattice
-from lmrescore.posteriors import forward_backward
-from lmrescore.prune import prune_beam, prune_posterior
-from lmrescore.shortest_path import best_path
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.posteriors import forward_backward
+from lmrescore.lattice.prune import prune_beam, prune_posterior
+from lmrescore.lattice.shortest_path import best_path
 
 
 def test_tiny_beam():

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from lmrescore.expand import TokenTable, expand
-from lmrescore.lattice import Lattice
-from lmrescore.model import ModelConfig, RNNLM
-from lmrescore.rescore import arc_log_probs, history_states
-from lmrescore.shortest_path import best_path
+from lmrescore.rescoring.expand import TokenTable, expand
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lm.model import ModelConfig, RNNLM
+from lmrescore.rescoring.exact import arc_log_probs, history_states
+from lmrescore.lattice.shortest_path import best_path
 from lattice_testing import enumerate_paths, random_batch
 
 VOCAB = 9  # <eps> <s> </s> <unk> + 5 words
@@ -130,8 +130,8 @@ def test_trie_states_equal_k_sweeps_over_each_window(cell: str) -> None:
 
 
 def test_default_unk_penalty_is_ln_of_oov_words_in_the_symbol_table() -> None:
-    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
-    from lmrescore.units import WordUnits
+    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+    from lmrescore.lm.units import WordUnits
     from lmrescore.vocab import Vocab
 
     symbols = Vocab.from_words(["a", "b", "c", "d", "e"])  # ids 4..8

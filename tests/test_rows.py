@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lmrescore.rows import unique_rows
+from lmrescore.lattice.rows import unique_rows
 
 
 @pytest.mark.parametrize("shape,high", [((500, 3), 4), ((2000, 6), 50), ((1, 2), 3), ((0, 4), 3)])

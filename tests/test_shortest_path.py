@@ -7,8 +7,8 @@ import torch
 
 from lattice_testing import enumerate_paths, path_words, random_batch, to_kaldifst
 from lmrescore.errors import InputError
-from lmrescore.lattice import Lattice
-from lmrescore.shortest_path import best_path, viterbi_scores
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.shortest_path import best_path, viterbi_scores
 
 SCALES = [dict(), dict(acoustic_scale=0.5, lm_scale=1.5, word_ins_penalty=0.7),
           dict(acoustic_scale=1 / 12, lm_scale=1.0, word_ins_penalty=-0.5)]

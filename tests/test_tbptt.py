@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmrescore.ensemble import Ensemble
-from lmrescore.tbptt import TBPTTLearner
+from lmrescore.online.ensemble import Ensemble
+from lmrescore.online.tbptt import TBPTTLearner
 
 
 def stream(steps: int, runs: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -5,8 +5,8 @@ import torch
 
 from lattice_testing import enumerate_paths, path_words, random_batch
 from lmrescore.errors import InputError
-from lmrescore.lattice import Lattice
-from lmrescore.topsort import connect, has_path, levels
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.topsort import connect, has_path, levels
 
 
 def test_tiny_levels():

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmrescore.checkpoint import load_model
+from lmrescore.lm.checkpoint import load_model
 from lmrescore.cli import main
 from lmrescore.cli.train import apply_overrides
-from lmrescore.config import ExperimentConfig
+from lmrescore.lm.config import ExperimentConfig
 from lmrescore.errors import InputError
-from lmrescore.train import Trainer
+from lmrescore.training.trainer import Trainer
 from toy_corpus import write_toy_corpus
 
 
@@ -152,7 +152,7 @@ def test_checkpoint_from_another_vocab_is_refused_and_kept(corpus: Path, tmp_pat
 
 
 def test_exported_model_scores_like_the_trained_one(corpus: Path, tmp_path: Path) -> None:
-    from lmrescore.checkpoint import export_for_inference
+    from lmrescore.lm.checkpoint import export_for_inference
 
     Trainer(config(epochs=1), corpus, tmp_path / "exp").run()
     export_for_inference(tmp_path / "exp" / "best.pt", tmp_path / "small.pt")

@@ -11,8 +11,8 @@ import pytest
 from lmrescore.cli import main
 from lmrescore.cli.tune import float_list
 from lmrescore.formats import write_lattices
-from lmrescore.lattice import Lattice
-from lmrescore.tune import best_point, decode, sweep
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.rescoring.tune import best_point, decode, sweep
 from lmrescore.vocab import Vocab
 
 SYMBOLS = Vocab.from_words(["a", "b", "c"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 def main() -> int:
     from lmrescore.atomic import atomic_write_text
-    from lmrescore.metrics import corpus_word_errors, read_text
+    from lmrescore.rescoring.metrics import corpus_word_errors, read_text
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

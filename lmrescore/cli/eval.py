@@ -22,10 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmrescore.checkpoint import load_model
-    from lmrescore.data import read_sentences
-    from lmrescore.evaluate import perplexity
-    from lmrescore.units import units_from_checkpoint
+    from lmrescore.lm.checkpoint import load_model
+    from lmrescore.lm.data import read_sentences
+    from lmrescore.lm.evaluate import perplexity
+    from lmrescore.lm.units import units_from_checkpoint
 
     model, vocab, config, payload = load_model(args.model, args.device)
     units = units_from_checkpoint(payload)

@@ -48,9 +48,9 @@ def online_config(args: argparse.Namespace):  # -> OnlineConfig
     """The YAML config with the command-line overrides applied."""
     import yaml
 
-    from lmrescore.config import from_dict
+    from lmrescore.lm.config import from_dict
     from lmrescore.errors import InputError
-    from lmrescore.tasks.online import OnlineConfig
+    from lmrescore.online.runs import OnlineConfig
 
     try:
         with open(args.config, encoding="utf-8") as f:
@@ -83,15 +83,15 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmrescore.tasks.online import write_result
+    from lmrescore.online.runs import write_result
 
     config = online_config(args)
     if args.task == "cycleworld":
-        from lmrescore.tasks.cycleworld import run_cycleworld
+        from lmrescore.online.cycleworld import run_cycleworld
 
         result = run_cycleworld(config, args.period)
     else:
-        from lmrescore.tasks.seqmnist import run_seqmnist
+        from lmrescore.online.seqmnist import run_seqmnist
 
         result = run_seqmnist(config, args.mnist_dir, eval_every=args.eval_every,
                               test_images=args.test_images)
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from lmrescore.tasks.report import write_report
+    from lmrescore.online.report import write_report
 
     write_report(args.kind, args.exp_dir, args.results, args.budget, args.notes)
     return 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lmrescore.cli.convert import add_reading_args
 from lmrescore.formats import ReadStats
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
 
@@ -43,8 +43,8 @@ def summarize(lattice_batches: Iterable[Lattice], refs: dict[str, list[int]] | N
     """
     import kaldialign
 
-    from lmrescore.oracle import oracle_path
-    from lmrescore.shortest_path import best_path
+    from lmrescore.lattice.oracle import oracle_path
+    from lmrescore.lattice.shortest_path import best_path
 
     s = Summary()
     for lat in lattice_batches:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
     from lmrescore.formats import read_lattice_batches, skip_bad_batches
-    from lmrescore.metrics import read_text
+    from lmrescore.rescoring.metrics import read_text
 
     symbols = Vocab.load(args.words) if args.words else None
     if args.ref and symbols is None:

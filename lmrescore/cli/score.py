@@ -91,13 +91,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lmrescore.atomic import atomic_write_text
-    from lmrescore.checkpoint import load_model
+    from lmrescore.lm.checkpoint import load_model
     from lmrescore.errors import InputError
     from lmrescore.formats import (ReadStats, read_lattice_batches, skip_bad_batches,
                                    write_lattices)
-    from lmrescore.metrics import corpus_word_errors, read_text
-    from lmrescore.rescorer import LatticeRescorer, RescoreOptions
-    from lmrescore.units import units_from_checkpoint
+    from lmrescore.rescoring.metrics import corpus_word_errors, read_text
+    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+    from lmrescore.lm.units import units_from_checkpoint
     from lmrescore.vocab import Vocab
 
     tic = time.time()

@@ -44,8 +44,8 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmrescore.config import ExperimentConfig
-    from lmrescore.train import Trainer
+    from lmrescore.lm.config import ExperimentConfig
+    from lmrescore.training.trainer import Trainer
 
     raw = ExperimentConfig.load(args.config).to_dict()
     config = ExperimentConfig.from_dict(apply_overrides(raw, args.set), args.config)

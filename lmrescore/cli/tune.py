@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     from lmrescore.atomic import atomic_write_text
     from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches
-    from lmrescore.metrics import read_text
-    from lmrescore.tune import best_point, sweep
+    from lmrescore.rescoring.metrics import read_text
+    from lmrescore.rescoring.tune import best_point, sweep
     from lmrescore.vocab import Vocab
 
     if not args.words:

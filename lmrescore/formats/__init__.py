@@ -24,7 +24,7 @@ from lmrescore.formats.archive import KaldiWriter, read_kaldi, read_kaldi_batche
 from lmrescore.formats.batch import ReadStats, batches, skip_bad, skip_bad_batches, unbatch
 from lmrescore.formats.k2 import read_k2, write_k2
 from lmrescore.formats.slf import read_slf, write_slf
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
 FORMATS = ("kaldi", "slf", "k2")

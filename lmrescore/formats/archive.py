@@ -25,7 +25,7 @@ from lmrescore.formats import kaldi_binary, kaldi_text
 from lmrescore.formats.batch import batches, join
 from lmrescore.formats.kaldi import EntryError
 from lmrescore.formats.kaldi_batch import decode_run
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
 _BINARY_MARK = b"\0B"

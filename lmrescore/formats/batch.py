@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from lmrescore.errors import InputError
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from torch import Tensor
 from lmrescore.atomic import atomic_save
 from lmrescore.errors import InputError
 from lmrescore.formats.batch import unbatch
-from lmrescore.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
 _RESERVED = {"arcs", "aux_labels", "lm_scores", "am_scores", "utt_ids", "state_attrs",

@@ -3,7 +3,7 @@
 The binary (OpenFst ``vector`` FST) codec is :mod:`lmrescore.formats.kaldi_binary`, the text
 form :mod:`lmrescore.formats.kaldi_text`, archives and rspecifiers
 :mod:`lmrescore.formats.archive`. All of them map a value to a
-:class:`~lmrescore.lattice.Lattice` here:
+:class:`~lmrescore.lattice.lattice.Lattice` here:
 
 - A LatticeWeight is (graph cost, acoustic cost); ``lm = -graph_cost``, ``am = -acoustic_cost``.
 - Kaldi states keep their numbers (the start state is moved to 0 if it is not there); a new
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.lattice import FINAL_LABEL, Lattice, ragged_arange
+from lmrescore.lattice.lattice import FINAL_LABEL, Lattice, ragged_arange
 from lmrescore.vocab import Vocab
 
 TIDS = "transition_ids"

@@ -26,7 +26,7 @@ import torch
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import TIDS, EntryError
 from lmrescore.formats.kaldi_binary import FST_MAGIC, jump, parse_binary, power_tables
-from lmrescore.lattice import FINAL_LABEL, Lattice
+from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
 # " \0B" + the OpenFst magic number: where a binary FST value follows its key

@@ -20,7 +20,7 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import EntryError, from_lattice, single_tids, to_lattice
-from lmrescore.lattice import Lattice, ragged_arange
+from lmrescore.lattice.lattice import Lattice, ragged_arange
 from lmrescore.vocab import Vocab
 
 FST_MAGIC = 2125659606

@@ -10,7 +10,7 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import from_lattice, single_tids, to_lattice
-from lmrescore.lattice import Lattice, ragged_arange
+from lmrescore.lattice.lattice import Lattice, ragged_arange
 from lmrescore.vocab import Vocab
 
 # whitespace as C's isspace() (and so numpy's number parser) has it

@@ -32,7 +32,7 @@ import torch
 
 from lmrescore.atomic import atomic_write_text
 from lmrescore.errors import InputError
-from lmrescore.lattice import FINAL_LABEL, Lattice
+from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
 EPSILON_WORDS = frozenset({"!NULL", "!SENT_START", "!SENT_END", "<s>", "</s>", "<sil>"})

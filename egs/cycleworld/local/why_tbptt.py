@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from lmrescore.config import from_dict
-from lmrescore.ensemble import Ensemble, run_cross_entropy
-from lmrescore.fpp import FPPConfig, FPPLearner
-from lmrescore.tasks.cycleworld import run_cycleworld
-from lmrescore.tasks.online import Learner, OnlineConfig, make_learner, write_result
+from lmrescore.lm.config import from_dict
+from lmrescore.online.ensemble import Ensemble, run_cross_entropy
+from lmrescore.online.fpp import FPPConfig, FPPLearner
+from lmrescore.online.cycleworld import run_cycleworld
+from lmrescore.online.runs import Learner, OnlineConfig, make_learner, write_result
 
 
 class BufferTBPTT1(FPPLearner):

@@ -1,0 +1,91 @@
+"""Checkpoints: one file holding config, vocabulary, weights and (for training) run state."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lmrescore.atomic import atomic_save
+from lmrescore.lm.config import ExperimentConfig
+from lmrescore.errors import InputError
+from lmrescore.lm.model import RNNLM
+from lmrescore.vocab import Vocab
+
+FORMAT = "lmrescore-checkpoint-1"
+
+
+def save_checkpoint(path: str | Path, model: RNNLM, vocab: Vocab, config: ExperimentConfig,
+                    **run_state: Any) -> None:
+    """Write a checkpoint atomically; ``run_state`` holds optimizer, epoch, step, rng, ..."""
+    payload = {"format": FORMAT, "config": config.to_dict(), "vocab": list(vocab.words),
+               "model": model.state_dict(), **run_state}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_save(path, lambda f: f.write(buffer.getvalue()))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict; a missing, foreign or damaged file is an ``InputError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many kinds for a damaged file
+        raise InputError(f"{path}: not a readable checkpoint ({e.__class__.__name__}: {e})")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{path}: not an lmrescore checkpoint")
+    return payload
+
+
+def load_model(path: str | Path, device: str = "cpu",
+               ) -> tuple[RNNLM, Vocab, ExperimentConfig, dict[str, Any]]:
+    """Rebuild the model from a checkpoint alone, in eval mode.
+
+    Returns:
+        model, vocabulary, experiment config, and the whole checkpoint dict.
+    """
+    payload = load_checkpoint(path)
+    config = ExperimentConfig.from_dict(payload["config"], f"{path}: config")
+    vocab = Vocab(tuple(payload["vocab"]))
+    if config.model.vocab_size != len(vocab):
+        raise InputError(f"{path}: model has {config.model.vocab_size} outputs but the "
+                         f"vocabulary has {len(vocab)} words")
+    model = RNNLM(config.model)
+    model.load_state_dict(payload["model"])
+    return model.to(device).eval(), vocab, config, payload
+
+
+def check_same_vocab(expected: Vocab, found: Vocab, where: str) -> None:
+    """Raise an ``InputError`` naming the first difference between two vocabularies."""
+    if expected.words == found.words:
+        return
+    if len(expected) != len(found):
+        raise InputError(f"{where}: vocabulary has {len(found)} words, expected {len(expected)}")
+    i = next(i for i, (a, b) in enumerate(zip(expected.words, found.words)) if a != b)
+    raise InputError(f"{where}: vocabulary differs at id {i}: {found.words[i]!r} "
+                     f"instead of {expected.words[i]!r}")
+
+
+INFERENCE_KEYS = ("format", "config", "vocab", "model", "units", "sp_model")
+
+
+def export_for_inference(src: str | Path, dst: str | Path, half: bool = True) -> None:
+    """Copy what scoring needs (config, vocabulary, units, weights) to a smaller checkpoint.
+
+    Args:
+        src: a training checkpoint (``best.pt``).
+        dst: where to write; optimizer and run state are dropped.
+        half: store floating-point weights as float16 (loading casts them back to float32).
+    """
+    model, _, _, payload = load_model(src)
+    payload = {k: v for k, v in payload.items() if k in INFERENCE_KEYS}
+    if half:
+        model.half()
+    payload["model"] = model.state_dict()  # tied weights stay one tensor
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_save(dst, lambda f: f.write(buffer.getvalue()))

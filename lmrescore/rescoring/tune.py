@@ -1,0 +1,64 @@
+"""Choose the score weights by WER on held-out lattices, the way Kaldi's ``score.sh`` does.
+
+A rescored lattice carries acoustic and LM scores; its best path depends on how they are
+weighted. As in Kaldi, the LM weight LMWT is the inverse acoustic scale, and the word
+insertion penalty is subtracted per word:
+``score(path) = am / LMWT + lm - word_ins_penalty * words``. :func:`sweep` decodes every
+lattice at each point of a grid; :func:`best_point` picks the lowest WER (ties: the first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.rescoring.metrics import WordErrors, corpus_word_errors
+from lmrescore.lattice.shortest_path import best_path
+from lmrescore.vocab import Vocab
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """The word errors of all lattices decoded with one pair of weights."""
+
+    lmwt: float
+    word_ins_penalty: float
+    errors: WordErrors
+
+
+def decode(batches: Sequence[Lattice], symbols: Vocab, lmwt: float,
+           word_ins_penalty: float) -> dict[str, list[str]]:
+    """utt_id -> words of each lattice's best path at LM weight ``lmwt`` (acoustic 1/lmwt)."""
+    hyps: dict[str, list[str]] = {}
+    for lat in batches:
+        best = best_path(lat, 1.0 / lmwt, 1.0, word_ins_penalty)
+        hyps.update((u, symbols.decode(w)) for u, w in zip(lat.utt_ids, best.word_lists()))
+    return hyps
+
+
+def sweep(batches: Sequence[Lattice], symbols: Vocab, refs: dict[str, list[str]],
+          lmwts: Sequence[float], word_ins_penalties: Sequence[float]) -> list[GridPoint]:
+    """Word errors at every (LMWT, word insertion penalty) pair.
+
+    Args:
+        batches: the lattices, with "am" and "lm" scores (log-likelihoods).
+        symbols: their words.txt.
+        refs: utt_id -> reference words; lattices without one are not counted.
+        lmwts, word_ins_penalties: the grid.
+    Returns:
+        One point per pair, LMWT-major.
+    """
+    utts = [u for lat in batches for u in lat.utt_ids if u in refs]
+    points = []
+    for lmwt in lmwts:
+        for wip in word_ins_penalties:
+            hyps = decode(batches, symbols, lmwt, wip)
+            errors = corpus_word_errors([refs[u] for u in utts], [hyps[u] for u in utts])
+            points.append(GridPoint(lmwt, wip, errors))
+    return points
+
+
+def best_point(points: Sequence[GridPoint]) -> GridPoint:
+    """The point with the fewest errors (the first of equals)."""
+    return min(points, key=lambda p: p.errors.errors)

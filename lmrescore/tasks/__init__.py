@@ -1,1 +1,0 @@
-"""Online prediction tasks for comparing FPP with truncated BPTT: CycleWorld, sequential MNIST."""

@@ -1,0 +1,1 @@
+"""Training LMs: the resumable trainer (BPTT, AFP, FPP) and its learning curves."""

@@ -1,9 +1,18 @@
-"""Atomic writes: a file is either the old one or the whole new one, never half."""
+"""Atomic writes: a file is either the old one or the whole new one, never half.
+
+Only regular files (and new paths) are replaced: a temporary file is written beside the target
+(after following symbolic links) and renamed over it. Anything else, ``-`` (stdout), a device
+such as /dev/null, a named pipe, is written to directly: replacing it would break it.
+Temporary files are named ``.<name>.<pid>.tmp``; one left by a killed process is removed the
+next time its target is written.
+"""
 
 from __future__ import annotations
 
+import glob
 import os
-import tempfile
+import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,25 +26,61 @@ def _umask() -> int:
     return mask
 
 
+def _is_special(path: Path) -> bool:
+    """Whether ``path`` exists and is not a regular file (a device, a pipe, a socket)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove temporary files of ``path`` left by processes that no longer run."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2: -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success rename it over ``path``.
+    """Open ``path`` for writing so that it is never seen half written.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
+    A regular file or new path: a temporary file beside it, renamed over it on success and
+    removed on an exception (``path`` untouched). ``-``: stdout. A device or pipe: itself.
     """
-    path = Path(path)
+    if str(path) == "-":
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    path = Path(os.path.realpath(path))  # follow links: replace the file, keep the link
+    if _is_special(path):
+        with open(path, mode, **kwargs) as f:
+            yield f
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~_umask())
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode of a new file
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,20 @@ def save_checkpoint(path: str | Path, model: RNNLM, vocab: Vocab, config: Experi
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint dict; a missing, foreign or damaged file is an ``InputError``."""
+    """The raw checkpoint dict; a missing, foreign or damaged file is an ``InputError``.
+
+    A checkpoint is untrusted input: it is unpickled with ``weights_only=True`` (tensors and
+    plain data only), so a file that would run code when loaded is refused before it can.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        why = next((line for line in str(e).splitlines() if "GLOBAL" in line), "")
+        raise InputError(f"{path}: refused: it holds Python objects other than tensors and "
+                         f"plain data, which loading could run as code. {why}") from None
     except Exception as e:  # torch raises many kinds for a damaged file
         raise InputError(f"{path}: not a readable checkpoint ({e.__class__.__name__}: {e})")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -24,7 +24,7 @@ from lmrescore.rescoring.expand import expand
 from lmrescore.formats import read_lattice_batches
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.prune import prune_beam
-from lmrescore.rescoring.pipeline import token_table
+from lmrescore.rescoring.rescorer import token_table
 from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
 

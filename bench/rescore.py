@@ -140,7 +140,9 @@ def worker(args: argparse.Namespace) -> dict:
     import torch
 
     from lmrescore.lattice.lattice import Lattice
-    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+    from lmrescore.lattice.weights import Weights
+    from lmrescore.rescoring.pipeline import rescore_stream
+    from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
 
     torch.set_num_threads(args.threads)
     model, units, symbols, lattices = load(args)
@@ -151,32 +153,27 @@ def worker(args: argparse.Namespace) -> dict:
     options = RescoreOptions(method=method, order=order if method == "fixed-point" else None,
                              num_paths=int(paths or 1),
                              max_ngram_order=args.max_ngram_order or order + 1,
-                             acoustic_scale=args.acoustic_scale, beam=args.beam,
+                             weights=Weights(args.acoustic_scale), beam=args.beam,
                              prune_order=args.prune_order, prune_beam=args.prune_beam,
                              unk_penalty=args.unk_penalty, max_arcs=args.max_arcs)
     rescorer = LatticeRescorer(model, units, symbols, options)
-    batches = [Lattice.cat(lattices[i: i + args.batch_size])
+    batches = [(Lattice.cat(lattices[i: i + args.batch_size]), [])
                for i in range(0, len(lattices), args.batch_size)]
-    hyps: dict[str, list[str]] = {}
-    work = count_work(model)
-    out = {"order": rescorer.order, "arcs_in": 0, "arcs_pruned": 0, "arcs_scored": 0,
-           "failed": 0, "coarse_rows": 0, "seconds": 0.0, "cpu_seconds": 0.0}
     along, sentences = [], []  # per rescored lattice: LM score along its best path, its tokens
-    for lat in batches:
-        start, cpu = time.perf_counter(), time.process_time()
-        result = rescorer.rescore(lat)
-        out["seconds"] += time.perf_counter() - start
-        out["cpu_seconds"] += time.process_time() - cpu
-        out["failed"] += len(result.failed)
-        out["arcs_in"] += result.arcs_in
-        out["arcs_pruned"] += result.arcs_pruned
-        out["coarse_rows"] += result.counts.get("coarse_histories", 0)
+
+    def keep_best_paths(result) -> None:
         if result.lattice is not None:
-            out["arcs_scored"] += result.lattice.num_arcs
-            hyps.update(zip(result.lattice.utt_ids,
-                            map(symbols.decode, result.best.word_lists())))
             along.append(best_path_sums(result))
-            sentences += [token_ids(rescorer.table, w) for w in result.best.word_lists()]
+            sentences.extend(token_ids(rescorer.tokens.table, w)
+                             for w in result.best.word_lists())
+
+    work = count_work(model)
+    run = rescore_stream(rescorer, batches, keep_best_paths, progress=False)
+    out = {"order": rescorer.order, "arcs_in": run.arcs_in, "arcs_pruned": run.arcs_pruned,
+           "arcs_scored": run.arcs_expanded, "failed": len(run.failed),
+           "coarse_rows": run.counts.get("coarse_histories", 0), "seconds": run.seconds,
+           "cpu_seconds": run.cpu_seconds}
+    hyps = run.one_best
     out.update(work)  # the model's work in rescoring; the check below is not counted
     errors = ((torch.cat(along) - own_log_probs(model, units, sentences)).abs() if sentences
               else torch.zeros(1, dtype=torch.float64))

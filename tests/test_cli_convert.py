@@ -74,8 +74,8 @@ def test_info_counts_a_corrupt_binary_entry(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.ark").write_bytes(data[:at] + b"\xff" + data[at + 1:])  # break its magic
     args = ["info", f"ark:{tmp_path / 'bad.ark'}", "--words", WORDS, "--one-best", "-"]
     assert main(args) == 1
-    out = capsys.readouterr().out
-    assert "4 lattices read, 1 failed" in out
-    assert [x.split()[0] for x in out.splitlines() if x.startswith("ptb-")] == \
+    captured = capsys.readouterr()
+    assert "4 lattices read, 1 failed" in captured.err  # statistics beside, not in, the 1-best
+    assert [x.split()[0] for x in captured.out.splitlines()] == \
         ["ptb-001", "ptb-002", "ptb-004", "ptb-005"]
     assert main(args + ["--max-failures", "0.2"]) == 0

@@ -15,7 +15,7 @@ from lmrescore.lm.config import ExperimentConfig, TrainConfig
 from lmrescore.rescoring.expand import expand
 from lmrescore.formats import read_lattices
 from lmrescore.lm.model import ModelConfig, RNNLM
-from lmrescore.rescoring.pipeline import token_table
+from lmrescore.rescoring.rescorer import token_table
 from lmrescore.lattice.shortest_path import best_path
 from lmrescore.lattice.topsort import connect
 from lmrescore.lm.units import WordUnits
@@ -153,7 +153,7 @@ def test_expansion_past_max_arcs_is_named_and_others_rescored(model: str, tmp_pa
 def test_rescorer_reports_bad_lattices_and_keeps_the_others(model: str, method: str) -> None:
     from lmrescore.lm.checkpoint import load_model
     from lmrescore.lattice.lattice import Lattice
-    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+    from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.lm.units import units_from_checkpoint
 
     symbols = Vocab.load(WORDS)
@@ -165,13 +165,13 @@ def test_rescorer_reports_bad_lattices_and_keeps_the_others(model: str, method: 
     lat.label = lat.label.clone()
     lat.label[400] = len(symbols) + 7  # an arc of ptb-002
     result = rescorer.rescore(lat)
-    assert [u for u, _ in result.failed] == ["ptb-002"]
-    assert "words.txt" in result.failed[0][1] and "ptb-002" in result.failed[0][1]
+    assert [f.utt_id for f in result.failed] == ["ptb-002"]
+    assert "words.txt" in result.failed[0].message and "ptb-002" in result.failed[0].message
     assert result.lattice.utt_ids == ["ptb-001", "ptb-003"]
     alone = rescorer.rescore(lat.select([1]))  # a batch of only bad lattices
-    assert alone.lattice is None and [u for u, _ in alone.failed] == ["ptb-002"]
+    assert alone.lattice is None and [f.utt_id for f in alone.failed] == ["ptb-002"]
     cyclic = lat.select([0])
     cyclic.dst = cyclic.dst.clone()
     cyclic.dst[cyclic.label > 0] = cyclic.src[cyclic.label > 0]  # self-loops: a cycle
     result = rescorer.rescore(cyclic)
-    assert result.lattice is None and "cycle" in result.failed[0][1]
+    assert result.lattice is None and "cycle" in result.failed[0].message

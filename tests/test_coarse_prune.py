@@ -6,20 +6,21 @@ import pytest
 
 from lattice_testing import random_batch
 from lmrescore.errors import InputError
-from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+from lmrescore.lattice.weights import Weights
+from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
 from lmrescore.lm.units import WordUnits
 from test_determinize import best_per_words
 from test_nbest_rescore import LM_VOCAB, SYMBOLS
 from test_rescore import model
 
-WEIGHTS = {"acoustic_scale": 0.5, "word_ins_penalty": 0.3, "unk_penalty": 2.0}
+WEIGHTS = Weights(acoustic_scale=0.5, word_ins_penalty=0.3)
 
 
 def rescore(prune_beam: float | None, order: int = 3, method: str = "fixed-point"):
     lat = random_batch(seed=11, num_lattices=8, max_states=9, max_extra_arcs=12)
     opts = RescoreOptions(method=method, order=order, num_paths=1000,
                           prune_order=None if prune_beam is None else 2,
-                          prune_beam=prune_beam or 0.0, **WEIGHTS)
+                          prune_beam=prune_beam or 0.0, weights=WEIGHTS, unk_penalty=2.0)
     return LatticeRescorer(model("lstm", order), WordUnits(LM_VOCAB), SYMBOLS,
                            opts).rescore(lat)
 
@@ -27,8 +28,8 @@ def rescore(prune_beam: float | None, order: int = 3, method: str = "fixed-point
 def sequences(result) -> list[dict]:
     """Per lattice: word sequence -> (score, am, lm) of the rescored lattice."""
     lat = result.lattice
-    scales = {"acoustic_scale": WEIGHTS["acoustic_scale"],
-              "word_ins_penalty": WEIGHTS["word_ins_penalty"]}
+    scales = {"acoustic_scale": WEIGHTS.acoustic_scale,
+              "word_ins_penalty": WEIGHTS.word_ins_penalty}
     return [best_per_words(lat, i, **scales) for i in range(lat.num_lattices)]
 
 

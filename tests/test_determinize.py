@@ -16,7 +16,8 @@ from lmrescore.formats import read_lattice_batches
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.nbest import nbest
 from lmrescore.lattice.prune import prune_beam
-from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+from lmrescore.lattice.weights import Weights
+from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
 from lmrescore.lattice.shortest_path import best_path
 from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
@@ -147,18 +148,18 @@ def test_max_states_names_the_utterance() -> None:
     assert torch.equal(determinize(lat, max_states=int(sizes.max())).state_splits.diff(), sizes)
 
 
-@pytest.mark.parametrize("method,first_pass_weight", [("fixed-point", 0.0),
-                                                      ("fixed-point", 0.3), ("nbest", 0.3)])
-def test_rescoring_keeps_the_best_path(method: str, first_pass_weight: float) -> None:
-    # each word sequence keeps its path with the best acoustic_scale * am + first_pass_weight *
+@pytest.mark.parametrize("method,first_pass_scale", [("fixed-point", 0.0),
+                                                     ("fixed-point", 0.3), ("nbest", 0.3)])
+def test_rescoring_keeps_the_best_path(method: str, first_pass_scale: float) -> None:
+    # each word sequence keeps its path with the best acoustic_scale * am + first_pass_scale *
     # lm, which is its best path after rescoring: the rescored best path is unchanged
     lat = random_batch(seed=31, num_lattices=8, max_states=9, max_extra_arcs=12)
     lm = model("lstm", 2).float()
     best = {}
     for det in (False, True):
-        opts = RescoreOptions(method=method, num_paths=1000, acoustic_scale=0.5,
-                              first_pass_weight=first_pass_weight, lm_weight=0.8,
-                              word_ins_penalty=0.7, unk_penalty=2.0, determinize=det)
+        opts = RescoreOptions(method=method, num_paths=1000, weights=Weights(0.5, 0.8, 0.7),
+                              first_pass_scale=first_pass_scale, unk_penalty=2.0,
+                              determinize=det)
         best[det] = LatticeRescorer(lm, WordUnits(LM_VOCAB), SYMBOLS, opts).rescore(lat).best
     assert torch.allclose(best[True].score, best[False].score, atol=1e-4)
     assert best[True].word_lists() == best[False].word_lists()

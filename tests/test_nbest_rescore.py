@@ -7,7 +7,8 @@ import torch
 
 from lmrescore.rescoring.nbest import nbest_scores, paths_lattice
 from lmrescore.lattice.nbest import nbest
-from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+from lmrescore.lattice.weights import Weights
+from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
 from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
 from lattice_testing import enumerate_paths, path_words, random_batch
@@ -55,9 +56,8 @@ def test_all_paths_give_the_exhaustive_best(order: int | None) -> None:
     lat = random_batch(seed=13, num_lattices=6, max_states=7, max_extra_arcs=6)
     lat.symbols = SYMBOLS
     counts = [len(enumerate_paths(lat, i)) for i in range(lat.num_lattices)]
-    opts = RescoreOptions(method="nbest", num_paths=max(counts), acoustic_scale=0.5,
-                          lm_weight=0.8, first_pass_weight=0.3, word_ins_penalty=0.7,
-                          unk_penalty=2.0, order=order, determinize=False)  # every path
+    opts = RescoreOptions(method="nbest", num_paths=max(counts), weights=Weights(0.5, 0.8, 0.7),
+                          first_pass_scale=0.3, unk_penalty=2.0, order=order, determinize=False)  # every path
     result = LatticeRescorer(lm, WordUnits(LM_VOCAB), SYMBOLS, opts).rescore(lat)
     assert result.counts["paths"] == sum(counts)
     lm.double()
@@ -79,7 +79,7 @@ def test_all_paths_give_the_exhaustive_best(order: int | None) -> None:
 def test_one_path_keeps_the_first_pass_best() -> None:
     lm = model("lstm", 2).float()
     lat = random_batch(seed=21, num_lattices=5, max_states=8, max_extra_arcs=8)
-    opts = RescoreOptions(method="nbest", num_paths=1, acoustic_scale=0.5)
+    opts = RescoreOptions(method="nbest", num_paths=1, weights=Weights(0.5))
     result = LatticeRescorer(lm, WordUnits(LM_VOCAB), SYMBOLS, opts).rescore(lat)
     first_pass = nbest(lat, 1, 0.5)
     assert result.best.word_lists() == [p[0] for p in first_pass.word_lists()]

@@ -130,7 +130,8 @@ def test_trie_states_equal_k_sweeps_over_each_window(cell: str) -> None:
 
 
 def test_default_unk_penalty_is_ln_of_oov_words_in_the_symbol_table() -> None:
-    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+    from lmrescore.lattice.weights import Weights
+    from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.lm.units import WordUnits
     from lmrescore.vocab import Vocab
 
@@ -143,8 +144,9 @@ def test_default_unk_penalty_is_ln_of_oov_words_in_the_symbol_table() -> None:
                             {"am": [0.0] * 3, "lm": [1.0] * 3})  # c (OOV), a
     rnnlm = torch.tensor([-2.0, -3.0, -1.0], dtype=torch.float64)
     fixed = LatticeRescorer(lm, units, symbols,
-                            RescoreOptions(unk_penalty=3.0, lm_weight=0.5, first_pass_weight=2.0))
-    # first_pass_weight * lm + lm_weight * (rnnlm - unk_penalty * is_oov)
+                            RescoreOptions(unk_penalty=3.0, weights=Weights(lm_scale=0.5),
+                                           first_pass_scale=2.0))
+    # first_pass_scale * lm + lm_scale * (rnnlm - unk_penalty * is_oov)
     torch.testing.assert_close(fixed.combined_lm(lat, rnnlm),
                                torch.tensor([2 + 0.5 * (-2 - 3), 2 - 1.5, 2 - 0.5],
                                             dtype=torch.float64))

@@ -12,6 +12,7 @@ from lmrescore.cli import main
 from lmrescore.cli.tune import float_list
 from lmrescore.formats import write_lattices
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.weights import Weights
 from lmrescore.rescoring.tune import best_point, decode, sweep
 from lmrescore.vocab import Vocab
 
@@ -31,8 +32,8 @@ def two_choices() -> list[Lattice]:
 
 def test_decode_follows_the_weights():
     batches = two_choices()
-    assert decode(batches, SYMBOLS, 0.25, 0.0) == {"u1": ["a"], "u2": ["c", "c"]}
-    assert decode(batches, SYMBOLS, 2.0, 1.0) == {"u1": ["b"], "u2": ["c"]}
+    assert decode(batches, SYMBOLS, Weights(1 / 0.25, 1.0, 0.0)) == {"u1": ["a"], "u2": ["c", "c"]}
+    assert decode(batches, SYMBOLS, Weights(1 / 2.0, 1.0, 1.0)) == {"u1": ["b"], "u2": ["c"]}
 
 
 def test_sweep_counts_errors_at_every_point():
@@ -61,7 +62,7 @@ def test_cli_prints_and_writes_the_best_point(tmp_path: Path, capsys):
     write_lattices(f"ark:{tmp_path / 'lat.ark'}", two_choices(), "kaldi")
     (tmp_path / "text").write_text("u1 a\nu2 c\n")
     code = main(["tune", f"ark:{tmp_path / 'lat.ark'}", "--words", str(words),
-                 "--ref", str(tmp_path / "text"), "--lmwt", "0.25,2",
+                 "--ref", str(tmp_path / "text"), "--inv-acoustic-scale", "0.25,2",
                  "--word-ins-penalty=0,1", "--json", str(tmp_path / "best.json")])
     assert code == 0
     assert "best: LMWT 0.25 (acoustic scale 4) word-ins-penalty 1" in capsys.readouterr().out

@@ -12,16 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from lmrescore.cli.options import add_reading_args
+from lmrescore.formats import FORMATS
+
 log = logging.getLogger(__name__)
-
-
-def add_reading_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that read lattices."""
-    p.add_argument("--words", help="words.txt (required for SLF)")
-    p.add_argument("--map-oov-to-unk", action="store_true",
-                   help="SLF words missing from words.txt become <unk> (default: the lattice fails)")
-    p.add_argument("--max-failures", type=float, default=0.0,
-                   help="exit 1 when more than this fraction of lattices fail (default: 0)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,11 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
     p.add_argument("output", help="Kaldi wspecifier, SLF output directory, or k2 .pt file")
-    p.add_argument("--in-format", required=True, choices=["kaldi", "slf", "k2"])
-    p.add_argument("--out-format", required=True, choices=["kaldi", "slf", "k2"])
+    p.add_argument("--out-format", required=True, choices=FORMATS)
     p.add_argument("--kaldi-type", choices=["compact", "lattice"], default="compact",
                    help="Kaldi output: CompactLattice (default) or Lattice")
-    add_reading_args(p)
+    add_reading_args(p, "--in-format")
     p.set_defaults(func=run)
 
 

@@ -20,6 +20,10 @@ import logging
 import sys
 import time
 
+from lmrescore.cli.options import acoustic_scale, add_reading_args, add_weight_args, weights
+from lmrescore.formats import FORMATS
+from lmrescore.rescoring.methods import METHODS
+
 log = logging.getLogger(__name__)
 
 
@@ -30,11 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
     p.add_argument("--lattice", required=True,
                    help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
-    p.add_argument("--format", default="kaldi", choices=["kaldi", "slf", "k2"],
-                   help="input lattice format (default: kaldi)")
-    p.add_argument("--words", help="the lattices' words.txt (needed for Kaldi and SLF)")
-    p.add_argument("--method", default="fixed-point",
-                   choices=["fixed-point", "ngram-approx", "nbest"],
+    add_reading_args(p, oov_option=False)  # a word outside words.txt is the LM's <unk>
+    p.add_argument("--method", default="fixed-point", choices=METHODS,
                    help="fixed-point: exact order-K (default); ngram-approx: Kaldi's pruned "
                         "algorithm; nbest: score the N best first-pass paths")
     p.add_argument("--order", type=int,
@@ -44,15 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="N: paths per lattice for --method nbest and for --nbest-out")
     p.add_argument("--max-ngram-order", type=int, default=4,
                    help="n for --method ngram-approx: states merged by their last n-1 words")
+    add_weight_args(p, "weight of the new LM's log-probabilities (default 1)")
     g = p.add_argument_group("score combination (Kaldi conventions)")
-    g.add_argument("--lm-weight", type=float, default=1.0, help="weight of the RNN LM")
-    g.add_argument("--first-pass-weight", type=float, default=0.0,
+    g.add_argument("--first-pass-scale", type=float, default=0.0,
                    help="weight kept on the lattice's own LM/graph score (0: replace it)")
-    scale = g.add_mutually_exclusive_group()
-    scale.add_argument("--acoustic-scale", type=float, default=0.1)
-    scale.add_argument("--inv-acoustic-scale", type=float,
-                       help="1 / acoustic scale, e.g. the LMWT of Kaldi's scoring")
-    g.add_argument("--word-ins-penalty", type=float, default=0.0)
     g.add_argument("--unk-penalty", type=float,
                    help="cost per word outside the LM vocabulary (default: ln of the number of "
                         "words of --words outside it: <unk>'s probability shared among them)")
@@ -78,112 +74,73 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="n-best lists from the rescored lattices: 'utt-1 w1 w2 ...' lines, "
                         "best first, --num-paths per utterance")
     g.add_argument("--write-lattice", help="rescored lattices (wspecifier / SLF dir / k2 .pt)")
-    g.add_argument("--out-format", choices=["kaldi", "slf", "k2"],
+    g.add_argument("--out-format", choices=FORMATS,
                    help="format of --write-lattice (default: as the input)")
     g.add_argument("--ref", help="reference text 'utt w1 w2 ...': print the WER")
     g.add_argument("--summary", help="write the run summary as JSON here")
-    g.add_argument("--max-failures", type=float, default=0.0,
-                   help="exit non-zero only if more than this share of lattices failed")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from lmrescore.atomic import atomic_write_text
-    from lmrescore.lm.checkpoint import load_model
     from lmrescore.errors import InputError
-    from lmrescore.formats import (ReadStats, read_lattice_batches, skip_bad_batches,
-                                   write_lattices)
-    from lmrescore.rescoring.metrics import corpus_word_errors, read_text
-    from lmrescore.rescoring.pipeline import LatticeRescorer, RescoreOptions
+    from lmrescore.formats import read_lattice_batches, write_lattices
+    from lmrescore.lm.checkpoint import load_model
     from lmrescore.lm.units import units_from_checkpoint
+    from lmrescore.rescoring.metrics import read_text
+    from lmrescore.rescoring.pipeline import rescore_stream
+    from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.vocab import Vocab
 
     tic = time.time()
-    model, _, _, payload = load_model(args.model, args.device)
-    symbols = Vocab.load(args.words) if args.words else None
-    if symbols is None:
+    if not args.words:
         raise InputError("--words is needed to map lattice labels to words")
-    acoustic_scale = (1.0 / args.inv_acoustic_scale if args.inv_acoustic_scale
-                      else args.acoustic_scale)
-    options = RescoreOptions(method=args.method, order=args.order, num_paths=args.num_paths,
-                             max_ngram_order=args.max_ngram_order, lm_weight=args.lm_weight,
-                             first_pass_weight=args.first_pass_weight,
-                             acoustic_scale=acoustic_scale, word_ins_penalty=args.word_ins_penalty,
-                             unk_penalty=args.unk_penalty, beam=args.beam,
-                             prune_order=args.prune_order, prune_beam=args.prune_beam,
-                             determinize=args.determinize, max_arcs=args.max_arcs)
+    model, _, _, payload = load_model(args.model, args.device)
+    symbols = Vocab.load(args.words)
+    options = RescoreOptions(method=args.method, weights=weights(args),
+                             first_pass_scale=args.first_pass_scale,
+                             unk_penalty=args.unk_penalty, order=args.order,
+                             num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
+                             beam=args.beam, prune_order=args.prune_order,
+                             prune_beam=args.prune_beam, determinize=args.determinize,
+                             max_arcs=args.max_arcs)
     rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
-
-    stats = ReadStats()
-    items = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
-    one_best: dict[str, list[str]] = {}
     nbest_lines: list[str] = []
     rescored = []
-    totals = {"arcs_in": 0, "arcs_pruned": 0, "arcs_expanded": 0, "oov_words": 0, "words": 0}
-    failed = 0
-    with tqdm(desc="rescoring", unit="lat", mininterval=5) as bar:
-        for lat in skip_bad_batches(items, stats):
-            result = rescorer.rescore(lat)
-            for utt, message in result.failed:
-                log.warning("skipping %s: %s", utt, message)
-            failed += len(result.failed)
-            if result.lattice is not None:
-                words = result.best.word_lists()
-                one_best.update((u, symbols.decode(w))
-                                for u, w in zip(result.lattice.utt_ids, words))
-                totals["arcs_expanded"] += result.lattice.num_arcs
-                if args.nbest_out:
-                    for u, paths in zip(result.lattice.utt_ids,
-                                        rescorer.nbest_lists(result, args.num_paths)):
-                        nbest_lines += [f"{u}-{k} {' '.join(symbols.decode(w))}\n"
-                                        for k, w in enumerate(paths, 1)]
-                if args.write_lattice:
-                    rescored.append(result.lattice)
-            for key in ("arcs_in", "arcs_pruned", "oov_words", "words"):
-                totals[key] += getattr(result, key)
-            for key, value in result.counts.items():
-                totals[key] = totals.get(key, 0) + value
-            bar.update(lat.num_lattices)
 
-    lines = "".join(f"{u} {' '.join(w)}\n" for u, w in one_best.items())
-    if args.one_best == "-":
-        sys.stdout.write(lines)
-    else:
-        atomic_write_text(args.one_best, lines)
+    def keep_outputs(result) -> None:
+        if result.lattice is None:
+            return
+        if args.nbest_out:
+            for u, paths in zip(result.lattice.utt_ids,
+                                rescorer.nbest_lists(result, args.num_paths)):
+                nbest_lines.extend(f"{u}-{k} {' '.join(symbols.decode(w))}\n"
+                                   for k, w in enumerate(paths, 1))
+        if args.write_lattice:
+            rescored.append(result.lattice)
+
+    batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
+    run = rescore_stream(rescorer, batches, keep_outputs)
+
+    lines = "".join(f"{u} {' '.join(w)}\n" for u, w in run.one_best.items())
+    atomic_write_text(args.one_best, lines)
     if args.nbest_out:
         atomic_write_text(args.nbest_out, "".join(nbest_lines))
     if args.write_lattice:
         write_lattices(args.write_lattice, rescored, args.out_format or args.format)
 
-    total = stats.total
-    failed += stats.failed
-    summary = {"lattices": total, "rescored": len(one_best), "failed": failed,
-               "method": args.method, "order": rescorer.order, **_method_fields(args),
-               **totals,
-               "oov_rate": totals["oov_words"] / max(1, totals["words"]),
-               "unk_penalty": rescorer.unk_penalty,
-               "seconds": time.time() - tic}
+    summary = {"method": args.method, "order": rescorer.order,
+               **{k: getattr(options, k) for k in rescorer.method.summary},
+               **run.to_dict(), "unk_penalty": rescorer.unk_penalty,
+               "acoustic_scale": acoustic_scale(args), "seconds": time.time() - tic}
     if args.ref:
         refs = read_text(args.ref)
-        scored = [u for u in one_best if u in refs]
-        errors = corpus_word_errors([refs[u] for u in scored], [one_best[u] for u in scored])
-        summary.update(wer=errors.wer, wer_detail=str(errors), wer_utterances=len(scored),
+        errors, scored = run.word_errors(refs)
+        summary.update(wer=errors.wer, wer_detail=str(errors), wer_utterances=scored,
                        ref_utterances=len(refs))
+        print(f"{errors} over {scored} of {len(refs)} reference utterances "
+              f"({len(refs) - scored} not rescored)", file=sys.stderr)
     log.info("summary: %s", json.dumps(summary))
     if args.summary:
         atomic_write_text(args.summary, json.dumps(summary, indent=1) + "\n")
-    if "wer" in summary:
-        print(f"{summary['wer_detail']} over {len(scored)} of {len(refs)} reference utterances "
-              f"({len(refs) - len(scored)} not rescored)", file=sys.stderr)
-    return 1 if failed > args.max_failures * max(1, total) else 0
-
-
-def _method_fields(args: argparse.Namespace) -> dict:
-    """The summary fields that only one method has."""
-    if args.method == "nbest":
-        return {"num_paths": args.num_paths}
-    if args.method == "ngram-approx":
-        return {"max_ngram_order": args.max_ngram_order}
-    return {}
+    return 1 if len(run.failed) > args.max_failures * max(1, run.lattices) else 0

@@ -3,20 +3,20 @@
 Kaldi's score.sh sweep: every lattice is decoded at each LM weight LMWT (= 1 / acoustic scale)
 and word insertion penalty, and the pair with the lowest WER is printed (and written with
 --json). Apply it to test lattices rescored the same way with
-``lmrescore info ... --acoustic-scale 1/LMWT --word-ins-penalty WIP --one-best hyp``.
+``lmrescore info ... --inv-acoustic-scale LMWT --word-ins-penalty WIP --one-best hyp``.
 
 Example:
     lmrescore score --model M --lattice ark:dev/lat.ark --words words.txt --acoustic-scale 0.1 \\
         --write-lattice ark:exp/dev_rescored.ark --one-best /dev/null
     lmrescore tune ark:exp/dev_rescored.ark --words words.txt --ref dev/text \\
-        --lmwt 5:20 --word-ins-penalty 0,0.5,1 --json exp/tune.json
+        --inv-acoustic-scale 5:20 --word-ins-penalty 0,0.5,1 --json exp/tune.json
 """
 
 from __future__ import annotations
 
 import argparse
 
-from lmrescore.cli.convert import add_reading_args
+from lmrescore.cli.options import add_reading_args
 from lmrescore.errors import InputError
 
 
@@ -39,12 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help=__doc__.split(": ", 1)[1].split("\n")[0],
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("lattices", help="rescored lattices: Kaldi rspecifier, SLF dir/scp, k2 .pt")
-    p.add_argument("--format", default="kaldi", choices=["kaldi", "slf", "k2"])
     p.add_argument("--ref", required=True, help="reference text 'utt_id w1 w2 ...'")
-    p.add_argument("--lmwt", type=float_list, default=float_list("5:20"),
-                   help="LM weights = inverse acoustic scales (default 5:20)")
-    p.add_argument("--word-ins-penalty", type=float_list, default=float_list("0,0.5,1"),
+    g = p.add_argument_group("the grid of score weights (Kaldi's names)")
+    g.add_argument("--inv-acoustic-scale", type=float_list, default=float_list("5:20"),
+                   help="LMWT values = inverse acoustic scales (default 5:20)")
+    g.add_argument("--word-ins-penalty", type=float_list, default=float_list("0,0.5,1"),
                    help="word insertion penalties (default 0,0.5,1)")
+    g.add_argument("--lm-scale", type=float, default=1.0,
+                   help="weight of the lattices' LM scores (default 1)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--json", help="write the grid and the best point here")
     add_reading_args(p)
@@ -71,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     scored = sum(u in refs for lat in batches for u in lat.utt_ids)
     if scored == 0:
         raise InputError(f"none of the lattices of {args.lattices} has a reference in {args.ref}")
-    points = sweep(batches, symbols, refs, args.lmwt, args.word_ins_penalty)
+    points = sweep(batches, symbols, refs, args.inv_acoustic_scale, args.word_ins_penalty,
+                   args.lm_scale)
     for p in points:
         print(f"LMWT {p.lmwt:g} word-ins-penalty {p.word_ins_penalty:g}: {p.errors}")
     best = best_point(points)

@@ -1,15 +1,18 @@
-"""Word error rates: of hypotheses against references (kaldialign), and of lattice oracles."""
+"""Word error rates: of hypotheses against references (kaldialign), of lattice oracles, and a
+batch-by-batch summary of lattices (sizes, 1-best and oracle WER)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import kaldialign
 
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.oracle import Oracle, oracle_path
+from lmrescore.lattice.shortest_path import best_path
+from lmrescore.lattice.weights import Weights
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,61 @@ def oracle_word_errors(lat: Lattice,
     """
     oracle = oracle_path(lat, refs)
     return corpus_word_errors(refs, oracle.word_lists()), oracle
+
+
+@dataclass
+class LatticeSummary:
+    """Totals over lattices read (see :func:`summarize_lattices`).
+
+    Attributes:
+        lattices, states, arcs: counts; max_arcs: arcs of the largest lattice.
+        one_best: utt_id -> word ids of the best path.
+        one_best_errors, oracle_errors: word errors over the ``scored`` lattices that have a
+            reference.
+    """
+
+    lattices: int = 0
+    states: int = 0
+    arcs: int = 0
+    max_arcs: int = 0
+    one_best: dict[str, list[int]] = field(default_factory=dict)
+    scored: int = 0
+    one_best_errors: WordErrors = field(default_factory=WordErrors)
+    oracle_errors: WordErrors = field(default_factory=WordErrors)
+
+    def to_dict(self) -> dict:
+        """The JSON record of ``lmrescore info --json``."""
+        return {"lattices": self.lattices, "states": self.states, "arcs": self.arcs,
+                "max_arcs": self.max_arcs, "scored": self.scored,
+                "ref_words": self.one_best_errors.ref_words,
+                "one_best_errors": self.one_best_errors.errors,
+                "oracle_errors": self.oracle_errors.errors,
+                "one_best_wer": self.one_best_errors.wer, "oracle_wer": self.oracle_errors.wer}
+
+
+def summarize_lattices(batches: Iterable[Lattice], refs: dict[str, list[int]] | None,
+                       weights: Weights) -> LatticeSummary:
+    """Sizes, 1-best paths and (with references) 1-best and oracle word errors.
+
+    Args:
+        batches: batches of lattices.
+        refs: utt_id -> reference word ids, or None; lattices without a reference are not scored.
+        weights: how the 1-best path is chosen.
+    """
+    s = LatticeSummary()
+    for lat in batches:
+        s.lattices += lat.num_lattices
+        s.states += lat.num_states
+        s.arcs += lat.num_arcs
+        s.max_arcs = max(s.max_arcs, int((lat.arc_splits[1:] - lat.arc_splits[:-1]).max()))
+        best = best_path(lat, weights.acoustic_scale, weights.lm_scale, weights.word_ins_penalty)
+        s.one_best.update(zip(lat.utt_ids, best.word_lists()))
+        have = [i for i, u in enumerate(lat.utt_ids) if u in (refs or {})]
+        if not have:
+            continue
+        sub = lat.select(have)
+        sub_refs = [refs[u] for u in sub.utt_ids]
+        s.oracle_errors += oracle_word_errors(sub, sub_refs)[0]
+        s.one_best_errors += corpus_word_errors(sub_refs, [s.one_best[u] for u in sub.utt_ids])
+        s.scored += len(have)
+    return s

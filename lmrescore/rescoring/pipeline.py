@@ -1,297 +1,115 @@
-"""Rescore batches of lattices with an RNN LM: prune -> expand histories -> score -> best path.
-
-Optionally a coarse pass first (``prune_order``): the lattice is scored exactly at a low order
-(e.g. 2, cheap to expand), pruned to ``prune_beam`` on those scores, and the survivors go on to
-the chosen method with their first-pass scores: an LM-informed beam instead of an acoustic-only
-one, so a wide first beam keeps the good paths and the order-K expansion stays small.
-
-Methods (``RescoreOptions.method``):
-- ``fixed-point``: exact order-K scores on the lattice expanded to unique K-token histories
-  (:mod:`lmrescore.rescoring.exact`).
-- ``ngram-approx``: Kaldi's pruned algorithm, the exact RNN state of the best first-pass path
-  into each state of the lattice expanded to ``n-1``-token histories
-  (:mod:`lmrescore.rescoring.ngram_approx`).
-- ``nbest``: the N best first-pass paths scored as whole sentences
-  (:mod:`lmrescore.rescoring.nbest`); the rescored lattice is the union of those paths.
-
-Score combination follows Kaldi: the new LM score of an arc is
-``first_pass_weight * lm + lm_weight * (rnnlm - unk_penalty * is_oov)``, and the best path
-maximises ``acoustic_scale * am + lm - word_ins_penalty * words``.
-"""
+"""Rescore a stream of lattice batches and sum up the run: the one loop behind ``lmrescore
+score``, ``bench/rescore.py`` and the recipes."""
 
 from __future__ import annotations
 
-import math
+import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-import torch
-from torch import Tensor
+from tqdm import tqdm
 
-from lmrescore.lattice.determinize import determinize
-from lmrescore.errors import InputError
-from lmrescore.rescoring.expand import Expansion, TokenTable, expand
+from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.lattice import Lattice
-from lmrescore.lm.model import RNNLM
-from lmrescore.lattice.nbest import nbest
-from lmrescore.rescoring.nbest import nbest_scores
-from lmrescore.rescoring.ngram_approx import ngram_approx_scores
-from lmrescore.lattice.prune import prune_beam
-from lmrescore.rescoring.exact import BLOCK_ROWS, arc_log_probs
-from lmrescore.lattice.shortest_path import BestPath, best_path
-from lmrescore.lattice.topsort import connect
-from lmrescore.lm.units import Units
-from lmrescore.vocab import BOS, EOS, EPS, Vocab
+from lmrescore.rescoring.metrics import WordErrors, corpus_word_errors
+from lmrescore.rescoring.rescorer import LatticeRescorer, RescoredBatch
 
-NO_LM_WORDS = (EPS, BOS, EOS, "!NULL", "<brk>")  # lattice symbols the LM does not score
-METHODS = ("fixed-point", "ngram-approx", "nbest")
+log = logging.getLogger(__name__)
+
+# What a reader yields: a batch of the lattices it could read (or None) and those it could not.
+ReadBatch = tuple[Lattice | None, list[tuple[str, InputError]]]
 
 
 @dataclass
-class RescoreOptions:
-    """How lattices are rescored.
+class RunSummary:
+    """Totals of a rescoring run.
 
     Attributes:
-        method: "fixed-point" (exact order-K), "ngram-approx" (Kaldi's pruned algorithm) or
-            "nbest" (N best first-pass paths scored as sentences).
-        order: history length K (default: the model's order; required for a BPTT model with
-            fixed-point). With nbest: the fixed-point order the sentences are scored at (default:
-            the model's own, the exact recurrence for a BPTT model).
-        num_paths: N, paths per lattice for nbest.
-        max_ngram_order: n for ngram-approx: states are merged by their last n-1 tokens.
-        lm_weight: weight of the new LM's log-probabilities.
-        first_pass_weight: weight kept on the lattice's own LM score (0 replaces it).
-        acoustic_scale: weight of the acoustic scores.
-        word_ins_penalty: subtracted per word on the best path.
-        unk_penalty: cost per out-of-vocabulary word; None = ln(number of words of the lattices'
-            symbol table outside the LM vocabulary): ``<unk>``'s probability shared equally
-            among the words the recogniser knows and the LM does not.
-        beam: prune each lattice to this beam (first-pass scores) before expanding; None keeps all.
-        prune_order: if set, the coarse pass: score at this order, prune to ``prune_beam``.
-        prune_beam: the beam of the coarse pass, on the combined scores.
-        determinize: after pruning, keep one path per word sequence (as Kaldi's
-            lattice-determinize), the best by ``acoustic_scale * am + first_pass_weight * lm``,
-            which is the best after rescoring; histories are then expanded once per sequence.
-        max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
-        chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats).
+        lattices: lattices met (read or not).
+        one_best: utt_id -> words of the rescored 1-best, in input order.
+        failed: every lattice that could not be read or rescored.
+        arcs_in, arcs_pruned, arcs_expanded: arcs read, left after pruning, rescored.
+        oov_words, words: OOV and all words on the 1-best paths.
+        counts: the method's work summed over batches (``RescoredBatch.counts``).
+        seconds, cpu_seconds: wall and CPU time inside ``LatticeRescorer.rescore`` only.
     """
 
-    method: str = "fixed-point"
-    order: int | None = None
-    num_paths: int = 100
-    max_ngram_order: int = 4
-    lm_weight: float = 1.0
-    first_pass_weight: float = 0.0
-    acoustic_scale: float = 0.1
-    word_ins_penalty: float = 0.0
-    unk_penalty: float | None = None
-    beam: float | None = None
-    prune_order: int | None = None
-    prune_beam: float = 5.0
-    determinize: bool = True
-    max_arcs: int = 200_000
-    chunk: int = BLOCK_ROWS
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.num_paths < 1:
-            raise InputError(f"--num-paths must be >= 1, got {self.num_paths}")
-        if self.max_ngram_order < 2:
-            raise InputError(f"--max-ngram-order must be >= 2, got {self.max_ngram_order}")
-        if self.prune_order is not None and self.prune_order < 1:
-            raise InputError(f"--prune-order must be >= 1, got {self.prune_order}")
-
-
-@dataclass
-class RescoredBatch:
-    """What rescoring one batch produced.
-
-    Attributes:
-        lattice: the rescored lattices (None if all failed): expanded (fixed-point,
-            ngram-approx) or the union of the N best paths (nbest); scores "am", "lm"
-            (combined), "lm_first_pass", "rnnlm".
-        best: the best path of each lattice of ``lattice``.
-        failed: (utt_id, message) of the lattices that could not be rescored.
-        arcs_in, arcs_pruned: arcs before and after pruning (both passes).
-        oov_words, words: OOV and all word arcs on the best paths.
-        counts: method-specific counts: "histories" (fixed-point); "rnn_states"
-            (ngram-approx); "paths", "sentences", "tokens" (nbest); and "coarse_histories",
-            the distinct histories of the coarse pass (with ``prune_order``).
-    """
-
-    lattice: Lattice | None
-    best: BestPath | None
-    failed: list[tuple[str, str]] = field(default_factory=list)
+    lattices: int = 0
+    one_best: dict[str, list[str]] = field(default_factory=dict)
+    failed: list[Failure] = field(default_factory=list)
     arcs_in: int = 0
     arcs_pruned: int = 0
+    arcs_expanded: int = 0
     oov_words: int = 0
     words: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def add(self, result: RescoredBatch, words: list[list[str]]) -> None:
+        """Count one batch's result; ``words`` are its 1-best word sequences."""
+        if result.lattice is not None:
+            self.one_best.update(zip(result.lattice.utt_ids, words))
+            self.arcs_expanded += result.lattice.num_arcs
+        self.arcs_in += result.arcs_in
+        self.arcs_pruned += result.arcs_pruned
+        self.oov_words += result.oov_words
+        self.words += result.words
+        for key, value in result.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + value
+
+    def word_errors(self, refs: dict[str, list[str]]) -> tuple[WordErrors, int]:
+        """Errors of the 1-best against ``refs`` over the rescored utterances that have one, and
+        how many those are."""
+        scored = [u for u in self.one_best if u in refs]
+        return corpus_word_errors([refs[u] for u in scored],
+                                  [self.one_best[u] for u in scored]), len(scored)
+
+    def to_dict(self) -> dict:
+        """The JSON summary ``lmrescore score --summary`` writes."""
+        return {"lattices": self.lattices, "rescored": len(self.one_best),
+                "failed": len(self.failed), "arcs_in": self.arcs_in,
+                "arcs_pruned": self.arcs_pruned, "arcs_expanded": self.arcs_expanded,
+                "oov_words": self.oov_words, "words": self.words, **self.counts,
+                "oov_rate": self.oov_words / max(1, self.words),
+                "rescore_seconds": self.seconds, "rescore_cpu_seconds": self.cpu_seconds}
 
 
-def token_table(symbols: Vocab, units: Units) -> tuple[TokenTable, Tensor]:
-    """Map each lattice symbol to LM tokens; also which symbols are out of the LM's vocabulary.
+def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
+                   on_batch: Callable[[RescoredBatch], None] | None = None,
+                   progress: bool = True) -> RunSummary:
+    """Rescore every batch; failures are logged and counted, the other lattices go on.
 
+    Args:
+        rescorer: the model, symbols and options.
+        batches: (a batch of lattices or None, the (utt_id, error) of lattices that could not be
+            read), e.g. from :func:`lmrescore.formats.read_lattice_batches`.
+        on_batch: called with each batch's result, e.g. to write its lattices.
+        progress: show a progress bar on stderr.
     Returns:
-        the table, and (num_symbols,) bool: the symbol's tokens include ``<unk>``.
+        the run's totals and 1-best.
     """
-    rows = [() if w in NO_LM_WORDS or w.startswith("#") else units.word_ids(w)
-            for w in symbols.words]
-    unk = units.vocab.unk
-    is_oov = torch.tensor([unk in r and w != "<unk>" for w, r in zip(symbols.words, rows)])
-    splits = torch.tensor([0] + [len(r) for r in rows]).cumsum(0)
-    return TokenTable(torch.tensor([t for r in rows for t in r], dtype=torch.long), splits), is_oov
-
-
-class LatticeRescorer:
-    """Rescoring of lattice batches with one model, by one of ``METHODS``.
-
-    ``order`` is the history length the model sees: K (fixed-point), n-1 (ngram-approx, merged
-    states; the RNN runs exactly along one path), or the order the n-best sentences are scored
-    at (None: exact recurrence).
-    """
-
-    def __init__(self, model: RNNLM, units: Units, symbols: Vocab,
-                 options: RescoreOptions) -> None:
-        self.model, self.units, self.symbols, self.options = model, units, symbols, options
-        self.order = options.order or model.config.order
-        if options.method == "ngram-approx":
-            self.order = options.max_ngram_order - 1
-        elif options.method == "fixed-point" and self.order is None:
-            raise InputError("the model uses the exact recurrence (BPTT): give --order K to "
-                             "rescore it at order K")
-        self.table, self.is_oov = token_table(symbols, units)
-        self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
-                            else math.log(max(1, int(self.is_oov.sum()))))
-
-    def combined_lm(self, lat: Lattice, rnnlm: Tensor) -> Tensor:
-        """(A,) the new LM score of each arc: first-pass LM and RNN LM with the OOV cost."""
-        o = self.options
-        oov = self.is_oov[lat.label.clamp(min=0)] & (lat.label > 0)
-        return o.first_pass_weight * lat.scores["lm"] + o.lm_weight * (
-            rnnlm - self.unk_penalty * oov)
-
-    def check_labels(self, lat: Lattice) -> list[tuple[str, str]]:
-        """(utt_id, message) for each lattice with a label outside the symbol table."""
-        bad = (lat.label >= len(self.symbols)).nonzero().squeeze(1)
-        lattice_of = lat.arc_lattice()[bad]
-        out = []
-        for i in torch.unique(lattice_of).tolist():
-            a = int(bad[lattice_of == i][0])
-            out.append((lat.utt_ids[i], f"utterance {lat.utt_ids[i]}: arc "
-                        f"{a - int(lat.arc_splits[i])} has label {int(lat.label[a])}, but "
-                        f"words.txt has only {len(self.symbols)} symbols (lattice and words.txt "
-                        f"disagree)"))
-        return out
-
-    def rescore(self, lat: Lattice) -> RescoredBatch:
-        """Rescore a batch; a lattice that fails is reported and the others are still rescored."""
-        failed = self.check_labels(lat)
-        if failed:
-            bad = {u for u, _ in failed}
-            lat = lat.select([i for i, u in enumerate(lat.utt_ids) if u not in bad])
-            if lat.num_lattices == 0:
-                return RescoredBatch(None, None, failed)
-        try:
-            return self._rescore(lat, failed)
-        except InputError as e:
-            if lat.num_lattices == 1:
-                return RescoredBatch(None, None, failed + [(lat.utt_ids[0], str(e))])
-        parts = []  # isolate the lattice(s) that broke the batch
-        for i in range(lat.num_lattices):
-            try:
-                parts.append(self._rescore(lat[i], []))
-            except InputError as e:
-                failed.append((lat.utt_ids[i], str(e)))
-        return self._merge(parts, failed)
-
-    def _rescore(self, lat: Lattice, failed: list[tuple[str, str]]) -> RescoredBatch:
-        o = self.options
-        arcs_in = lat.num_arcs
-        if o.beam is not None:
-            lat, _ = prune_beam(lat, o.beam, o.acoustic_scale, 1.0, o.word_ins_penalty)
-        else:
-            lat, _ = connect(lat)
-        if o.determinize:
-            # Paths with the same words differ after rescoring only in acoustic_scale * am +
-            # first_pass_weight * lm: keeping the best by that keeps the rescored best path.
-            # More det-states than max_arcs would pass max_arcs once expanded.
-            lat = determinize(lat, o.acoustic_scale, o.first_pass_weight, o.word_ins_penalty,
-                              max_states=o.max_arcs)
-        bos, eos = self.units.vocab.bos, self.units.vocab.eos
-        coarse: dict[str, int] = {}
-        if o.prune_order is not None:
-            lat, coarse_failed, coarse["coarse_histories"] = self._coarse_prune(lat)
-            failed = failed + coarse_failed
-            if lat.num_lattices == 0:
-                return RescoredBatch(None, None, failed, arcs_in, counts=coarse)
-        if o.method == "nbest":
-            nb = nbest_scores(self.model, lat, self.table, o.num_paths, bos, eos, self.order,
-                              o.acoustic_scale, o.word_ins_penalty, o.chunk)
-            ex, rnnlm = nb.lattice, nb.rnnlm
-            counts = {"paths": nb.paths, "sentences": nb.sentences, "tokens": nb.tokens}
-        elif o.method == "ngram-approx":
-            ng = ngram_approx_scores(self.model, lat, self.table, o.max_ngram_order, bos, eos,
-                                     o.acoustic_scale, o.word_ins_penalty, o.max_arcs, o.chunk)
-            exp, rnnlm = ng.expansion, ng.rnnlm
-            counts = {"rnn_states": ng.rnn_states}
-        else:
-            exp, rnnlm, histories = self._exact_scores(lat, self.order)
-            counts = {"histories": histories}
-        if o.method != "nbest":
-            failed = failed + [(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
-            ex = exp.lattice
-        ex = ex.with_scores(lm=self.combined_lm(ex, rnnlm), lm_first_pass=ex.scores["lm"],
-                            rnnlm=rnnlm)
-        best = best_path(ex, o.acoustic_scale, 1.0, o.word_ins_penalty)
-        best_oov = self.is_oov[best.words]
-        return RescoredBatch(ex, best, failed, arcs_in, lat.num_arcs,
-                             int(best_oov.sum()), int(best.words.numel()), counts | coarse)
-
-    def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[tuple[str, str]], int]:
-        """Score exactly at ``prune_order``, keep the arcs within ``prune_beam`` of the best
-        path, and give the survivors back their first-pass scores; also the failures and the
-        number of distinct histories scored."""
-        o = self.options
-        exp, rnnlm, histories = self._exact_scores(lat, o.prune_order)
-        ex = exp.lattice
-        scored = ex.with_scores(lm=self.combined_lm(ex, rnnlm))
-        pruned, kept = prune_beam(scored, o.prune_beam, o.acoustic_scale, 1.0,
-                                  o.word_ins_penalty)
-        failed = [(lat.utt_ids[i], f"coarse pass (order {o.prune_order}): {msg}")
-                  for i, msg in exp.failed.items()]
-        return pruned.with_scores(lm=ex.scores["lm"][kept]), failed, histories
-
-    def _exact_scores(self, lat: Lattice, order: int) -> tuple[Expansion, Tensor, int]:
-        """``lat`` expanded to unique ``order``-token histories, the (A',) LM log-probability of
-        each expanded arc, and the number of distinct histories scored."""
-        o, bos, eos = self.options, self.units.vocab.bos, self.units.vocab.eos
-        exp = expand(lat, self.table, order, bos, o.max_arcs)
-        rnnlm, histories = arc_log_probs(self.model, exp, self.table, bos, eos, o.chunk)
-        return exp, rnnlm, histories
-
-    def _merge(self, parts: list[RescoredBatch], failed: list[tuple[str, str]]) -> RescoredBatch:
-        """One result from per-lattice results."""
-        if not parts:
-            return RescoredBatch(None, None, failed)
-        lat = Lattice.cat([p.lattice for p in parts])
-        o = self.options
-        return RescoredBatch(lat, best_path(lat, o.acoustic_scale, 1.0, o.word_ins_penalty),
-                             failed + [f for p in parts for f in p.failed],
-                             sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
-                             sum(p.oov_words for p in parts),
-                             sum(p.words for p in parts),
-                             {k: sum(p.counts.get(k, 0) for p in parts)
-                              for k in dict.fromkeys(k for p in parts for k in p.counts)})
-
-    def nbest_lists(self, result: RescoredBatch, n: int) -> list[list[list[int]]]:
-        """Word ids of the ``n`` best paths of each rescored lattice: [lattice][path][word].
-
-        Paths are distinct paths of the rescored lattice, best first under the new scores;
-        their word sequences can repeat (as with Kaldi's lattice-to-nbest on an undeterminized
-        lattice).
-        """
-        if result.lattice is None:
-            return []
-        o = self.options
-        return nbest(result.lattice, n, o.acoustic_scale, 1.0, o.word_ins_penalty).word_lists()
+    summary = RunSummary()
+    decode = rescorer.symbols.decode
+    with tqdm(desc="rescoring", unit="lat", mininterval=5, disable=not progress) as bar:
+        for lat, errors in batches:
+            summary.lattices += len(errors)
+            failed = [Failure(utt, str(e)) for utt, e in errors]
+            if lat is not None:
+                wall, cpu = time.perf_counter(), time.process_time()
+                result = rescorer.rescore(lat)
+                summary.seconds += time.perf_counter() - wall
+                summary.cpu_seconds += time.process_time() - cpu
+                summary.lattices += lat.num_lattices
+                words = ([] if result.best is None
+                         else [decode(w) for w in result.best.word_lists()])
+                summary.add(result, words)
+                failed += result.failed
+                if on_batch is not None:
+                    on_batch(result)
+                bar.update(lat.num_lattices)
+            for f in failed:
+                log.warning("skipping %s: %s", f.utt_id, f.message)
+            summary.failed += failed
+    return summary

@@ -3,7 +3,7 @@
 A rescored lattice carries acoustic and LM scores; its best path depends on how they are
 weighted. As in Kaldi, the LM weight LMWT is the inverse acoustic scale, and the word
 insertion penalty is subtracted per word:
-``score(path) = am / LMWT + lm - word_ins_penalty * words``. :func:`sweep` decodes every
+``score(path) = am / LMWT + lm_scale * lm - word_ins_penalty * words`` (``Weights``). :func:`sweep` decodes every
 lattice at each point of a grid; :func:`best_point` picks the lowest WER (ties: the first).
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.rescoring.metrics import WordErrors, corpus_word_errors
 from lmrescore.lattice.shortest_path import best_path
+from lmrescore.lattice.weights import Weights
 from lmrescore.vocab import Vocab
 
 
@@ -27,25 +28,26 @@ class GridPoint:
     errors: WordErrors
 
 
-def decode(batches: Sequence[Lattice], symbols: Vocab, lmwt: float,
-           word_ins_penalty: float) -> dict[str, list[str]]:
-    """utt_id -> words of each lattice's best path at LM weight ``lmwt`` (acoustic 1/lmwt)."""
+def decode(batches: Sequence[Lattice], symbols: Vocab, weights: Weights) -> dict[str, list[str]]:
+    """utt_id -> words of each lattice's best path under ``weights``."""
     hyps: dict[str, list[str]] = {}
     for lat in batches:
-        best = best_path(lat, 1.0 / lmwt, 1.0, word_ins_penalty)
+        best = best_path(lat, weights.acoustic_scale, weights.lm_scale, weights.word_ins_penalty)
         hyps.update((u, symbols.decode(w)) for u, w in zip(lat.utt_ids, best.word_lists()))
     return hyps
 
 
 def sweep(batches: Sequence[Lattice], symbols: Vocab, refs: dict[str, list[str]],
-          lmwts: Sequence[float], word_ins_penalties: Sequence[float]) -> list[GridPoint]:
+          lmwts: Sequence[float], word_ins_penalties: Sequence[float],
+          lm_scale: float = 1.0) -> list[GridPoint]:
     """Word errors at every (LMWT, word insertion penalty) pair.
 
     Args:
         batches: the lattices, with "am" and "lm" scores (log-likelihoods).
         symbols: their words.txt.
         refs: utt_id -> reference words; lattices without one are not counted.
-        lmwts, word_ins_penalties: the grid.
+        lmwts, word_ins_penalties: the grid (LMWT = 1 / acoustic scale).
+        lm_scale: the weight of the lattices' LM scores.
     Returns:
         One point per pair, LMWT-major.
     """
@@ -53,7 +55,7 @@ def sweep(batches: Sequence[Lattice], symbols: Vocab, refs: dict[str, list[str]]
     points = []
     for lmwt in lmwts:
         for wip in word_ins_penalties:
-            hyps = decode(batches, symbols, lmwt, wip)
+            hyps = decode(batches, symbols, Weights(1.0 / lmwt, lm_scale, wip))
             errors = corpus_word_errors([refs[u] for u in utts], [hyps[u] for u in utts])
             points.append(GridPoint(lmwt, wip, errors))
     return points

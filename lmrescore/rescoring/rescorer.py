@@ -1,0 +1,276 @@
+"""Rescore one batch of lattices with an LM: prune -> determinize -> (coarse pass) -> a method
+of :data:`lmrescore.rescoring.methods.METHODS` -> best path.
+
+Optionally a coarse pass first (``prune_order``): the lattice is scored exactly at a low order
+(e.g. 2, cheap to expand), pruned to ``prune_beam`` on those scores, and the survivors go on to
+the chosen method with their first-pass scores: an LM-informed beam instead of an acoustic-only
+one, so a wide first beam keeps the good paths and the order-K expansion stays small.
+
+Score combination follows Kaldi: the new LM score of an arc is
+``first_pass_scale * lm + lm_scale * (rnnlm - unk_penalty * is_oov)``, and the best path
+maximises ``acoustic_scale * am + lm - word_ins_penalty * words`` (``Weights``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from lmrescore.errors import Failure, InputError
+from lmrescore.lattice.determinize import determinize
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.nbest import nbest
+from lmrescore.lattice.prune import prune_beam
+from lmrescore.lattice.shortest_path import BestPath, best_path
+from lmrescore.lattice.topsort import connect
+from lmrescore.lattice.weights import Weights
+from lmrescore.lm.model import RNNLM
+from lmrescore.lm.units import Units
+from lmrescore.rescoring.exact import BLOCK_ROWS
+from lmrescore.rescoring.expand import TokenTable
+from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, Tokens, fixed_point
+from lmrescore.vocab import BOS, EOS, EPS, Vocab
+
+NO_LM_WORDS = (EPS, BOS, EOS, "!NULL", "<brk>")  # lattice symbols the LM does not score
+
+
+@dataclass
+class RescoreOptions:
+    """How lattices are rescored.
+
+    Attributes:
+        method: a name of ``METHODS``: "fixed-point" (exact order-K), "ngram-approx" (Kaldi's
+            pruned algorithm) or "nbest" (N best first-pass paths scored as sentences).
+        weights: acoustic scale, the new LM's scale and the word insertion penalty.
+        first_pass_scale: weight kept on the lattice's own LM score (0 replaces it).
+        unk_penalty: cost per out-of-vocabulary word; None = ln(number of words of the lattices'
+            symbol table outside the LM vocabulary): ``<unk>``'s probability shared equally
+            among the words the recogniser knows and the LM does not.
+        order: history length K (default: the model's order; required for a BPTT model with
+            fixed-point). With nbest: the fixed-point order the sentences are scored at (default:
+            the model's own, the exact recurrence for a BPTT model).
+        num_paths: N, paths per lattice for nbest.
+        max_ngram_order: n for ngram-approx: states are merged by their last n-1 tokens.
+        beam: prune each lattice to this beam (first-pass scores) before expanding; None keeps all.
+        prune_order: if set, the coarse pass: score at this order, prune to ``prune_beam``.
+        prune_beam: the beam of the coarse pass, on the combined scores.
+        determinize: after pruning, keep one path per word sequence (as Kaldi's
+            lattice-determinize), the best by ``acoustic_scale * am + first_pass_scale * lm``,
+            which is the best after rescoring; histories are then expanded once per sequence.
+        max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
+        chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats).
+    """
+
+    method: str = "fixed-point"
+    weights: Weights = field(default_factory=lambda: Weights(acoustic_scale=0.1))
+    first_pass_scale: float = 0.0
+    unk_penalty: float | None = None
+    order: int | None = None
+    num_paths: int = 100
+    max_ngram_order: int = 4
+    beam: float | None = None
+    prune_order: int | None = None
+    prune_beam: float = 5.0
+    determinize: bool = True
+    max_arcs: int = 200_000
+    chunk: int = BLOCK_ROWS
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.num_paths < 1:
+            raise InputError(f"--num-paths must be >= 1, got {self.num_paths}")
+        if self.max_ngram_order < 2:
+            raise InputError(f"--max-ngram-order must be >= 2, got {self.max_ngram_order}")
+        if self.prune_order is not None and self.prune_order < 1:
+            raise InputError(f"--prune-order must be >= 1, got {self.prune_order}")
+
+    @property
+    def path_weights(self) -> Weights:
+        """How paths are ranked: ``acoustic_scale * am + lm - word_ins_penalty * words``, where
+        "lm" is the lattice's own LM score before rescoring and the combined one after."""
+        return replace(self.weights, lm_scale=1.0)
+
+
+@dataclass
+class RescoredBatch:
+    """What rescoring one batch produced.
+
+    Attributes:
+        lattice: the rescored lattices (None if all failed): expanded (fixed-point,
+            ngram-approx) or the union of the N best paths (nbest); scores "am", "lm"
+            (combined), "lm_first_pass", "rnnlm".
+        best: the best path of each lattice of ``lattice``.
+        failed: the lattices that could not be rescored.
+        arcs_in, arcs_pruned: arcs before and after pruning (both passes).
+        oov_words, words: OOV and all word arcs on the best paths.
+        counts: the method's counts (``MethodResult.counts``), and "coarse_histories", the
+            distinct histories of the coarse pass (with ``prune_order``).
+    """
+
+    lattice: Lattice | None
+    best: BestPath | None
+    failed: list[Failure] = field(default_factory=list)
+    arcs_in: int = 0
+    arcs_pruned: int = 0
+    oov_words: int = 0
+    words: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def token_table(symbols: Vocab, units: Units) -> tuple[TokenTable, Tensor]:
+    """Map each lattice symbol to LM tokens; also which symbols are out of the LM's vocabulary.
+
+    Returns:
+        the table, and (num_symbols,) bool: the symbol's tokens include ``<unk>``.
+    """
+    rows = [() if w in NO_LM_WORDS or w.startswith("#") else units.word_ids(w)
+            for w in symbols.words]
+    unk = units.vocab.unk
+    is_oov = torch.tensor([unk in r and w != "<unk>" for w, r in zip(symbols.words, rows)])
+    splits = torch.tensor([0] + [len(r) for r in rows]).cumsum(0)
+    return TokenTable(torch.tensor([t for r in rows for t in r], dtype=torch.long), splits), is_oov
+
+
+class LatticeRescorer:
+    """Rescoring of lattice batches with one model, by one of ``METHODS``.
+
+    ``order`` is the history length the model sees: K (fixed-point), n-1 (ngram-approx, merged
+    states; the RNN runs exactly along one path), or the order the n-best sentences are scored
+    at (None: exact recurrence).
+    """
+
+    def __init__(self, model: RNNLM, units: Units, symbols: Vocab,
+                 options: RescoreOptions) -> None:
+        self.model, self.units, self.symbols, self.options = model, units, symbols, options
+        self.method = METHODS[options.method]
+        self.order = self.method.order(options.order, model.config.order, options.max_ngram_order)
+        table, self.is_oov = token_table(symbols, units)
+        self.tokens = Tokens(table, units.vocab.bos, units.vocab.eos)
+        self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
+                            else math.log(max(1, int(self.is_oov.sum()))))
+
+    def settings(self, order: int | None) -> MethodSettings:
+        """What a method reads, at history length ``order``."""
+        o = self.options
+        return MethodSettings(order, o.num_paths, o.max_ngram_order, o.weights.acoustic_scale,
+                              o.weights.word_ins_penalty, o.max_arcs, o.chunk)
+
+    def combined_lm(self, lat: Lattice, rnnlm: Tensor) -> Tensor:
+        """(A,) the new LM score of each arc: first-pass LM and the new LM with the OOV cost."""
+        o = self.options
+        oov = self.is_oov[lat.label.clamp(min=0)] & (lat.label > 0)
+        return o.first_pass_scale * lat.scores["lm"] + o.weights.lm_scale * (
+            rnnlm - self.unk_penalty * oov)
+
+    def check_labels(self, lat: Lattice) -> list[Failure]:
+        """The lattices with a label outside the symbol table."""
+        bad = (lat.label >= len(self.symbols)).nonzero().squeeze(1)
+        lattice_of = lat.arc_lattice()[bad]
+        out = []
+        for i in torch.unique(lattice_of).tolist():
+            a = int(bad[lattice_of == i][0])
+            out.append(Failure(lat.utt_ids[i], f"utterance {lat.utt_ids[i]}: arc "
+                               f"{a - int(lat.arc_splits[i])} has label {int(lat.label[a])}, "
+                               f"but words.txt has only {len(self.symbols)} symbols (lattice and "
+                               f"words.txt disagree)"))
+        return out
+
+    def rescore(self, lat: Lattice) -> RescoredBatch:
+        """Rescore a batch; a lattice that fails is reported and the others are still rescored."""
+        failed = self.check_labels(lat)
+        if failed:
+            bad = {f.utt_id for f in failed}
+            lat = lat.select([i for i, u in enumerate(lat.utt_ids) if u not in bad])
+            if lat.num_lattices == 0:
+                return RescoredBatch(None, None, failed)
+        try:
+            return self._rescore(lat, failed)
+        except InputError as e:
+            if lat.num_lattices == 1:
+                return RescoredBatch(None, None, failed + [Failure(lat.utt_ids[0], str(e))])
+        parts = []  # a batch-wide step (e.g. connect) failed: isolate the lattice(s) that broke it
+        for i in range(lat.num_lattices):
+            try:
+                parts.append(self._rescore(lat[i], []))
+            except InputError as e:
+                failed.append(Failure(lat.utt_ids[i], str(e)))
+        return self._merge(parts, failed)
+
+    def _rescore(self, lat: Lattice, failed: list[Failure]) -> RescoredBatch:
+        o = self.options
+        arcs_in = lat.num_arcs
+        path = o.path_weights
+        if o.beam is not None:
+            lat, _ = prune_beam(lat, o.beam, path.acoustic_scale, path.lm_scale,
+                                path.word_ins_penalty)
+        else:
+            lat, _ = connect(lat)
+        if o.determinize:
+            # Paths with the same words differ after rescoring only in acoustic_scale * am +
+            # first_pass_scale * lm: keeping the best by that keeps the rescored best path.
+            # More det-states than max_arcs would pass max_arcs once expanded.
+            lat = determinize(lat, o.weights.acoustic_scale, o.first_pass_scale,
+                              o.weights.word_ins_penalty, max_states=o.max_arcs)
+        coarse: dict[str, int] = {}
+        if o.prune_order is not None:
+            lat, coarse_failed, coarse["coarse_histories"] = self._coarse_prune(lat)
+            failed = failed + coarse_failed
+            if lat.num_lattices == 0:
+                return RescoredBatch(None, None, failed, arcs_in, counts=coarse)
+        result = self.method.score(self.model, lat, self.tokens, self.settings(self.order))
+        ex = result.lattice
+        ex = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm), lm_first_pass=ex.scores["lm"],
+                            rnnlm=result.rnnlm)
+        best = best_path(ex, path.acoustic_scale, path.lm_scale, path.word_ins_penalty)
+        best_oov = self.is_oov[best.words]
+        return RescoredBatch(ex, best, failed + result.failed, arcs_in, lat.num_arcs,
+                             int(best_oov.sum()), int(best.words.numel()),
+                             result.counts | coarse)
+
+    def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[Failure], int]:
+        """Score exactly at ``prune_order``, keep the arcs within ``prune_beam`` of the best
+        path, and give the survivors back their first-pass scores; also the failures and the
+        number of distinct histories scored."""
+        o = self.options
+        result: MethodResult = fixed_point(self.model, lat, self.tokens,
+                                           self.settings(o.prune_order))
+        ex = result.lattice
+        scored = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm))
+        path = o.path_weights
+        pruned, kept = prune_beam(scored, o.prune_beam, path.acoustic_scale, path.lm_scale,
+                                  path.word_ins_penalty)
+        failed = [Failure(f.utt_id, f"coarse pass (order {o.prune_order}): {f.message}")
+                  for f in result.failed]
+        return pruned.with_scores(lm=ex.scores["lm"][kept]), failed, result.counts["histories"]
+
+    def _merge(self, parts: list[RescoredBatch], failed: list[Failure]) -> RescoredBatch:
+        """One result from per-lattice results."""
+        if not parts:
+            return RescoredBatch(None, None, failed)
+        lat = Lattice.cat([p.lattice for p in parts])
+        path = self.options.path_weights
+        return RescoredBatch(lat, best_path(lat, path.acoustic_scale, path.lm_scale,
+                                            path.word_ins_penalty),
+                             failed + [f for p in parts for f in p.failed],
+                             sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
+                             sum(p.oov_words for p in parts),
+                             sum(p.words for p in parts),
+                             {k: sum(p.counts.get(k, 0) for p in parts)
+                              for k in dict.fromkeys(k for p in parts for k in p.counts)})
+
+    def nbest_lists(self, result: RescoredBatch, n: int) -> list[list[list[int]]]:
+        """Word ids of the ``n`` best paths of each rescored lattice: [lattice][path][word].
+
+        Paths are distinct paths of the rescored lattice, best first under the new scores;
+        their word sequences can repeat (as with Kaldi's lattice-to-nbest on an undeterminized
+        lattice).
+        """
+        if result.lattice is None:
+            return []
+        path = self.options.path_weights
+        return nbest(result.lattice, n, path.acoustic_scale, path.lm_scale,
+                     path.word_ins_penalty).word_lists()

@@ -175,3 +175,28 @@ def test_rescorer_reports_bad_lattices_and_keeps_the_others(model: str, method: 
     cyclic.dst[cyclic.label > 0] = cyclic.src[cyclic.label > 0]  # self-loops: a cycle
     result = rescorer.rescore(cyclic)
     assert result.lattice is None and "cycle" in result.failed[0].message
+
+
+def test_a_repeated_utterance_id_fails_and_the_first_result_stands(model: str,
+                                                                   tmp_path: Path) -> None:
+    data = (FIXTURES / "lats.ark").read_bytes()
+    ark = tmp_path / "twice.ark"
+    ark.write_bytes(data + data[: data.index(b"ptb-002 ")])  # ptb-001 again at the end
+    assert score(model, tmp_path, lattice=f"ark:{ark}") == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["lattices"], summary["rescored"], summary["failed"]) == (6, 5, 1)
+    assert sorted(one_best(tmp_path)) == UTTS
+    assert score(model, tmp_path, "--max-failures", "0.2", lattice=f"ark:{ark}") == 0
+
+
+def test_lattices_and_one_best_cannot_share_stdout(model: str, tmp_path: Path, capsys) -> None:
+    code = main(["score", "--model", model, "--lattice", ARK, "--words", WORDS,
+                 "--write-lattice", "ark,t:-"])
+    assert code == 1 and "both write to stdout" in capsys.readouterr().err
+
+
+def test_score_ends_with_kaldi_s_done_line(model: str, tmp_path: Path, caplog) -> None:
+    with caplog.at_level("INFO"):
+        assert main(["score", "--model", model, "--lattice", ARK, "--words", WORDS,
+                     "--beam", "10", "--one-best", str(tmp_path / "hyp")]) == 0
+    assert "Done 5 lattices, failed for 0" in caplog.text

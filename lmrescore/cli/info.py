@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import logging
     import sys
     from dataclasses import asdict
 
@@ -68,4 +69,5 @@ def run(args: argparse.Namespace) -> int:
         decode = symbols.decode if symbols is not None else (lambda ids: [str(i) for i in ids])
         text = "".join(f"{u} {' '.join(decode(w))}".rstrip() + "\n" for u, w in s.one_best.items())
         atomic_write_text(args.one_best, text)
+    logging.getLogger(__name__).info("Done %d lattices, failed for %d", s.lattices, stats.failed)
     return 1 if stats.too_many(args.max_failures) else 0

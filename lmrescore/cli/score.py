@@ -93,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.vocab import Vocab
 
     tic = time.time()
+    if args.one_best == "-" and _is_stdout(args.write_lattice):
+        raise InputError("--write-lattice and --one-best both write to stdout: give "
+                         "--one-best a file (or /dev/null)")
     if not args.words:
         raise InputError("--words is needed to map lattice labels to words")
     model, _, _, payload = load_model(args.model, args.device)
@@ -143,4 +146,10 @@ def run(args: argparse.Namespace) -> int:
     log.info("summary: %s", json.dumps(summary))
     if args.summary:
         atomic_write_text(args.summary, json.dumps(summary, indent=1) + "\n")
+    log.info("Done %d lattices, failed for %d", len(run.one_best), len(run.failed))
     return 1 if len(run.failed) > args.max_failures * max(1, run.lattices) else 0
+
+
+def _is_stdout(target: str | None) -> bool:
+    """Whether a lattice output (wspecifier, SLF dir, k2 file) is stdout."""
+    return target is not None and (target == "-" or target.rpartition(":")[2] == "-")

@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import logging
 
     from lmrescore.atomic import atomic_write_text
     from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches
@@ -88,4 +89,5 @@ def run(args: argparse.Namespace) -> int:
                   "grid": [{"lmwt": p.lmwt, "word_ins_penalty": p.word_ins_penalty,
                             "wer": p.errors.wer} for p in points]}
         atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
+    logging.getLogger(__name__).info("Done %d lattices, failed for %d", scored, stats.failed)
     return 1 if stats.too_many(args.max_failures) else 0

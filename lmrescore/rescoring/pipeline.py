@@ -81,6 +81,8 @@ def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
                    progress: bool = True) -> RunSummary:
     """Rescore every batch; failures are logged and counted, the other lattices go on.
 
+    An utterance id met a second time fails (the first one's result stands).
+
     Args:
         rescorer: the model, symbols and options.
         batches: (a batch of lattices or None, the (utt_id, error) of lattices that could not be
@@ -92,10 +94,15 @@ def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
     """
     summary = RunSummary()
     decode = rescorer.symbols.decode
+    seen: set[str] = set()
     with tqdm(desc="rescoring", unit="lat", mininterval=5, disable=not progress) as bar:
         for lat, errors in batches:
             summary.lattices += len(errors)
             failed = [Failure(utt, str(e)) for utt, e in errors]
+            if lat is not None:
+                lat, repeated = _first_of_each_id(lat, seen)
+                summary.lattices += len(repeated)
+                failed += repeated
             if lat is not None:
                 wall, cpu = time.perf_counter(), time.process_time()
                 result = rescorer.rescore(lat)
@@ -113,3 +120,19 @@ def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
                 log.warning("skipping %s: %s", f.utt_id, f.message)
             summary.failed += failed
     return summary
+
+
+def _first_of_each_id(lat: Lattice, seen: set[str]) -> tuple[Lattice | None, list[Failure]]:
+    """The lattices of ``lat`` whose utterance id is not in ``seen`` (adding them), and a
+    failure for each of the others."""
+    keep, failed = [], []
+    for i, utt in enumerate(lat.utt_ids):
+        if utt in seen:
+            failed.append(Failure(utt, f"utterance {utt}: a second lattice with this id (the "
+                                       f"first one is kept)"))
+        else:
+            seen.add(utt)
+            keep.append(i)
+    if len(keep) == lat.num_lattices:
+        return lat, []
+    return (lat.select(keep) if keep else None), failed

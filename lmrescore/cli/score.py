@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import deque
+from collections.abc import Iterator
 import logging
 import sys
 import time
@@ -86,9 +88,10 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.errors import InputError
     from lmrescore.formats import read_lattice_batches, write_lattices
     from lmrescore.lm.checkpoint import load_model
+    from lmrescore.lattice.lattice import Lattice
     from lmrescore.lm.units import units_from_checkpoint
     from lmrescore.rescoring.metrics import read_text
-    from lmrescore.rescoring.pipeline import rescore_stream
+    from lmrescore.rescoring.pipeline import RunSummary, rescored_batches
     from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.vocab import Vocab
 
@@ -108,29 +111,30 @@ def run(args: argparse.Namespace) -> int:
                              prune_beam=args.prune_beam, determinize=args.determinize,
                              max_arcs=args.max_arcs)
     rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
-    nbest_lines: list[str] = []
-    rescored = []
-
-    def keep_outputs(result) -> None:
-        if result.lattice is None:
-            return
-        if args.nbest_out:
-            for u, paths in zip(result.lattice.utt_ids,
-                                rescorer.nbest_lists(result, args.num_paths)):
-                nbest_lines.extend(f"{u}-{k} {' '.join(symbols.decode(w))}\n"
-                                   for k, w in enumerate(paths, 1))
-        if args.write_lattice:
-            rescored.append(result.lattice)
-
     batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
-    run = rescore_stream(rescorer, batches, keep_outputs)
+    run = RunSummary()
+    nbest_lines: list[str] = []
 
-    lines = "".join(f"{u} {' '.join(w)}\n" for u, w in run.one_best.items())
-    atomic_write_text(args.one_best, lines)
+    def rescored_lattices() -> Iterator[Lattice]:
+        """Each rescored batch's lattices, its n-best lists kept on the way."""
+        for result in rescored_batches(rescorer, batches, run):
+            if result.lattice is None:
+                continue
+            if args.nbest_out:
+                for u, paths in zip(result.lattice.utt_ids,
+                                    rescorer.nbest_lists(result, args.num_paths)):
+                    nbest_lines.extend(f"{u}-{k} {' '.join(symbols.decode(w))}\n"
+                                       for k, w in enumerate(paths, 1))
+            yield result.lattice
+
+    if args.write_lattice:  # written batch by batch as they are rescored: memory stays flat
+        write_lattices(args.write_lattice, rescored_lattices(), args.out_format or args.format)
+    else:
+        deque(rescored_lattices(), maxlen=0)
+    atomic_write_text(args.one_best, "".join(f"{u} {' '.join(w)}\n"
+                                             for u, w in run.one_best.items()))
     if args.nbest_out:
         atomic_write_text(args.nbest_out, "".join(nbest_lines))
-    if args.write_lattice:
-        write_lattices(args.write_lattice, rescored, args.out_format or args.format)
 
     summary = {"method": args.method, "order": rescorer.order,
                **{k: getattr(options, k) for k in rescorer.method.summary},

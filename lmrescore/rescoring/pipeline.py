@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tqdm import tqdm
@@ -79,7 +79,24 @@ class RunSummary:
 def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
                    on_batch: Callable[[RescoredBatch], None] | None = None,
                    progress: bool = True) -> RunSummary:
-    """Rescore every batch; failures are logged and counted, the other lattices go on.
+    """Rescore every batch (see :func:`rescored_batches`) and return the run's totals.
+
+    Args:
+        on_batch: called with each batch's result, e.g. to write its n-best lists.
+        progress: show a progress bar on stderr.
+    """
+    summary = RunSummary()
+    for result in rescored_batches(rescorer, batches, summary, progress):
+        if on_batch is not None:
+            on_batch(result)
+    return summary
+
+
+def rescored_batches(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
+                     summary: RunSummary, progress: bool = True) -> Iterator[RescoredBatch]:
+    """Rescore batch after batch, counting into ``summary``; failures are logged and counted,
+    the other lattices go on. Nothing is kept but the 1-best, so memory is flat in the number
+    of batches.
 
     An utterance id met a second time fails (the first one's result stands).
 
@@ -87,12 +104,11 @@ def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
         rescorer: the model, symbols and options.
         batches: (a batch of lattices or None, the (utt_id, error) of lattices that could not be
             read), e.g. from :func:`lmrescore.formats.read_lattice_batches`.
-        on_batch: called with each batch's result, e.g. to write its lattices.
+        summary: the run's totals and 1-best, updated as each batch is done.
         progress: show a progress bar on stderr.
     Returns:
-        the run's totals and 1-best.
+        an iterator of each batch's result.
     """
-    summary = RunSummary()
     decode = rescorer.symbols.decode
     seen: set[str] = set()
     with tqdm(desc="rescoring", unit="lat", mininterval=5, disable=not progress) as bar:
@@ -103,6 +119,7 @@ def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
                 lat, repeated = _first_of_each_id(lat, seen)
                 summary.lattices += len(repeated)
                 failed += repeated
+            result = None
             if lat is not None:
                 wall, cpu = time.perf_counter(), time.process_time()
                 result = rescorer.rescore(lat)
@@ -113,13 +130,12 @@ def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
                          else [decode(w) for w in result.best.word_lists()])
                 summary.add(result, words)
                 failed += result.failed
-                if on_batch is not None:
-                    on_batch(result)
                 bar.update(lat.num_lattices)
             for f in failed:
                 log.warning("skipping %s: %s", f.utt_id, f.message)
             summary.failed += failed
-    return summary
+            if result is not None:
+                yield result
 
 
 def _first_of_each_id(lat: Lattice, seen: set[str]) -> tuple[Lattice | None, list[Failure]]:

@@ -31,7 +31,7 @@ from lmrescore.lattice.determinize import determinize
 from lmrescore.errors import InputError
 from lmrescore.rescoring.expand import Expansion, TokenTable, expand
 from lmrescore.lattice.lattice import Lattice
-from lmrescore.lm.model import RNNLM
+from lmrescore.lm.interface import LanguageModel
 from lmrescore.lattice.nbest import nbest
 from lmrescore.rescoring.nbest import nbest_scores
 from lmrescore.rescoring.ngram_approx import ngram_approx_scores
@@ -151,10 +151,10 @@ class LatticeRescorer:
     at (None: exact recurrence).
     """
 
-    def __init__(self, model: RNNLM, units: Units, symbols: Vocab,
+    def __init__(self, model: LanguageModel, units: Units, symbols: Vocab,
                  options: RescoreOptions) -> None:
         self.model, self.units, self.symbols, self.options = model, units, symbols, options
-        self.order = options.order or model.config.order
+        self.order = options.order or model.order
         if options.method == "ngram-approx":
             self.order = options.max_ngram_order - 1
         elif options.method == "fixed-point" and self.order is None:

@@ -6,9 +6,9 @@ the FIRST path that reached it; other paths with the same last ``n-1`` words are
 and scored from that state. Kaldi's pruned composition explores the lattice best-first, so a
 state is first reached along its best-scoring path.
 
-Here: expand histories with K = n-1 (:func:`lmrescore.rescoring.expand.expand`), then walk the expanded
-lattice one topological level at a time. Each expanded state takes its RNN state from ONE
-incoming arc, the last arc of the best first-pass path into it (highest
+Here: expand histories with K = n-1 (:func:`lmrescore.rescoring.expand.expand`), then walk
+the expanded lattice one topological level at a time. Each expanded state takes its RNN state
+from ONE incoming arc, the last arc of the best first-pass path into it (highest
 ``acoustic_scale * am + lm - word_ins_penalty * words``; ties go to the highest arc id, as in
 :func:`lmrescore.lattice.shortest_path.best_path`): ``model.step(state of that arc's source,
 word)``, one token at a time for subword units. Every arc then scores

@@ -149,7 +149,7 @@ def worker(args: argparse.Namespace) -> dict:
     if args.worker == "load":
         return {}
     method, _, paths = args.worker.partition(":")
-    order = args.order or model.config.order or 4
+    order = args.order or model.order or 4
     options = RescoreOptions(method=method, order=order if method == "fixed-point" else None,
                              num_paths=int(paths or 1),
                              max_ngram_order=args.max_ngram_order or order + 1,
@@ -211,7 +211,7 @@ def own_log_probs(model, units, sentences: list[list[int]]) -> "torch.Tensor":
         padded[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
     vocab = units.vocab
     return sentence_log_probs(model, padded, lengths, vocab.bos, vocab.eos,
-                              model.config.order).double().sum(1)
+                              model.order).double().sum(1)
 
 
 def run_child(argv: list[str], job: str) -> dict:

@@ -124,7 +124,8 @@ def test_trie_states_equal_k_sweeps_over_each_window(cell: str) -> None:
             hist[i, :s] = -1
     hist = torch.cat([hist, hist[:5]])  # repeated histories share every trie node
     sweeps = lm.hidden(hist.clamp(min=0), hist == BOS, order=order)[0][:, -1]
-    top, which = history_states(lm, hist, BOS)
+    state, which = history_states(lm, hist, BOS)
+    top = lm.top(state)
     assert top.shape[0] == torch.unique(hist, dim=0).shape[0]  # each distinct history once
     torch.testing.assert_close(top[which], sweeps, rtol=0, atol=1e-12)
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.lm.data import sentence_batches, stream_batches
-from lmrescore.lm.model import RNNLM
+from lmrescore.lm.interface import LanguageModel
 from lmrescore.vocab import Vocab
 
 
@@ -35,10 +35,10 @@ class Perplexity:
 
 
 @torch.no_grad()
-def perplexity(model: RNNLM, sentences: Sequence[Tensor], vocab: Vocab, batching: str,
+def perplexity(model: LanguageModel, sentences: Sequence[Tensor], vocab: Vocab, batching: str,
                batch_size: int, bptt_len: int = 35, order: int | None | str = "model",
                num_words: int | None = None) -> Perplexity:
-    """Evaluate ``model`` (in eval mode) on encoded sentences.
+    """Evaluate ``model`` (without dropout) on encoded sentences.
 
     Args:
         sentences: token ids per sentence, without markers.
@@ -46,10 +46,8 @@ def perplexity(model: RNNLM, sentences: Sequence[Tensor], vocab: Vocab, batching
         order: "model" (the model's order), None (exact recurrence) or an order K.
         num_words: words in the text when the tokens are subwords (default: token count).
     """
-    was_training = model.training
-    model.eval()
-    k = model.config.order if order == "model" else order
-    device = next(model.parameters()).device
+    k = model.order if order == "model" else order
+    device = model.device
     if batching == "sentence":
         batches = sentence_batches(sentences, vocab, batch_size)
     else:
@@ -57,12 +55,11 @@ def perplexity(model: RNNLM, sentences: Sequence[Tensor], vocab: Vocab, batching
                                  context=0 if k is None else k - 1)
     nll, tokens, state = 0.0, 0, None
     for batch in batches:
-        loss, final = model.nll(batch.inputs.to(device), batch.targets.to(device),
-                                batch.mask.to(device), state=state if batch.carry else None,
-                                order=k)
-        nll += float(loss)
+        log_probs, final = model.sequence_log_probs(
+            batch.inputs.to(device), batch.targets.to(device), batch.mask.to(device), None, k,
+            state if batch.carry else None)
+        nll -= float(log_probs.sum(dtype=torch.float64))
         tokens += batch.num_tokens
         state = final
-    model.train(was_training)
     words = tokens if num_words is None else num_words + len(sentences)
     return Perplexity(nll, tokens, words)

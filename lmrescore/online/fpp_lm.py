@@ -22,15 +22,14 @@ from lmrescore.lm.model import RNNLM
 
 
 class StreamsLM:
-    """An ``RNNLM`` as R parallel streams: state (..., R * S), token ids (..., R)."""
+    """A ``LanguageModel`` as R parallel streams: state (..., R * S), token ids (..., R)."""
 
     obs_shape: tuple[int, ...] = ()
     obs_dtype = torch.long
 
     def __init__(self, model: RNNLM, streams: int) -> None:
         self.model, self.runs = model, streams
-        self.sizes = [c.state_size for c in model.cells]
-        self.state_size = sum(self.sizes)
+        self.state_size = model.state_size
 
     def parameters(self) -> Iterator[nn.Parameter]:
         return self.model.parameters()
@@ -46,17 +45,11 @@ class StreamsLM:
 
     def step(self, state: Tensor, obs: Tensor) -> Tensor:
         """All layers one step: (..., R * S), token ids (..., R) -> (..., R * S)."""
-        below, new = self.model.embedding(obs), []
-        for cell, layer_state in zip(self.model.cells, self.split(state).split(self.sizes, -1)):
-            layer_state = cell.step(layer_state, cell.input_proj(below))
-            below = cell.output(layer_state)
-            new.append(layer_state)
-        return torch.cat(new, dim=-1).flatten(-2)
+        return self.join(self.model.step(self.split(state), obs))
 
     def logits(self, state: Tensor) -> Tensor:
-        """(..., R * S) -> (..., R, V) from the top layer."""
-        top = self.split(state)[..., self.state_size - self.sizes[-1]:]
-        return self.model.output(self.model.cells[-1].output(top))
+        """(..., R * S) -> (..., R, V)."""
+        return self.model.logits(self.split(state))
 
 
 class FPPStreams:

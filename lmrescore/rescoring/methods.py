@@ -21,7 +21,7 @@ from torch import Tensor
 
 from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.lattice import Lattice
-from lmrescore.lm.model import RNNLM
+from lmrescore.lm.interface import LanguageModel
 from lmrescore.rescoring.exact import arc_log_probs
 from lmrescore.rescoring.expand import Expansion, TokenTable, expand
 from lmrescore.rescoring.nbest import nbest_scores
@@ -88,14 +88,14 @@ def _failures(lat: Lattice, exp: Expansion) -> list[Failure]:
     return [Failure(lat.utt_ids[i], msg) for i, msg in exp.failed.items()]
 
 
-def fixed_point(model: RNNLM, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
+def fixed_point(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
     """Exact order-K scores on the lattice expanded to unique K-token histories."""
     exp = expand(lat, tokens.table, s.order, tokens.bos, s.max_arcs)
     rnnlm, histories = arc_log_probs(model, exp, tokens.table, tokens.bos, tokens.eos, s.chunk)
     return MethodResult(exp.lattice, rnnlm, _failures(lat, exp), {"histories": histories})
 
 
-def ngram_approx(model: RNNLM, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
+def ngram_approx(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
     """Kaldi's pruned rescoring: states merged by their last n-1 tokens."""
     ng = ngram_approx_scores(model, lat, tokens.table, s.max_ngram_order, tokens.bos,
                              tokens.eos, s.acoustic_scale, s.word_ins_penalty, s.max_arcs,
@@ -104,7 +104,7 @@ def ngram_approx(model: RNNLM, lat: Lattice, tokens: Tokens, s: MethodSettings) 
                         {"rnn_states": ng.rnn_states})
 
 
-def nbest(model: RNNLM, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
+def nbest(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
     """The N best first-pass paths scored as sentences."""
     nb = nbest_scores(model, lat, tokens.table, s.num_paths, tokens.bos, tokens.eos, s.order,
                       s.acoustic_scale, s.word_ins_penalty, s.chunk)
@@ -138,7 +138,7 @@ class Method:
         summary: option names that only this method has, reported in the run summary.
     """
 
-    score: Callable[[RNNLM, Lattice, Tokens, MethodSettings], MethodResult]
+    score: Callable[[LanguageModel, Lattice, Tokens, MethodSettings], MethodResult]
     order: Callable[[int | None, int | None, int], int | None]
     summary: tuple[str, ...] = ()
 

@@ -19,9 +19,8 @@ from torch import Tensor
 
 from lmrescore.rescoring.expand import TokenTable
 from lmrescore.lattice.lattice import Lattice, ragged_arange
-from lmrescore.lm.model import RNNLM
+from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
 from lmrescore.lattice.nbest import Nbest, nbest
-from lmrescore.rescoring.exact import BLOCK_ROWS
 from lmrescore.lattice.rows import unique_rows
 
 
@@ -96,8 +95,8 @@ def paths_lattice(lat: Lattice, nb: Nbest) -> tuple[Lattice, Tensor]:
 
 
 @torch.no_grad()
-def sentence_log_probs(model: RNNLM, sentences: Tensor, lengths: Tensor, bos: int, eos: int,
-                       order: int | None, chunk: int = BLOCK_ROWS) -> Tensor:
+def sentence_log_probs(model: LanguageModel, sentences: Tensor, lengths: Tensor, bos: int,
+                       eos: int, order: int | None, chunk: int = BLOCK_ROWS) -> Tensor:
     """log p(token | <s> and the tokens before it) at each position of padded sentences.
 
     Args:
@@ -109,7 +108,7 @@ def sentence_log_probs(model: RNNLM, sentences: Tensor, lengths: Tensor, bos: in
         (N, T+1) float32 log-probabilities; column ``lengths[i]`` holds ``</s>``, later
         columns 0.
     """
-    device = next(model.parameters()).device
+    device = model.device
     num, width = sentences.shape
     out = torch.zeros(num, width + 1, dtype=torch.float32)
     by_len = torch.argsort(lengths, descending=True)
@@ -125,24 +124,20 @@ def sentence_log_probs(model: RNNLM, sentences: Tensor, lengths: Tensor, bos: in
         valid = torch.arange(t) <= lengths[idx, None]
         starts = torch.zeros_like(inputs, dtype=torch.bool)
         starts[:, 0] = True
-        top, _ = model.hidden(inputs.to(device), starts.to(device), order=order)
-        valid_dev = valid.to(device)
-        log_probs = torch.log_softmax(model.output(top[valid_dev]).float(), dim=-1)
-        picked = log_probs.gather(1, targets.to(device)[valid_dev][:, None]).squeeze(1).cpu()
-        block = torch.zeros(idx.shape[0], t, dtype=torch.float32)
-        block[valid] = picked
-        out[idx, :t] = block
+        log_probs, _ = model.sequence_log_probs(inputs.to(device), targets.to(device),
+                                                valid.to(device), starts.to(device), order)
+        out[idx, :t] = log_probs.cpu()
         c += rows
     return out
 
 
-def nbest_scores(model: RNNLM, lat: Lattice, table: TokenTable, num_paths: int, bos: int,
-                 eos: int, order: int | None, acoustic_scale: float = 0.1,
+def nbest_scores(model: LanguageModel, lat: Lattice, table: TokenTable, num_paths: int,
+                 bos: int, eos: int, order: int | None, acoustic_scale: float = 0.1,
                  word_ins_penalty: float = 0.0, chunk: int = BLOCK_ROWS) -> NbestScores:
     """The ``num_paths`` best first-pass paths of each lattice, scored as sentences.
 
     Args:
-        model: the RNN LM.
+        model: the LM.
         lat: a batch of connected lattices.
         table: lattice label -> LM tokens.
         num_paths: N.

@@ -6,12 +6,12 @@ the FIRST path that reached it; other paths with the same last ``n-1`` words are
 and scored from that state. Kaldi's pruned composition explores the lattice best-first, so a
 state is first reached along its best-scoring path.
 
-Here: expand histories with K = n-1 (:func:`lmrescore.rescoring.expand.expand`), then walk the expanded
-lattice one topological level at a time. Each expanded state takes its RNN state from ONE
-incoming arc, the last arc of the best first-pass path into it (highest
+Here: expand histories with K = n-1 (:func:`lmrescore.rescoring.expand.expand`), then walk
+the expanded lattice one topological level at a time. Each expanded state takes its RNN state
+from ONE incoming arc, the last arc of the best first-pass path into it (highest
 ``acoustic_scale * am + lm - word_ins_penalty * words``; ties go to the highest arc id, as in
-:func:`lmrescore.lattice.shortest_path.best_path`): ``cell.step(state of that arc's source, word)``
-through all layers, one token at a time for subword units. Every arc then scores
+:func:`lmrescore.lattice.shortest_path.best_path`): ``model.step(state of that arc's source,
+word)``, one token at a time for subword units. Every arc then scores
 ``log p(word | RNN state of its source)`` (token by token) and arcs into the final state score
 ``</s>``. The RNN runs its exact recurrence whatever order the model was trained at.
 
@@ -29,8 +29,7 @@ from torch import Tensor
 
 from lmrescore.rescoring.expand import Expansion, TokenTable, expand
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
-from lmrescore.lm.model import RNNLM
-from lmrescore.rescoring.exact import BLOCK_ROWS, token_log_probs
+from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
 from lmrescore.lattice.semiring import forward_scores
 from lmrescore.lattice.topsort import Levels, levels
 
@@ -53,24 +52,6 @@ class NgramApproxScores:
     rnn_states: int
 
 
-def step_tokens(model: RNNLM, state: list[Tensor], tokens: Tensor) -> list[Tensor]:
-    """Per-layer RNN states after reading one token each: one batched cell call per layer.
-
-    Args:
-        state: per layer (n, state_size) states.
-        tokens: (n,) token ids (on the model's device).
-    Returns:
-        per layer (n, state_size) new states.
-    """
-    x = model.embedding(tokens)
-    out = []
-    for cell, s in zip(model.cells, state):
-        s = cell.step(s, cell.input_proj(x))
-        out.append(s)
-        x = cell.output(s)
-    return out
-
-
 def best_incoming_arcs(lat: Lattice, lv: Levels, acoustic_scale: float,
                        word_ins_penalty: float) -> Tensor:
     """(S,) int64 last arc of the best first-pass path into each state (-1 at start states).
@@ -87,14 +68,14 @@ def best_incoming_arcs(lat: Lattice, lv: Levels, acoustic_scale: float,
 
 
 @torch.no_grad()
-def ngram_approx_scores(model: RNNLM, lat: Lattice, table: TokenTable, max_ngram_order: int,
+def ngram_approx_scores(model: LanguageModel, lat: Lattice, table: TokenTable, max_ngram_order: int,
                         bos: int, eos: int, acoustic_scale: float = 0.1,
                         word_ins_penalty: float = 0.0, max_arcs: int | None = None,
                         chunk: int = BLOCK_ROWS) -> NgramApproxScores:
     """Score a batch the way Kaldi's pruned RNNLM rescoring does (see the module docstring).
 
     Args:
-        model: the RNN LM (its exact recurrence is used).
+        model: the LM, stepped token by token (an RNN's exact recurrence).
         lat: a batch of connected lattices.
         table: lattice label -> LM tokens.
         max_ngram_order: n >= 2; states are merged by their last n-1 tokens.
@@ -112,15 +93,11 @@ def ngram_approx_scores(model: RNNLM, lat: Lattice, table: TokenTable, max_ngram
     lv = levels(ex)
     best_in = best_incoming_arcs(ex, lv, acoustic_scale, word_ins_penalty)
     best_in[ex.final_states] = -1
-    param = next(model.parameters())
-    dev = param.device
-    state = [param.new_zeros(ex.num_states, c.state_size) for c in model.cells]
+    dev = model.device
+    state = model.zero_state(ex.num_states)
     starts = ex.start_states[ex.nonempty()]
-    first = step_tokens(model, [param.new_zeros(starts.shape[0], c.state_size)
-                                for c in model.cells],
-                        torch.full((starts.shape[0],), bos, device=dev))
-    for s, f in zip(state, first):
-        s[starts.to(dev)] = f
+    state[starts.to(dev)] = model.step(model.zero_state(starts.shape[0]),
+                                       torch.full((starts.shape[0],), bos, device=dev))
     labels = ex.label
     word = labels.clamp(min=0)
     num_tokens = torch.where(labels > 0, table.splits[word + 1] - table.splits[word], 0)
@@ -131,36 +108,31 @@ def ngram_approx_scores(model: RNNLM, lat: Lattice, table: TokenTable, max_ngram
         if not arcs.numel():
             continue
         rnn_states += states.shape[0]
-        top = model.cells[-1].output(state[-1][states.to(dev)])
         # first token of each word arc, </s> on arcs into the final state
         ask = (num_tokens[arcs] > 0) | (labels[arcs] == FINAL_LABEL)
         tok = torch.where(labels[arcs] == FINAL_LABEL, eos, table.token(word[arcs], 0))
-        rnnlm[arcs[ask]] += token_log_probs(model, top, group[ask], tok[ask], chunk)
+        rnnlm[arcs[ask]] += model.token_log_probs(state[states.to(dev)], group[ask], tok[ask],
+                                                  chunk)
         # step through the words of arcs that score more tokens or give their dst its state
         chosen = best_in[ex.dst[arcs]] == arcs
         n = num_tokens[arcs]
         walk = (n > 1) | (chosen & (n > 0))
         cur, n, chosen = arcs[walk], n[walk], chosen[walk]
-        cur_state = [s[ex.src[cur].to(dev)] for s in state]
+        cur_state = state[ex.src[cur].to(dev)]
         for j in range(int(n.max()) if n.numel() else 0):
             act = ((n > j + 1) | (chosen & (n > j))).nonzero().squeeze(1)
             act_dev = act.to(dev)
-            new = step_tokens(model, [s[act_dev] for s in cur_state],
-                              table.token(word[cur[act]], j).to(dev))
-            for s, v in zip(cur_state, new):
-                s[act_dev] = v
+            new = model.step(cur_state[act_dev], table.token(word[cur[act]], j).to(dev))
+            cur_state[act_dev] = new
             more = (n[act] > j + 1).nonzero().squeeze(1)
             if more.numel():
-                top = model.cells[-1].output(new[-1][more.to(dev)])
-                rnnlm[cur[act[more]]] += token_log_probs(
-                    model, top, torch.arange(more.shape[0]),
+                rnnlm[cur[act[more]]] += model.token_log_probs(
+                    new[more.to(dev)], torch.arange(more.shape[0]),
                     table.token(word[cur[act[more]]], j + 1), chunk)
         # each dst takes the state at the end of its chosen in-arc (epsilon: the src's state)
         done = chosen & (n > 0)
-        for s, c in zip(state, cur_state):
-            s[ex.dst[cur[done]].to(dev)] = c[done.to(dev)]
+        state[ex.dst[cur[done]].to(dev)] = cur_state[done.to(dev)]
         eps = arcs[(best_in[ex.dst[arcs]] == arcs) & (num_tokens[arcs] == 0)
                    & (labels[arcs] != FINAL_LABEL)]
-        for s in state:
-            s[ex.dst[eps].to(dev)] = s[ex.src[eps].to(dev)]
+        state[ex.dst[eps].to(dev)] = state[ex.src[eps].to(dev)]
     return NgramApproxScores(expansion=exp, rnnlm=rnnlm, best_in=best_in, rnn_states=rnn_states)

@@ -27,7 +27,7 @@ from lmrescore.lattice.prune import prune_beam
 from lmrescore.lattice.shortest_path import BestPath, best_path
 from lmrescore.lattice.topsort import connect
 from lmrescore.lattice.weights import Weights
-from lmrescore.lm.model import RNNLM
+from lmrescore.lm.interface import LanguageModel
 from lmrescore.lm.units import Units
 from lmrescore.rescoring.exact import BLOCK_ROWS
 from lmrescore.rescoring.expand import TokenTable
@@ -143,11 +143,11 @@ class LatticeRescorer:
     at (None: exact recurrence).
     """
 
-    def __init__(self, model: RNNLM, units: Units, symbols: Vocab,
+    def __init__(self, model: LanguageModel, units: Units, symbols: Vocab,
                  options: RescoreOptions) -> None:
         self.model, self.units, self.symbols, self.options = model, units, symbols, options
         self.method = METHODS[options.method]
-        self.order = self.method.order(options.order, model.config.order, options.max_ngram_order)
+        self.order = self.method.order(options.order, model.order, options.max_ngram_order)
         table, self.is_oov = token_table(symbols, units)
         self.tokens = Tokens(table, units.vocab.bos, units.vocab.eos)
         self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None

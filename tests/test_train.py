@@ -185,3 +185,16 @@ def test_set_overrides_take_dotted_paths_of_any_depth() -> None:
     for bad in ["train", "train.epochs", "train..window=5", "train.epochs.x=1"]:
         with pytest.raises(InputError, match="--set"):
             apply_overrides(ExperimentConfig().to_dict(), [bad])
+
+
+def test_rerun_with_another_config_is_refused_and_says_what_differs(corpus: Path,
+                                                                    tmp_path: Path) -> None:
+    Trainer(config(epochs=1), corpus, tmp_path / "exp").run()
+    last = tmp_path / "exp" / "last.pt"
+    before = (last.read_bytes(), (tmp_path / "exp" / "config.yaml").read_text())
+    changed = config(epochs=1)
+    changed.model.hidden_dim *= 2  # would have been a raw 'size mismatch' on resume
+    with pytest.raises(InputError, match=r"model.hidden_dim: \d+ there, \d+ now"):
+        Trainer(changed, corpus, tmp_path / "exp")
+    assert (last.read_bytes(), (tmp_path / "exp" / "config.yaml").read_text()) == before
+    Trainer(config(epochs=1), corpus, tmp_path / "exp")  # the same config still resumes

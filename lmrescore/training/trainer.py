@@ -20,6 +20,7 @@ import yaml
 from tqdm import tqdm
 
 from lmrescore.atomic import atomic_write_text
+from lmrescore.errors import InputError
 from lmrescore.lm.checkpoint import check_same_vocab, load_checkpoint, save_checkpoint
 from lmrescore.lm.config import ExperimentConfig
 from lmrescore.lm.data import Batch, corpus_path, read_sentences, sentence_batches, stream_batches
@@ -59,6 +60,37 @@ def make_optimizer(model: RNNLM, config: ExperimentConfig) -> torch.optim.Optimi
     return torch.optim.Adagrad(params, lr=t.lr, weight_decay=t.weight_decay)
 
 
+def check_same_config(exp_dir: Path, config: ExperimentConfig) -> None:
+    """Refuse to go on in an experiment folder made with another config (its ``config.yaml``),
+    naming every setting that differs; ``model.vocab_size`` comes from the data, not the config."""
+    path = exp_dir / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        old = _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a readable config ({e.__class__.__name__})") from None
+    new = _flatten(config.to_dict())
+    differ = [k for k in sorted(old.keys() | new.keys())
+              if k != "model.vocab_size" and old.get(k) != new.get(k)]
+    if differ:
+        raise InputError(f"{exp_dir} was trained with another config: "
+                         + "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
+                                     for k in differ)
+                         + ". Use another --exp-dir, or remove this one to start over")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 class Trainer:
     """Trains one experiment; ``run()`` resumes from ``exp_dir/last.pt`` when it exists."""
 
@@ -66,6 +98,7 @@ class Trainer:
                  device: str = "cpu") -> None:
         self.exp_dir = Path(exp_dir)
         self.device = device
+        check_same_config(self.exp_dir, config)
         texts = {s: read_sentences(corpus_path(corpus_dir, config.data.corpus, s))
                  for s in ("train", "valid", "test")}
         self.units: Units = make_units(config.data, texts["train"], self.exp_dir)

@@ -2,9 +2,12 @@
 """Corpus WER of hypotheses against references, printed the Kaldi compute-wer way.
 
 Usage: utils/compute_wer.py --ref data/test/text --hyp exp/X/score_fp_k8/hyp [--json wer.json]
+           [--per-utt per_utt]
 
 Both files hold 'utt w1 w2 ...' lines. An utterance of the reference with no hypothesis line
 counts as all deletions; hypotheses of utterances without a reference are an error.
+``--per-utt`` writes each utterance's alignment as Kaldi's wer_details/per_utt does: ref, hyp
+and op (C, S, I, D) lines, then ``#csid`` counts.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def main() -> int:
     parser.add_argument("--ref", type=Path, required=True)
     parser.add_argument("--hyp", type=Path, required=True)
     parser.add_argument("--json", type=Path, help="also write the counts here")
+    parser.add_argument("--per-utt", type=Path, help="also write per-utterance alignments here")
     args = parser.parse_args()
     refs, hyps = read_text(args.ref), read_text(args.hyp)
     extra = sorted(set(hyps) - set(refs))
@@ -34,12 +38,29 @@ def main() -> int:
     missing = sum(u not in hyps for u in refs)
     errors = corpus_word_errors(list(refs.values()), [hyps.get(u, []) for u in refs])
     print(f"{errors}; {len(refs)} utterances, {missing} without a hypothesis")
+    if args.per_utt:
+        atomic_write_text(args.per_utt, "".join(per_utt(u, r, hyps.get(u, []))
+                                                for u, r in refs.items()))
     if args.json:
         record = {"wer": errors.wer, "errors": errors.errors, "ref_words": errors.ref_words,
                   "ins": errors.ins, "del": errors.dels, "sub": errors.subs,
                   "utterances": len(refs), "missing": missing, "detail": str(errors)}
         atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
     return 0
+
+
+def per_utt(utt: str, ref: list[str], hyp: list[str]) -> str:
+    """Kaldi's per_utt lines of one utterance: aligned ref, hyp, op, and #csid counts."""
+    import kaldialign
+
+    pairs = kaldialign.align(ref, hyp, "***")
+    ops = ["C" if r == h else "I" if r == "***" else "D" if h == "***" else "S" for r, h in pairs]
+    width = [max(len(r), len(h), 1) for r, h in pairs]
+    def row(cells: list[str]) -> str:
+        return " ".join(c.ljust(w) for c, w in zip(cells, width)).rstrip()
+    counts = " ".join(str(ops.count(o)) for o in "CSID")
+    return (f"{utt} ref  {row([r for r, _ in pairs])}\n{utt} hyp  {row([h for _, h in pairs])}\n"
+            f"{utt} op   {row(ops)}\n{utt} #csid {counts}\n")
 
 
 if __name__ == "__main__":

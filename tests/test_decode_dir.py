@@ -1,0 +1,65 @@
+"""egs/utils/lmrescore_decode_dir.sh on a Kaldi decode dir: 3 gzipped binary archives rescored
+by 3 jobs through $cmd, then scored as Kaldi's local/score.sh; the same 1-best as one score run."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+from pathlib import Path
+
+from lmrescore.cli import main
+from lmrescore.formats import read_lattices, write_lattices
+from lmrescore.rescoring.metrics import read_text
+from lmrescore.vocab import Vocab
+from test_cli_score import ARK, FIXTURES, UTTS, WORDS, make_model
+
+UTILS = Path(__file__).parent.parent / "egs" / "utils"
+SCORE_OPTS = "--beam 10 --acoustic-scale 0.1 --order 2"
+
+
+def decode_dir(folder: Path) -> Path:
+    """A Kaldi-style decode dir: lat.{1,2,3}.gz (binary CompactLattice archives) and num_jobs."""
+    lats = [lat for _, lat in read_lattices(ARK, "kaldi", Vocab.load(WORDS))]
+    folder.mkdir()
+    for job, part in enumerate([lats[:2], lats[2:4], lats[4:]], 1):
+        write_lattices(f"ark:{folder / 'plain.ark'}", part, "kaldi")
+        (folder / f"lat.{job}.gz").write_bytes(gzip.compress((folder / "plain.ark").read_bytes()))
+    (folder / "plain.ark").unlink()
+    (folder / "num_jobs").write_text("3\n")
+    return folder
+
+
+def test_decode_dir_is_rescored_by_jobs_and_scored_like_kaldi(tmp_path: Path) -> None:
+    make_model(tmp_path / "lm.pt")
+    indir = decode_dir(tmp_path / "decode")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "text").write_text((FIXTURES / "text").read_text())
+    out = tmp_path / "decode_rescored"
+    env = {**os.environ, "PATH": f"{UTILS}:{os.environ['PATH']}"}
+    run = subprocess.run(
+        ["bash", str(UTILS / "lmrescore_decode_dir.sh"), "--score-opts", SCORE_OPTS,
+         "--scoring-opts", "--min-lmwt 9 --max-lmwt 11 --word-ins-penalty 0.0,1.0",
+         str(tmp_path / "lm.pt"), str(tmp_path / "data"), WORDS, str(indir), str(out)],
+        capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert (out / "num_jobs").read_text().strip() == "3"
+    rescored = [u for n in (1, 2, 3) for u, lat in
+                read_lattices(f"ark:gunzip -c {out / f'lat.{n}.gz'} |", "kaldi", Vocab.load(WORDS))
+                if not isinstance(lat, Exception)]
+    assert rescored == UTTS
+    assert sorted(p.name for p in out.glob("wer_*")) == [
+        f"wer_{lmwt}_{wip}" for lmwt in (10, 11, 9) for wip in ("0.0", "1.0")]
+    best = (out / "scoring_kaldi" / "best_wer").read_text()
+    assert best.startswith("%WER ") and "/wer_" in best
+    per_utt = (out / "scoring_kaldi" / "wer_details" / "per_utt").read_text().splitlines()
+    assert [line.split()[0] for line in per_utt if "#csid" in line] == UTTS
+
+    # one score run over the whole archive: the same 1-best as the jobs, and as the scoring
+    # dir's best path at LMWT 10 (= 1 / 0.1), penalty 0
+    assert main(["score", "--model", str(tmp_path / "lm.pt"), "--lattice", ARK, "--words", WORDS,
+                 *SCORE_OPTS.split(), "--one-best", str(tmp_path / "hyp")]) == 0
+    whole = read_text(tmp_path / "hyp")
+    jobs = {u: w for n in (1, 2, 3) for u, w in read_text(out / f"hyp.{n}").items()}
+    assert jobs == whole
+    assert read_text(out / "scoring_kaldi" / "penalty_tmp" / "10.0.0.txt") == whole

@@ -78,3 +78,21 @@ def test_cli_needs_references_that_match(tmp_path: Path):
     (tmp_path / "text").write_text("other a\n")
     assert main(["tune", f"ark:{tmp_path / 'lat.ark'}", "--words", str(words),
                  "--ref", str(tmp_path / "text")]) == 1
+
+
+def test_a_cyclic_lattice_is_skipped_and_counted_not_the_sweep(tmp_path: Path, capsys):
+    words = tmp_path / "words.txt"
+    SYMBOLS.save(words)
+    a = SYMBOLS.ids["a"]
+    cyclic = Lattice.from_arcs("u3", 3, [0, 1, 1], [1, 1, 2], [a, a, -1],
+                               {"am": [0.0] * 3, "lm": [0.0] * 3})  # a self-loop on state 1
+    write_lattices(f"ark:{tmp_path / 'lat.ark'}", two_choices() + [cyclic], "kaldi")
+    (tmp_path / "text").write_text("u1 a\nu2 c\nu3 a\n")
+    args = ["tune", f"ark:{tmp_path / 'lat.ark'}", "--words", str(words),
+            "--ref", str(tmp_path / "text"), "--inv-acoustic-scale", "0.25,2",
+            "--word-ins-penalty=0,1", "--json", str(tmp_path / "best.json")]
+    assert main(args) == 1  # one of three failed, over --max-failures 0
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert (best["lmwt"], best["word_ins_penalty"], best["errors"]) == (0.25, 1.0, 0)
+    assert (best["lattices"], best["failed"]) == (2, 1)
+    assert main(args + ["--max-failures", "0.5"]) == 0

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.atomic import atomic_write_text
     from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches
     from lmrescore.rescoring.metrics import read_text
-    from lmrescore.rescoring.tune import best_point, sweep
+    from lmrescore.rescoring.tune import best_point, decodable, sweep
     from lmrescore.vocab import Vocab
 
     if not args.words:
@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
     stats = ReadStats()
     items = read_lattice_batches(args.lattices, args.format, symbols, args.batch_size,
                                  "unk" if args.map_oov_to_unk else "error")
-    batches = list(skip_bad_batches(items, stats))
+    batches, failed = decodable(skip_bad_batches(items, stats))
+    for f in failed:
+        logging.getLogger(__name__).warning("skipping %s: %s", f.utt_id, f.message)
+    stats.failed += len(failed)
     refs = read_text(args.ref)
     scored = sum(u in refs for lat in batches for u in lat.utt_ids)
     if scored == 0:

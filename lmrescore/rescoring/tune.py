@@ -9,10 +9,12 @@ lattice at each point of a grid; :func:`best_point` picks the lowest WER (ties: 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.topsort import levels, require_paths
 from lmrescore.rescoring.metrics import WordErrors, corpus_word_errors
 from lmrescore.lattice.shortest_path import best_path
 from lmrescore.lattice.weights import Weights
@@ -35,6 +37,29 @@ def decode(batches: Sequence[Lattice], symbols: Vocab, weights: Weights) -> dict
         best = best_path(lat, weights.acoustic_scale, weights.lm_scale, weights.word_ins_penalty)
         hyps.update((u, symbols.decode(w)) for u, w in zip(lat.utt_ids, best.word_lists()))
     return hyps
+
+
+def decodable(batches: Iterable[Lattice]) -> tuple[list[Lattice], list[Failure]]:
+    """The lattices that have a best path (acyclic, with a path to the final state), in
+    batches, and a failure for each of the others, so that one bad lattice costs only itself."""
+    good, failed = [], []
+    for lat in batches:
+        try:
+            require_paths(lat, levels(lat))
+            good.append(lat)
+            continue
+        except InputError:
+            pass
+        keep = []
+        for i in range(lat.num_lattices):
+            try:
+                require_paths(lat[i], levels(lat[i]))
+                keep.append(i)
+            except InputError as e:
+                failed.append(Failure(lat.utt_ids[i], str(e)))
+        if keep:
+            good.append(lat.select(keep))
+    return good, failed
 
 
 def sweep(batches: Sequence[Lattice], symbols: Vocab, refs: dict[str, list[str]],

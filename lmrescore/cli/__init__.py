@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 
 from lmrescore.errors import InputError
@@ -33,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.num_threads)
     try:
         return int(args.func(args) or 0)
-    except (InputError, FileNotFoundError) as e:
+    except BrokenPipeError:  # the reader of stdout went away (| head): end as a killed tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except (InputError, OSError) as e:  # bad input, or a disk that is full, a missing file, ...
         print(f"lmrescore {args.command}: error: {e}", file=sys.stderr)
         return 1
 

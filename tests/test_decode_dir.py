@@ -63,3 +63,47 @@ def test_decode_dir_is_rescored_by_jobs_and_scored_like_kaldi(tmp_path: Path) ->
     jobs = {u: w for n in (1, 2, 3) for u, w in read_text(out / f"hyp.{n}").items()}
     assert jobs == whole
     assert read_text(out / "scoring_kaldi" / "penalty_tmp" / "10.0.0.txt") == whole
+
+
+def test_a_killed_driver_reruns_only_the_unfinished_jobs_to_the_same_output(tmp_path: Path
+                                                                           ) -> None:
+    import signal
+    import time
+
+    make_model(tmp_path / "lm.pt")
+    indir = tmp_path / "decode"
+    indir.mkdir()
+    lats = [lat for _, lat in read_lattices(ARK, "kaldi", Vocab.load(WORDS))]
+    big = []  # job 3 is 40 lattices: it is still running when job 1 has finished
+    for i in range(40):
+        copy = lats[i % 5].select([0])
+        copy.utt_ids = [f"copy-{i:02d}"]
+        big.append(copy)
+    for job, part in enumerate([lats[:1], lats[1:2], big], 1):
+        write_lattices(f"ark:{tmp_path / 'plain.ark'}", part, "kaldi")
+        (indir / f"lat.{job}.gz").write_bytes(gzip.compress((tmp_path / "plain.ark").read_bytes()))
+    (indir / "num_jobs").write_text("3\n")
+    env = {**os.environ, "PATH": f"{UTILS}:{os.environ['PATH']}"}
+
+    def driver(out: Path) -> list[str]:
+        return ["bash", str(UTILS / "lmrescore_decode_dir.sh"), "--score-opts", SCORE_OPTS,
+                "--skip-scoring", "true", str(tmp_path / "lm.pt"), str(tmp_path / "data"),
+                WORDS, str(indir), str(out)]
+
+    whole = tmp_path / "whole"
+    assert subprocess.run(driver(whole), env=env, capture_output=True).returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(driver(out), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (out / "summary.1.json").exists() and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9 the driver and every job
+    proc.wait()
+    assert not (out / "summary.3.json").exists()
+    rerun = subprocess.run(driver(out), env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "rescored 1 of 3 jobs" in rerun.stdout or "rescored 2 of 3 jobs" in rerun.stdout
+    for n in (1, 2, 3):
+        assert (out / f"hyp.{n}").read_text() == (whole / f"hyp.{n}").read_text()
+        assert (gzip.decompress((out / f"lat.{n}.gz").read_bytes())
+                == gzip.decompress((whole / f"lat.{n}.gz").read_bytes()))

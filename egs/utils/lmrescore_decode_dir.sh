@@ -10,7 +10,8 @@
 #            exp/tri3/decode_test exp/tri3/decode_test_afp8
 # Options: --cmd CMD (default: $decode_cmd or utils/run_local.sh), --score-opts "..." (passed
 #   to lmrescore score, e.g. "--beam 10 --prune-order 2 --acoustic-scale 0.1"), --skip-scoring
-#   true, --scoring-opts "..." (passed to utils/score_kaldi.sh).
+#   true, --scoring-opts "..." (passed to utils/score_kaldi.sh). Rerun after a kill: finished
+#   jobs are kept, the others run again.
 
 set -euo pipefail
 cmd=${decode_cmd:-run_local.sh}
@@ -35,14 +36,22 @@ for n in $(seq "$nj"); do
   [ -f "$indir/lat.$n.gz" ] || { echo "$0: no such file $indir/lat.$n.gz (num_jobs is $nj)" >&2; exit 1; }
 done
 
+# A job is done once its summary exists (score writes it last, after its lattices and 1-best):
+# a rerun after a kill runs only the jobs that had not finished.
 mkdir -p "$dir/log"
-$cmd JOB=1:"$nj" "$dir/log/rescore.JOB.log" \
-  lmrescore score --model "$model" --words "$words" --num-threads 1 $score_opts \
-    --lattice "ark:gunzip -c $indir/lat.JOB.gz |" \
-    --write-lattice "ark:| gzip -c > $dir/lat.JOB.gz" \
-    --one-best "$dir/hyp.JOB" --summary "$dir/summary.JOB.json"
+todo=$(for n in $(seq "$nj"); do [ -f "$dir/summary.$n.json" ] || echo "$n"; done)
+for n in $todo; do
+  $cmd "$dir/log/rescore.$n.log" \
+    lmrescore score --model "$model" --words "$words" --num-threads 1 $score_opts \
+      --lattice "ark:gunzip -c $indir/lat.$n.gz |" \
+      --write-lattice "ark:| gzip -c > $dir/lat.$n.gz" \
+      --one-best "$dir/hyp.$n" --summary "$dir/summary.$n.json" &
+done
+failed=0
+for pid in $(jobs -p); do wait "$pid" || failed=$((failed + 1)); done
+[ $failed -eq 0 ] || { echo "$0: $failed job(s) failed, see $dir/log/rescore.*.log" >&2; exit 1; }
 echo "$nj" > "$dir/num_jobs"
-echo "$0: rescored $nj jobs into $dir"
+echo "$0: rescored $(echo $todo | wc -w) of $nj jobs into $dir ($nj done)"
 
 if ! $skip_scoring; then
   [ -f "$data/text" ] || { echo "$0: no $data/text to score against (or --skip-scoring true)" >&2; exit 1; }

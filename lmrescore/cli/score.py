@@ -126,8 +126,10 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(args.one_best, lines)
     if args.nbest_out:
         atomic_write_text(args.nbest_out, "".join(nbest_lines))
+    write_failed = []
     if args.write_lattice:
-        write_lattices(args.write_lattice, rescored, args.out_format or args.format)
+        _, write_failed = write_lattices(args.write_lattice, rescored,
+                                         args.out_format or args.format)
 
     summary = {"method": args.method, "order": rescorer.order,
                **{k: getattr(options, k) for k in rescorer.method.summary},
@@ -143,4 +145,5 @@ def run(args: argparse.Namespace) -> int:
     log.info("summary: %s", json.dumps(summary))
     if args.summary:
         atomic_write_text(args.summary, json.dumps(summary, indent=1) + "\n")
-    return 1 if len(run.failed) > args.max_failures * max(1, run.lattices) else 0
+    failed = len(run.failed) + len(write_failed)
+    return 1 if failed > args.max_failures * max(1, run.lattices) else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -9,12 +10,14 @@ from pathlib import Path
 
 from lmrescore.atomic import atomic_write_text
 from lmrescore.errors import InputError
+from lmrescore.text_input import read_lines
 
 EPS = "<eps>"
 BOS = "<s>"
 EOS = "</s>"
 UNK = "<unk>"
 SPECIALS = (EPS, BOS, EOS, UNK)
+_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²".isdigit() is true
 
 
 @dataclass(frozen=True)
@@ -90,19 +93,35 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":
-        """Read a ``words.txt`` (``word id`` per line, ids dense from 0)."""
-        path = Path(path)
+        """Read a ``words.txt`` (``word id`` per line, ids dense from 0, each word and id once).
+
+        Raises:
+            InputError: naming ``path`` and the line (not UTF-8, not ``word id``, a repeated
+                word or id), or a missing id or special symbol.
+        """
         table: dict[int, str] = {}
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-                    raise InputError(f"{path}:{lineno}: expected 'word id', got {line.rstrip()!r}")
-                table[int(parts[1])] = parts[0]
-        if sorted(table) != list(range(len(table))):
-            raise InputError(f"{path}: ids are not dense 0..{len(table) - 1}")
+        line_of: dict[str, int] = {}
+        for lineno, line in read_lines(path):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not _ID.fullmatch(parts[1]):
+                raise InputError(f"{path}:{lineno}: expected 'word id', got {line.rstrip()!r}")
+            word, i = parts[0], int(parts[1])
+            if word in line_of:
+                raise InputError(f"{path}:{lineno}: the word {word!r} appears twice "
+                                 f"(first on line {line_of[word]})")
+            if i in table:
+                raise InputError(f"{path}:{lineno}: id {i} appears twice (first for "
+                                 f"{table[i]!r}, line {line_of[table[i]]})")
+            table[i] = word
+            line_of[word] = lineno
+        if not table:
+            raise InputError(f"{path}: empty symbol table")
+        missing_id = next((i for i in range(len(table)) if i not in table), None)
+        if missing_id is not None:
+            raise InputError(f"{path}: id {missing_id} is missing (ids must be dense "
+                             f"0..{len(table) - 1})")
         vocab = cls(tuple(table[i] for i in range(len(table))))
         missing = [s for s in SPECIALS if s not in vocab]
         if missing:

@@ -42,7 +42,7 @@ def test_round_trip_through_slf_files(tmp_path: Path) -> None:
     lats = [random_lattice(s, f"u{s}", 5, 9, 0) for s in range(4)]
     lats = [replace(x, label=torch.where((x.label == VOCAB.bos) | (x.label == VOCAB.eos), 4,
                                          x.label)) for x in lats]
-    assert write_lattices(str(tmp_path), lats, "slf") == 4
+    assert write_lattices(str(tmp_path), lats, "slf") == (4, [])
     got = list(read_lattices(str(tmp_path), "slf", VOCAB))
     for lat, (utt, back) in zip(lats, got):
         assert utt == lat.utt_ids[0]

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     stats = ReadStats()
     items = read_lattice_batches(args.input, args.in_format, symbols,
                                  oov="unk" if args.map_oov_to_unk else "error")
-    written = write_lattices(args.output, skip_bad_batches(items, stats), args.out_format,
-                             args.kaldi_type == "compact")
+    written, write_failed = write_lattices(args.output, skip_bad_batches(items, stats),
+                                           args.out_format, args.kaldi_type == "compact")
+    stats.failed += len(write_failed)
     log.info("converted %d of %d lattices (%d failed)", written, stats.total, stats.failed)
     return 1 if stats.too_many(args.max_failures) else 0

@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
             yield result.lattice
 
     if args.write_lattice:  # written batch by batch as they are rescored: memory stays flat
-        write_lattices(args.write_lattice, rescored_lattices(), args.out_format or args.format)
+        _, write_failed = write_lattices(args.write_lattice, rescored_lattices(),
+                                         args.out_format or args.format)
+        run.failed += write_failed  # e.g. an utterance id that cannot be an SLF file name
     else:
         deque(rescored_lattices(), maxlen=0)
     atomic_write_text(args.one_best, "".join(f"{u} {' '.join(w)}\n"

@@ -6,26 +6,33 @@ Inputs and outputs per format:
   ``scp:lat.scp``, ``ark,t:-``, ``ark,scp:out.ark,out.scp``).
 - ``slf``: one file per utterance. Input: a directory (``*.slf``, ``*.lat``, with optional
   ``.gz``), or a list file (one path per line) or an scp (``utt_id path`` per line).
-  Output: a directory; ``<utt_id>.slf`` per utterance.
+  Output: a directory; ``<utt_id>.slf`` per utterance (see
+  :func:`lmrescore.formats.slf.slf_file_name` for the ids that can name a file).
 - ``k2``: one ``.pt`` file (see :mod:`lmrescore.formats.k2`).
 
 Reading yields ``(utt_id, Lattice | InputError)`` so one bad lattice does not stop the rest;
 :func:`read_lattice_batches` yields batches and the errors met while reading them (Kaldi
-archives: many binary lattices decoded per numpy pass).
+archives: many binary lattices decoded per numpy pass). Writing returns the lattices it could
+not write, each as a :class:`~lmrescore.errors.Failure`, and goes on with the others.
+Readers check every count a file claims against the caps of :mod:`lmrescore.formats.limits`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from lmrescore.errors import InputError
+from lmrescore.errors import Failure, InputError
 from lmrescore.formats.archive import KaldiWriter, read_kaldi, read_kaldi_batches
 from lmrescore.formats.batch import ReadStats, batches, skip_bad, skip_bad_batches, unbatch
 from lmrescore.formats.k2 import read_k2, write_k2
-from lmrescore.formats.slf import read_slf, write_slf
+from lmrescore.formats.slf import read_slf, slf_file_name, write_slf
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.text_input import read_lines
 from lmrescore.vocab import Vocab
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("kaldi", "slf", "k2")
 _SLF_SUFFIXES = (".slf", ".lat", ".htk", ".slf.gz", ".lat.gz", ".htk.gz")
@@ -44,12 +51,8 @@ def slf_inputs(source: str | Path) -> list[tuple[str | None, Path]]:
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.name.endswith(_SLF_SUFFIXES))
         return [(None, p) for p in files]
-    try:
-        lines = source.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise InputError(f"cannot read the SLF list {source}: {e}") from e
     out: list[tuple[str | None, Path]] = []
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in read_lines(source):
         parts = line.split()
         if len(parts) == 1:
             out.append((None, source.parent / parts[0]))
@@ -111,8 +114,11 @@ def read_lattice_batches(source: str, fmt: str, symbols: Vocab | None = None,
 
 
 def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
-                   kaldi_compact: bool = True) -> int:
+                   kaldi_compact: bool = True) -> tuple[int, list[Failure]]:
     """Write batches of lattices; files appear atomically.
+
+    A lattice that cannot be written (SLF: an id that cannot name a file, or met twice) fails
+    alone: it is logged and returned, and the others are written.
 
     Args:
         target: a Kaldi wspecifier, an SLF output directory, or a k2 ``.pt`` path.
@@ -120,9 +126,10 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
         fmt: ``"kaldi"``, ``"slf"`` or ``"k2"``.
         kaldi_compact: Kaldi CompactLattice (else Lattice).
     Returns:
-        the number of lattices written.
+        the number of lattices written, and the failures.
     """
     count = 0
+    failures: list[Failure] = []
     if fmt == "kaldi":
         with KaldiWriter(target, kaldi_compact) as writer:
             for batch in lattices:
@@ -131,9 +138,20 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
                     count += 1
     elif fmt == "slf":
         out = Path(target)
+        written: set[str] = set()
         for batch in lattices:
             for lat in unbatch(batch):
-                write_slf(out / f"{lat.utt_ids[0]}.slf", lat)
+                utt = lat.utt_ids[0]
+                try:
+                    if utt in written:
+                        raise InputError(f"utterance {utt!r}: met twice; its second lattice "
+                                         "would replace the first")
+                    write_slf(out / slf_file_name(utt), lat)
+                except InputError as e:
+                    log.warning("not writing %s: %s", utt, e)
+                    failures.append(Failure(utt, str(e)))
+                    continue
+                written.add(utt)
                 count += 1
     elif fmt == "k2":
         all_lats = [lat for batch in lattices for lat in unbatch(batch)]
@@ -142,4 +160,4 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
         count = len(all_lats)
     else:
         raise InputError(f"unknown lattice format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return count
+    return count, failures

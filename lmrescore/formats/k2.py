@@ -16,6 +16,13 @@ attribute ``"labels"``), else ``labels``. Other per-arc tensors become arc attri
 A file we write holds one FsaVec dict plus ``utt_ids`` (list of str), ``state_attrs`` and
 ``ragged_arc_attrs`` (dicts of tensors): ``k2.Fsa.from_dict(torch.load(path))`` loads it.
 Reading also accepts a single Fsa dict, a list of FSA dicts, or a dict utt_id -> FSA dict.
+
+Untrusted files: the layout (dtype, shapes, row splits, the length of every per-arc, per-state
+and ragged attribute, ``utt_ids``) is checked before use; a malformed dict fails as a whole.
+Then each FSA is checked on its own (caps of :mod:`lmrescore.formats.limits`, local state ids
+inside the FSA, labels -1..len(symbols)-1 with -1 exactly on the arcs into the last state,
+finite scores: k2 scores of -inf are refused, not read as "no arc"); a bad FSA fails alone
+with its utterance and arc named, and never reaches its neighbours' states.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from torch import Tensor
 from lmrescore.atomic import atomic_save
 from lmrescore.errors import InputError
 from lmrescore.formats.batch import unbatch
+from lmrescore.formats.limits import MAX_ARCS, MAX_STATES
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
@@ -37,68 +45,205 @@ _RESERVED = {"arcs", "aux_labels", "lm_scores", "am_scores", "utt_ids", "state_a
              "ragged_arc_attrs", "labels"}
 
 
-def _fsa_arcs(arcs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def _fsa_arcs(arcs: object, name: str) -> tuple[Tensor, Tensor, Tensor]:
     """Arc rows, state row splits and arc row splits of an Fsa or FsaVec ``arcs`` tensor.
+
+    Only the layout is checked here (shape, dtype, lengths, splits); state ids, labels and the
+    caps are checked per FSA by :func:`_fsa_problems`.
 
     Returns:
         (A, 4) int32 arcs with local state ids; (L+1,) state splits; (L+1,) arc splits.
+    Raises:
+        InputError: a malformed tensor, naming ``name``.
     """
+    if not isinstance(arcs, Tensor) or arcs.dtype != torch.int32:
+        got = f"{arcs.dtype} tensor" if isinstance(arcs, Tensor) else type(arcs).__name__
+        raise InputError(f"{name}: 'arcs' must be an int32 tensor, got a {got}")
     if arcs.dim() == 2:
+        if arcs.shape[1] != 4:
+            raise InputError(f"{name}: 'arcs' has shape {tuple(arcs.shape)}; expected (A, 4)")
         num_states = int(arcs[:, :2].max()) + 1 if arcs.shape[0] else 0
-        return arcs, torch.tensor([0, num_states]), torch.tensor([0, arcs.shape[0]])
+        return arcs, torch.tensor([0, max(num_states, 0)]), torch.tensor([0, arcs.shape[0]])
+    if arcs.dim() != 1 or arcs.shape[0] < 4:
+        raise InputError(f"{name}: 'arcs' of shape {tuple(arcs.shape)} is neither an Fsa (A, 4) "
+                         "nor an FsaVec (1-D, at least 4 values)")
     n = int(arcs[0])
+    if not 0 <= n <= (arcs.shape[0] - 4) // 2:
+        raise InputError(f"{name}: the FsaVec claims {n} FSAs in {arcs.shape[0]} values")
     state_splits = arcs[2: 3 + n].long()
     arc_splits = arcs[3 + n: 4 + 2 * n].long()
+    for what, splits in (("state", state_splits), ("arc", arc_splits)):
+        if int(splits[0]) != 0 or bool((splits[1:] < splits[:-1]).any()):
+            raise InputError(f"{name}: the FsaVec's {what} row splits do not rise from 0")
     body = arcs[4 + 2 * n:]
     if body.numel() != 4 * int(arc_splits[-1]):
-        raise ValueError("FsaVec arcs tensor has the wrong length")
+        raise InputError(f"{name}: the FsaVec claims {int(arc_splits[-1])} arcs but holds "
+                         f"{body.numel()} values after its header (4 per arc)")
     return body.reshape(-1, 4), state_splits, arc_splits
 
 
-def from_dict(d: dict[str, Any], utt_ids: Sequence[str] | None = None,
-              symbols: Vocab | None = None, name: str = "<k2>") -> Lattice:
-    """A batch of lattices from one ``as_dict()`` (Fsa or FsaVec).
+def _per_arc(d: dict[str, Any], key: str, num_arcs: int, name: str, integer: bool
+             ) -> Tensor | None:
+    """``d[key]`` if present, checked to be a (num_arcs,) integer or floating tensor."""
+    v = d.get(key)
+    if v is None:
+        return None
+    kind_ok = isinstance(v, Tensor) and (
+        (v.dtype != torch.bool and not v.is_floating_point() and not v.is_complex()) if integer
+        else v.is_floating_point())
+    if not kind_ok or v.shape != (num_arcs,):
+        got = f"{v.dtype} tensor of shape {tuple(v.shape)}" if isinstance(v, Tensor) else (
+            type(v).__name__)
+        raise InputError(f"{name}: {key!r} must be a 1-D {'integer' if integer else 'float'} "
+                         f"tensor of {num_arcs} values (one per arc), got a {got}")
+    return v
 
-    Args:
-        d: the dict; utt_ids: one per FSA (default: ``d["utt_ids"]`` or ``name-i``).
-    Raises:
-        InputError: a malformed dict, naming ``name``.
+
+def _attributes(d: dict[str, Any], num_arcs: int, num_states: int, name: str
+                ) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, tuple[Tensor, Tensor]]]:
+    """Per-arc, per-state and ragged per-arc attributes of ``d``, each checked for length."""
+    arc_attrs = {}
+    for k, v in d.items():
+        if isinstance(v, Tensor) and k not in _RESERVED:
+            if v.dim() == 0 or v.shape[0] != num_arcs:
+                raise InputError(f"{name}: attribute {k!r} has shape {tuple(v.shape)}; a k2 "
+                                 f"tensor attribute has one row per arc ({num_arcs})")
+            arc_attrs[k] = v
+    state_attrs = {} if d.get("state_attrs") is None else d["state_attrs"]
+    if not isinstance(state_attrs, dict) or not all(
+            isinstance(v, Tensor) and v.dim() and v.shape[0] == num_states
+            for v in state_attrs.values()):
+        raise InputError(f"{name}: 'state_attrs' must map names to tensors of {num_states} rows "
+                         "(one per state)")
+    ragged = {} if d.get("ragged_arc_attrs") is None else d["ragged_arc_attrs"]
+    if not isinstance(ragged, dict):
+        raise InputError(f"{name}: 'ragged_arc_attrs' must be a dict")
+    for k, pair in ragged.items():
+        values, splits = pair if isinstance(pair, (tuple, list)) and len(pair) == 2 else (0, 0)
+        if not (isinstance(values, Tensor) and isinstance(splits, Tensor)
+                and values.dim() == 1 and splits.shape == (num_arcs + 1,)
+                and not splits.is_floating_point() and int(splits[0]) == 0
+                and int(splits[-1]) == values.shape[0] and bool((splits[1:] >= splits[:-1]).all())):
+            raise InputError(f"{name}: ragged attribute {k!r} must be (values, splits) with "
+                             f"{num_arcs + 1} splits rising from 0 to len(values)")
+    return arc_attrs, dict(state_attrs), {k: (v[0], v[1]) for k, v in ragged.items()}
+
+
+def _utt_ids(d: dict[str, Any], utt_ids: Sequence[str] | None, num: int, name: str) -> list[str]:
+    """One utterance id per FSA: ``utt_ids``, else ``d["utt_ids"]``, else ``name-i``."""
+    ids = utt_ids if utt_ids is not None else d.get("utt_ids")
+    if ids is None:
+        return [f"{name}-{i}" for i in range(num)]
+    if not isinstance(ids, (list, tuple)) or not all(isinstance(u, str) for u in ids):
+        raise InputError(f"{name}: 'utt_ids' must be a list of strings")
+    if len(ids) != num:
+        raise InputError(f"{name}: {len(ids)} utterance ids for {num} FSAs")
+    return list(ids)
+
+
+def _first_bad(bad: Tensor, fsa: Tensor, num: int) -> Tensor:
+    """(num,) index of each FSA's first arc where ``bad`` holds, or -1 (bad, fsa: (A,))."""
+    first = torch.full((num,), bad.shape[0], dtype=torch.long)
+    arcs = bad.nonzero()[:, 0]
+    first.scatter_reduce_(0, fsa[arcs], arcs, "amin")
+    return torch.where(first == bad.shape[0], -1, first)
+
+
+def _fsa_problems(lat: Lattice, local_src: Tensor, local_dst: Tensor, symbols: Vocab | None,
+                  name: str, max_states: int, max_arcs: int) -> list[str | None]:
+    """Why each FSA of ``lat`` cannot be used (None where it can), checked for all at once.
+
+    Per FSA, the first of: more states or arcs than the caps; an arc whose state is outside
+    the FSA; a label below -1 or outside ``symbols``; label -1 not exactly on the arcs into the
+    last state; a non-finite score. ``lat.src``/``dst`` are not used: they may point anywhere.
     """
-    try:
-        arcs, state_splits, arc_splits = _fsa_arcs(d["arcs"])
-    except (KeyError, ValueError, IndexError, RuntimeError) as e:
-        raise InputError(f"{name}: not a k2 FSA dict ({e})") from None
-    num = state_splits.shape[0] - 1
-    utt_ids = list(utt_ids or d.get("utt_ids") or [f"{name}-{i}" for i in range(num)])
-    if len(utt_ids) != num:
-        raise InputError(f"{name}: {len(utt_ids)} utterance ids for {num} FSAs")
-    counts = arc_splits[1:] - arc_splits[:-1]
-    offset = torch.repeat_interleave(state_splits[:-1], counts)
+    num = lat.num_lattices
+    states = lat.state_splits[1:] - lat.state_splits[:-1]
+    arcs = lat.arc_splits[1:] - lat.arc_splits[:-1]
+    fsa = lat.arc_lattice()
+    n = states[fsa]
+    out_of_range = (local_src < 0) | (local_src >= n) | (local_dst < 0) | (local_dst >= n)
+    if symbols is None:
+        bad_label, label_rule = lat.label < -1, "has a label below -1"
+    else:
+        bad_label = (lat.label < -1) | (lat.label >= len(symbols))
+        label_rule = f"has a label outside -1..{len(symbols) - 1} (the symbol table)"
+    finite = torch.isfinite(lat.scores["am"]) & torch.isfinite(lat.scores["lm"])
+    checks = [
+        (out_of_range, "has a state outside 0..{last}"),
+        (bad_label, label_rule),
+        ((lat.label == -1) != (local_dst == n - 1),
+         "breaks the rule that label -1 marks exactly the arcs into the last state {last}"),
+        (~finite, "has a non-finite score (am {am}, lm {lm})"),
+    ]
+    firsts = [_first_bad(bad, fsa, num) for bad, _ in checks]
+    problems: list[str | None] = [None] * num
+    for i in ((states > max_states) | (arcs > max_arcs) | (torch.stack(firsts) >= 0).any(0)
+              ).nonzero()[:, 0].tolist():
+        where = f"{name}: utterance {lat.utt_ids[i]}"
+        if states[i] > max_states or arcs[i] > max_arcs:
+            problems[i] = (f"{where}: {int(states[i])} states and {int(arcs[i])} arcs; the caps "
+                           f"are {max_states} states and {max_arcs} arcs")
+            continue
+        c = next(c for c, first in enumerate(firsts) if first[i] >= 0)
+        a = int(firsts[c][i])
+        last = int(states[i]) - 1
+        what = checks[c][1].format(last=last, am=float(lat.scores["am"][a]),
+                                   lm=float(lat.scores["lm"][a]))
+        problems[i] = (f"{where}: arc {a - int(lat.arc_splits[i])} ({int(local_src[a])} -> "
+                       f"{int(local_dst[a])}, label {int(lat.label[a])}) {what}")
+    return problems
+
+
+def _read_dict(d: object, utt_ids: Sequence[str] | None, symbols: Vocab | None, name: str,
+               max_states: int, max_arcs: int) -> tuple[Lattice, list[str | None]]:
+    """The batch of one ``as_dict()`` and why each of its FSAs cannot be used (or None).
+
+    The batch is only safe to slice: use the FSAs whose problem is None.
+    """
+    if not isinstance(d, dict) or "arcs" not in d:
+        raise InputError(f"{name}: not a k2 FSA dict (expected a dict with 'arcs', got "
+                         f"{type(d).__name__})")
+    arcs, state_splits, arc_splits = _fsa_arcs(d["arcs"], name)
+    num, num_arcs = state_splits.shape[0] - 1, arcs.shape[0]
+    ids = _utt_ids(d, utt_ids, num, name)
     score = arcs[:, 3].contiguous().view(torch.float32)
-    lm = d["lm_scores"].float() if "lm_scores" in d else torch.zeros_like(score)
-    am = d["am_scores"].float() if "am_scores" in d else score - lm
-    arc_attrs = {k: v for k, v in d.items()
-                 if isinstance(v, Tensor) and k not in _RESERVED and v.shape[:1] == score.shape}
-    aux = d.get("aux_labels")
-    if aux is not None and not isinstance(aux, Tensor):
+    lm = _per_arc(d, "lm_scores", num_arcs, name, integer=False)
+    am = _per_arc(d, "am_scores", num_arcs, name, integer=False)
+    lm = torch.zeros_like(score) if lm is None else lm.float()
+    am = score - lm if am is None else am.float()
+    if "aux_labels" in d and not isinstance(d["aux_labels"], Tensor):
         raise InputError(f"{name}: ragged aux_labels need k2 to load; save a tensor instead")
+    aux = _per_arc(d, "aux_labels", num_arcs, name, integer=True)
+    arc_attrs, state_attrs, ragged = _attributes(d, num_arcs, int(state_splits[-1]), name)
     label = arcs[:, 2].long()
     if aux is not None:
         arc_attrs["labels"] = label
         label = aux.long()
-    lat = Lattice(src=arcs[:, 0].long() + offset, dst=arcs[:, 1].long() + offset, label=label,
+    offset = torch.repeat_interleave(state_splits[:-1], arc_splits[1:] - arc_splits[:-1])
+    local_src, local_dst = arcs[:, 0].long(), arcs[:, 1].long()
+    lat = Lattice(src=local_src + offset, dst=local_dst + offset, label=label,
                   scores={"am": am, "lm": lm}, state_splits=state_splits, arc_splits=arc_splits,
-                  utt_ids=utt_ids, symbols=symbols, arc_attrs=arc_attrs,
-                  state_attrs=dict(d.get("state_attrs") or {}),
-                  ragged_arc_attrs={k: tuple(v) for k, v in (d.get("ragged_arc_attrs")
-                                                             or {}).items()})
-    final_src = lat.dst == lat.final_states[lat.arc_lattice()]
-    if not torch.equal(final_src, lat.label == -1):
-        i = int(lat.arc_lattice()[(final_src != (lat.label == -1)).nonzero()[0]])
-        raise InputError(f"{name}: utterance {utt_ids[i]}: label -1 must mark exactly the arcs "
-                         "into the last state")
-    if symbols is not None and lat.num_arcs and int(lat.label.max()) >= len(symbols):
-        raise InputError(f"{name}: word id {int(lat.label.max())} is not in the symbol table")
+                  utt_ids=ids, symbols=symbols, arc_attrs=arc_attrs, state_attrs=state_attrs,
+                  ragged_arc_attrs=ragged)
+    return lat, _fsa_problems(lat, local_src, local_dst, symbols, name, max_states, max_arcs)
+
+
+def from_dict(d: dict[str, Any], utt_ids: Sequence[str] | None = None,
+              symbols: Vocab | None = None, name: str = "<k2>", max_states: int = MAX_STATES,
+              max_arcs: int = MAX_ARCS) -> Lattice:
+    """A batch of lattices from one ``as_dict()`` (Fsa or FsaVec).
+
+    Args:
+        d: the dict; utt_ids: one per FSA (default: ``d["utt_ids"]`` or ``name-i``).
+        max_states, max_arcs: caps per FSA (see :mod:`lmrescore.formats.limits`).
+    Raises:
+        InputError: a malformed dict or FSA (the first), naming ``name``, the utterance and arc.
+    """
+    lat, problems = _read_dict(d, utt_ids, symbols, name, max_states, max_arcs)
+    first = next((p for p in problems if p is not None), None)
+    if first is not None:
+        raise InputError(first)
     return lat
 
 
@@ -127,9 +272,12 @@ def to_dict(lat: Lattice) -> dict[str, Any]:
     return d
 
 
-def read_k2(path: str | Path, symbols: Vocab | None = None
-            ) -> Iterator[tuple[str, Lattice | InputError]]:
-    """(utterance id, lattice or error) for each FSA of a ``.pt`` file (see module doc)."""
+def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MAX_STATES,
+            max_arcs: int = MAX_ARCS) -> Iterator[tuple[str, Lattice | InputError]]:
+    """(utterance id, lattice or error) for each FSA of a ``.pt`` file (see module doc).
+
+    A malformed dict fails as one item; a bad FSA of a good FsaVec fails alone.
+    """
     path = str(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -146,14 +294,14 @@ def read_k2(path: str | Path, symbols: Vocab | None = None
         yield "?", InputError(f"{path}: expected an FSA dict, a list or a dict of them")
         return
     for i, (ids, d) in enumerate(items):
-        where = f"{path}[{ids[0] if ids else i}]"
+        key = ids[0] if ids else i
         try:
-            lat = from_dict(d, ids, symbols, where)
+            lat, problems = _read_dict(d, ids, symbols, f"{path}[{key!r}]", max_states, max_arcs)
         except InputError as e:
-            yield (ids[0] if ids else f"?{i}"), e
+            yield (key if isinstance(key, str) else f"?{i}"), e
             continue
-        for one in unbatch(lat):
-            yield one.utt_ids[0], one
+        for one, problem in zip(unbatch(lat), problems):
+            yield one.utt_ids[0], one if problem is None else InputError(problem)
 
 
 def write_k2(path: str | Path, lat: Lattice) -> None:

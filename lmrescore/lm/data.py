@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.errors import InputError
+from lmrescore.text_input import read_lines
 from lmrescore.vocab import Vocab
 
 CORPUS_FILES = {
@@ -33,13 +34,15 @@ def corpus_path(corpus_dir: str | Path, corpus: str, split: str) -> Path:
 
 
 def read_sentences(path: str | Path) -> list[list[str]]:
-    """Whitespace-tokenised non-empty lines of a text file; a missing or empty file is an error."""
+    """Whitespace-tokenised non-empty lines of a UTF-8 text file.
+
+    Raises:
+        InputError: a missing or empty file, or a line that is not UTF-8 (file:line).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such corpus file")
-    with open(path, encoding="utf-8") as f:
-        sentences = [line.split() for line in f]
-    sentences = [s for s in sentences if s]
+    sentences = [s for s in (line.split() for _, line in read_lines(path)) if s]
     if not sentences:
         raise InputError(f"{path}: corpus file is empty")
     return sentences

@@ -1,0 +1,15 @@
+"""Size caps for one untrusted lattice, checked on the counts a file claims before anything
+they size is allocated: time and memory are bounded by the caps, not by the input.
+
+Readers take them as ``max_states`` / ``max_arcs`` / ``max_bytes`` arguments; these are the
+defaults. A lattice over a cap fails alone, with an error naming the cap.
+"""
+
+MAX_STATES = 10_000_000
+"""States of one lattice (k2: per FSA, as its row splits or largest state id claim)."""
+
+MAX_ARCS = 50_000_000
+"""Arcs of one lattice (SLF: links, ``L=``)."""
+
+MAX_SLF_BYTES = 256 << 20
+"""Bytes of one SLF file after decompression; parsing takes about ten times this in memory."""

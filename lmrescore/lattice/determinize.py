@@ -32,8 +32,9 @@ import torch
 from torch import Tensor
 
 from lmrescore.errors import InputError
-from lmrescore.lattice.lattice import Lattice, ragged_arange
-from lmrescore.lattice.rows import unique_rows
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.ragged import ragged_arange
+from lmrescore.lattice.ragged import unique_rows
 from lmrescore.lattice.topsort import connect, levels, require_paths
 
 _P = 2_147_483_647  # 2^31 - 1: hash lanes are computed mod P, so int64 products never overflow

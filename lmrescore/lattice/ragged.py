@@ -19,9 +19,8 @@ def ragged_arange(starts: Tensor, counts: Tensor) -> Tensor:
     Returns:
         (sum(counts),) int64.
     """
-    offsets = torch.cumsum(counts, 0) - counts
-    row = torch.repeat_interleave(torch.arange(counts.shape[0]), counts)
-    return starts[row] + torch.arange(row.shape[0]) - offsets[row]
+    row = torch.repeat_interleave(counts)
+    return torch.arange(row.shape[0]) + (starts - torch.cumsum(counts, 0) + counts)[row]
 
 
 def ragged_take(splits: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:

@@ -216,7 +216,7 @@ class LatticeRescorer:
             # Paths with the same words differ after rescoring only in acoustic_scale * am +
             # first_pass_weight * lm: keeping the best by that keeps the rescored best path.
             # More det-states than max_arcs would pass max_arcs once expanded.
-            lat = determinize(lat, o.acoustic_scale, o.first_pass_weight, o.word_ins_penalty,
+            lat, _ = determinize(lat, o.acoustic_scale, o.first_pass_weight, o.word_ins_penalty,
                               max_states=o.max_arcs)
         bos, eos = self.units.vocab.bos, self.units.vocab.eos
         coarse: dict[str, int] = {}

@@ -28,6 +28,11 @@ concatenate to the arcs of the best original path with its words, so the ragged 
 hold its own word's arcs. A det arc's ``arc_attrs`` are those of the word arc of the best
 member of its (det-state, word) group (its arc map); a det-state's ``state_attrs`` are those of
 its best member's state.
+
+Residual strings are compared by their arcs' ragged-attribute values (``strings.py``), so, as in
+Kaldi, subsets whose members' pending transition ids differ stay apart: a lattice with
+transition ids can determinize to more states than the same lattice without them (drop
+``ragged_arc_attrs`` first to determinize by words and scores alone).
 """
 
 from __future__ import annotations

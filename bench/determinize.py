@@ -64,7 +64,7 @@ def main() -> None:
             for beam in args.beams:
                 pruned, _ = prune_beam(lat, beam, scale)
                 tic = time.perf_counter()
-                det = determinize(pruned, scale, args.lm_scale)
+                det, _ = determinize(pruned, scale, args.lm_scale)
                 ms = 1000 * (time.perf_counter() - tic)
                 row = [ark, scale, beam, lat.num_arcs, pruned.num_arcs, det.num_arcs, f"{ms:.0f}"]
                 row += [expanded_arcs(x, symbols, k, args.cap)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import torch
 
+from lmrescore.formats.kaldi import TIDS
 from lmrescore.lattice.lattice import Lattice
 
 
@@ -52,6 +54,26 @@ def random_batch(seed: int, num_lattices: int, max_states: int = 8,
     return Lattice.cat([
         random_lattice(rng, f"utt{i}", rng.randint(2, max_states),
                        rng.randint(0, max_extra_arcs)) for i in range(num_lattices)])
+
+
+def with_transition_ids(lat: Lattice, seed: int, max_len: int = 3, num_ids: int = 4) -> Lattice:
+    """``lat`` with random transition ids on every arc (epsilons too) and arc ids as "aux".
+
+    Each arc gets 0..max_len ids from 1..num_ids (few, so that arcs share strings), in the
+    ragged arc attribute ``TIDS``; the dense arc attribute "aux" holds each arc's id.
+    """
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.randint(0, max_len + 1, (lat.num_arcs,), generator=g)
+    values = torch.randint(1, num_ids + 1, (int(counts.sum()),), generator=g)
+    splits = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+    return replace(lat, arc_attrs={**lat.arc_attrs, "aux": torch.arange(lat.num_arcs)},
+                   ragged_arc_attrs={**lat.ragged_arc_attrs, TIDS: (values, splits)})
+
+
+def path_tids(lat: Lattice, path: list[int]) -> list[int]:
+    """The transition ids along a path (arc ids), concatenated."""
+    values, splits = lat.ragged_arc_attrs[TIDS]
+    return [int(v) for a in path for v in values[splits[a]:splits[a + 1]]]
 
 
 def enumerate_paths(lat: Lattice, i: int) -> list[list[int]]:

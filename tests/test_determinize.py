@@ -9,11 +9,15 @@ import kaldifst
 import pytest
 import torch
 
-from lattice_testing import enumerate_paths, path_words, random_batch, to_kaldifst
-from lmrescore.lattice.determinize import determinize, remove_epsilons
+from lattice_testing import (enumerate_paths, path_tids, path_words, random_batch, to_kaldifst,
+                             with_transition_ids)
+from lmrescore.lattice.determinize import determinize
+from lmrescore.lattice.epsilon import remove_epsilons
 from lmrescore.errors import InputError
 from lmrescore.formats import read_lattice_batches
+from lmrescore.formats.kaldi import TIDS
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.ragged import ragged_lists
 from lmrescore.lattice.nbest import nbest
 from lmrescore.lattice.prune import prune_beam
 from lmrescore.lattice.weights import Weights
@@ -79,7 +83,7 @@ def test_tiny() -> None:
     lat = Lattice.from_arcs("u", 5, [0, 1, 3, 0, 2, 2], [1, 3, 4, 2, 3, 3], [1, 2, -1, 1, 0, 2],
                             {"am": [-1.0, -1.0, 0.0, -2.0, -0.5, -0.25],
                              "lm": [0.0, -1.0, 0.0, 0.0, -0.5, 0.0]})
-    det = determinize(lat)
+    det, _ = determinize(lat)
     assert_deterministic(det)
     assert det.num_states == 4 and det.num_arcs == 4
     got = one_path_per_words(det, 0)
@@ -91,7 +95,7 @@ def test_tiny() -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_one_best_path_per_word_sequence(seed: int) -> None:
     lat = random_batch(seed=seed, num_lattices=12, max_states=9, max_extra_arcs=12)
-    det = determinize(lat, **SCALES)
+    det, _ = determinize(lat, **SCALES)
     assert_deterministic(det)
     assert det.utt_ids == lat.utt_ids
     for i in range(lat.num_lattices):
@@ -102,10 +106,80 @@ def test_one_best_path_per_word_sequence(seed: int) -> None:
             assert row == pytest.approx(want[words], abs=1e-4)
 
 
+def best_tids_per_words(lat: Lattice, i: int, **scales: float) -> dict[tuple[int, ...], list]:
+    """Word sequence -> the transition ids of each path of lattice ``i`` within 1e-4 of its best
+    weighted score (brute force; one path unless scores tie)."""
+    weighted = lat.weighted_score(**scales)
+    scored = [(tuple(path_words(lat, p)), float(weighted[p].sum()), path_tids(lat, p))
+              for p in enumerate_paths(lat, i)]
+    best: dict[tuple[int, ...], float] = {}
+    for words, score, _ in scored:
+        best[words] = max(score, best.get(words, -math.inf))
+    out: dict[tuple[int, ...], list] = {}
+    for words, score, tids in scored:
+        if score >= best[words] - 1e-4:
+            out.setdefault(words, []).append(tids)
+    return out
+
+
+def test_transition_ids_follow_the_best_path() -> None:
+    # 0 -a-> 1 (am -1, tids [1]), 0 -a-> 2 (-2, [2]), 1 -b-> 3 (-5, [3]), 2 -b-> 3 (-1, [4]),
+    # 1 -c-> 3 (-1, [5]), 3 -> 4 (0, [6]). "a b" is best via 2 (-3, not -6): tids [2, 4, 6];
+    # "a c" only via 1: [1, 5, 6]. Determinized: {0} -a-> {1, 2} -b-> {3} -> {4} and
+    # {1, 2} -c-> {3}. The a arc's best member is 1 (arc 0) but the members' strings differ,
+    # so it carries no tids; the b arc carries [2, 4] (a via 2, then b), the c arc [1, 5].
+    lat = Lattice.from_arcs("u", 5, [0, 0, 1, 2, 1, 3], [1, 2, 3, 3, 3, 4], [1, 1, 2, 2, 3, -1],
+                            {"am": [-1.0, -2.0, -5.0, -1.0, -1.0, 0.0], "lm": [0.0] * 6},
+                            arc_attrs={"aux": torch.arange(6)},
+                            state_attrs={"times": torch.tensor([0.0, 0.1, 0.2, 0.3, 0.4])},
+                            ragged_arc_attrs={TIDS: (torch.tensor([1, 2, 3, 4, 5, 6]),
+                                                     torch.arange(7))})
+    det, arc_map = determinize(lat)
+    assert det.label.tolist() == [1, 2, 3, -1]
+    assert arc_map.tolist() == [0, 3, 4, 5] and det.arc_attrs["aux"].tolist() == [0, 3, 4, 5]
+    assert ragged_lists(*det.ragged_arc_attrs[TIDS]) == [[], [2, 4], [1, 5], [6]]
+    assert det.state_attrs["times"].tolist() == pytest.approx([0.0, 0.1, 0.3, 0.4])
+    assert det.scores["am"].tolist() == [-1.0, -2.0, -1.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_paths_carry_the_best_paths_transition_ids(seed: int) -> None:
+    lat = with_transition_ids(random_batch(seed=seed, num_lattices=12, max_states=9,
+                                           max_extra_arcs=12), seed)
+    det, arc_map = determinize(lat, **SCALES)
+    assert torch.equal(det.label, lat.label[arc_map]) and (det.label != 0).all()
+    assert torch.equal(det.arc_attrs["aux"], arc_map)
+    for i in range(lat.num_lattices):
+        want = best_tids_per_words(lat, i, **SCALES)
+        got = {tuple(path_words(det, p)): path_tids(det, p) for p in enumerate_paths(det, i)}
+        assert set(got) == set(want)
+        for words, tids in got.items():
+            assert tids in want[words], (lat.utt_ids[i], words)
+    before, after = best_path(lat, **SCALES), best_path(det, **SCALES)
+    assert after.word_lists() == before.word_lists()
+    for i in range(lat.num_lattices):
+        path = lambda b: b.arcs[b.arc_splits[i]:b.arc_splits[i + 1]].tolist()
+        assert path_tids(det, path(after)) == path_tids(lat, path(before))
+
+
+def test_remove_epsilons_keeps_the_best_paths_transition_ids() -> None:
+    lat = with_transition_ids(random_batch(seed=9, num_lattices=10, max_states=9,
+                                           max_extra_arcs=10), 9)
+    out, arc_map = remove_epsilons(lat, **SCALES)
+    assert torch.equal(out.label, lat.label[arc_map]) and (out.label != 0).all()
+    assert torch.equal(out.arc_attrs["aux"], arc_map)
+    for i in range(lat.num_lattices):
+        want = best_tids_per_words(lat, i, **SCALES)
+        got = best_tids_per_words(out, i, **SCALES)
+        assert set(got) == set(want)
+        for words, tids in got.items():
+            assert all(t in want[words] for t in tids), (lat.utt_ids[i], words)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_same_word_costs_as_kaldifst(seed: int) -> None:
     lat = random_batch(seed=100 + seed, num_lattices=10, max_states=10, max_extra_arcs=14)
-    det = determinize(lat, **SCALES)
+    det, _ = determinize(lat, **SCALES)
     for i in range(lat.num_lattices):
         fst = to_kaldifst(lat, i, lat.weighted_score(**SCALES))
         kaldifst.rmepsilon(fst)
@@ -118,9 +192,9 @@ def test_same_word_costs_as_kaldifst(seed: int) -> None:
 
 def test_hash_collisions_do_not_merge_subsets(monkeypatch: pytest.MonkeyPatch) -> None:
     lat = random_batch(seed=5, num_lattices=8, max_states=9, max_extra_arcs=12)
-    want = determinize(lat, **SCALES)
+    want, _ = determinize(lat, **SCALES)
     monkeypatch.setattr("lmrescore.lattice.determinize._P", 3)  # subset keys in 0..8: many collisions
-    got = determinize(lat, **SCALES)
+    got, _ = determinize(lat, **SCALES)
     assert torch.equal(got.state_splits, want.state_splits)
     assert torch.equal(got.arc_splits, want.arc_splits)
     for i in range(lat.num_lattices):
@@ -129,7 +203,7 @@ def test_hash_collisions_do_not_merge_subsets(monkeypatch: pytest.MonkeyPatch) -
 
 def test_remove_epsilons_keeps_best_per_word_sequence() -> None:
     lat = random_batch(seed=7, num_lattices=10, max_states=9, max_extra_arcs=10)
-    out = remove_epsilons(lat, **SCALES)
+    out, _ = remove_epsilons(lat, **SCALES)
     assert not (out.label == 0).any()
     for i in range(lat.num_lattices):
         want = best_per_words(lat, i, **SCALES)
@@ -141,11 +215,12 @@ def test_remove_epsilons_keeps_best_per_word_sequence() -> None:
 
 def test_max_states_names_the_utterance() -> None:
     lat = random_batch(seed=3, num_lattices=6, max_states=9, max_extra_arcs=12)
-    sizes = determinize(lat).state_splits.diff()
+    sizes = determinize(lat)[0].state_splits.diff()
     big = int(sizes.argmax())
     with pytest.raises(InputError, match=f"utterance {lat.utt_ids[big]}:"):
         determinize(lat, max_states=int(sizes.max()) - 1)
-    assert torch.equal(determinize(lat, max_states=int(sizes.max())).state_splits.diff(), sizes)
+    assert torch.equal(determinize(lat, max_states=int(sizes.max()))[0].state_splits.diff(),
+                       sizes)
 
 
 @pytest.mark.parametrize("method,first_pass_scale", [("fixed-point", 0.0),
@@ -165,6 +240,26 @@ def test_rescoring_keeps_the_best_path(method: str, first_pass_scale: float) -> 
     assert best[True].word_lists() == best[False].word_lists()
 
 
+@pytest.mark.parametrize("method", ["fixed-point", "nbest"])
+def test_rescoring_keeps_transition_ids(method: str) -> None:
+    # the rescored best path carries the transition ids of the original path with its words
+    # that determinization kept: the best by acoustic_scale * am + first_pass_weight * lm
+    lat = with_transition_ids(random_batch(seed=31, num_lattices=8, max_states=9,
+                                           max_extra_arcs=12), 31)
+    opts = RescoreOptions(method=method, num_paths=1000, acoustic_scale=0.5,
+                          first_pass_weight=0.3, lm_weight=0.8, word_ins_penalty=0.7,
+                          unk_penalty=2.0, determinize=True)
+    out = LatticeRescorer(model("lstm", 2).float(), WordUnits(LM_VOCAB), SYMBOLS,
+                          opts).rescore(lat)
+    assert out.lattice.utt_ids == lat.utt_ids
+    best = out.best
+    for i, words in enumerate(best.word_lists()):
+        want = best_tids_per_words(lat, i, acoustic_scale=0.5, lm_scale=0.3,
+                                   word_ins_penalty=0.7)[tuple(words)]
+        arcs = best.arcs[best.arc_splits[i]:best.arc_splits[i + 1]].tolist()
+        assert path_tids(out.lattice, arcs) in want
+
+
 def _fixture_lattices() -> list[tuple[str, Lattice]]:
     out = []
     for ark, words in FIXTURES:
@@ -177,7 +272,7 @@ def _fixture_lattices() -> list[tuple[str, Lattice]]:
 def test_real_lattices_same_best_and_nbest(beam: float, acoustic_scale: float) -> None:
     for name, lat in _fixture_lattices():
         pruned, _ = prune_beam(lat, beam, acoustic_scale)
-        det = determinize(pruned, acoustic_scale)
+        det, _ = determinize(pruned, acoustic_scale)
         assert_deterministic(det)
         print(f"{name} beam {beam} acoustic scale {acoustic_scale}: {lat.num_arcs} arcs, "
               f"{pruned.num_arcs} pruned, {det.num_arcs} determinized")

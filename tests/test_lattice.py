@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.lattice import Lattice, derive
+from lmrescore.lattice.ragged import ragged_lists
 
 
 def _two() -> tuple[Lattice, Lattice]:
@@ -56,3 +57,26 @@ def test_from_arcs_errors_name_utterance():
         Lattice.from_arcs("y", 3, [0, 1], [1, 2], [4, 7], {})
     with pytest.raises(InputError, match="utterance z: .*at least one state"):
         Lattice.from_arcs("z", 0, [], [], [], {})
+
+
+def test_derive_carries_every_attribute():
+    a, _ = _two()
+    a.arc_attrs["aux"] = torch.tensor([50, 60, 70])
+    # a: 0 -5-> 1 (tids [1]), 0 -eps-> 1 (tids []), 1 -> 2 (tids [2, 3, 4]). Derived: states
+    # 0, 1, 2; arc 0 -5-> 1 stands for arc 0 and takes the tids of arcs 0 and 1, arc 1 -> 2
+    # stands for arc 2 and takes the tids of arcs 2 and 0, in that order
+    got = derive(a, torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([0, 2]),
+                 torch.tensor([0, 1, 2]), torch.tensor([0, 3]), torch.tensor([0, 2]),
+                 kept=torch.tensor([0]),
+                 arc_strings=(torch.tensor([0, 1, 2, 0]), torch.tensor([0, 2, 4])))
+    assert got.label.tolist() == [5, -1] and got.utt_ids == ["a"]
+    assert got.scores["am"].tolist() == [1.0, 3.0] and got.arc_attrs["aux"].tolist() == [50, 70]
+    assert got.state_attrs["times"].tolist() == [0.0, 0.5, 1.0]
+    assert ragged_lists(*got.ragged_arc_attrs["tids"]) == [[1], [2, 3, 4, 1]]
+    # without arc_strings each arc takes the tids of its arc_map arc; scores can be given
+    plain = derive(a, got.src, got.dst, torch.tensor([1, 2]), torch.tensor([2, 1, 0]),
+                   got.state_splits, got.arc_splits,
+                   scores={"am": torch.tensor([9.0, 8.0]), "lm": torch.zeros(2)})
+    assert plain.scores["am"].tolist() == [9.0, 8.0] and plain.label.tolist() == [0, -1]
+    assert plain.state_attrs["times"].tolist() == [1.0, 0.5, 0.0]
+    assert ragged_lists(*plain.ragged_arc_attrs["tids"]) == [[], [2, 3, 4]]

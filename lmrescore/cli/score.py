@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
                              num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
                              beam=args.beam, prune_order=args.prune_order,
                              prune_beam=args.prune_beam, determinize=args.determinize,
-                             max_arcs=args.max_arcs)
+                             max_arcs=args.max_arcs,
+                             keep_attributes=args.write_lattice is not None)
     rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
     batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
     run = RunSummary()

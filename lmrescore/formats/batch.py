@@ -13,30 +13,18 @@ log = logging.getLogger(__name__)
 
 
 def unbatch(lat: Lattice) -> Iterator[Lattice]:
-    """Each lattice of a batch as a batch of one (contiguous slices, no copies).
+    """Each lattice of a batch as a batch of one.
 
     Args:
         lat: a batch of L lattices.
     Returns:
-        an iterator of L batches of one, local state ids starting at 0.
+        an iterator of L batches of one (``lat.select([i])``), local state ids starting at 0.
     """
     if lat.num_lattices == 1 and int(lat.state_splits[0]) == 0:
         yield lat
         return
-    ss, as_ = lat.state_splits.tolist(), lat.arc_splits.tolist()
     for i in range(lat.num_lattices):
-        s0, s1, a0, a1 = ss[i], ss[i + 1], as_[i], as_[i + 1]
-        ragged = {}
-        for name, (values, splits) in lat.ragged_arc_attrs.items():
-            part = splits[a0: a1 + 1]
-            ragged[name] = (values[int(part[0]): int(part[-1])], part - part[0])
-        yield replace(lat, src=lat.src[a0:a1] - s0, dst=lat.dst[a0:a1] - s0,
-                      label=lat.label[a0:a1], scores={k: v[a0:a1] for k, v in lat.scores.items()},
-                      state_splits=lat.state_splits.new_tensor([0, s1 - s0]),
-                      arc_splits=lat.arc_splits.new_tensor([0, a1 - a0]), utt_ids=[lat.utt_ids[i]],
-                      arc_attrs={k: v[a0:a1] for k, v in lat.arc_attrs.items()},
-                      state_attrs={k: v[s0:s1] for k, v in lat.state_attrs.items()},
-                      ragged_arc_attrs=ragged)
+        yield lat.select([i])
 
 
 def join(lattices: list[Lattice]) -> Lattice:

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.lattice.lattice import FINAL_LABEL, Lattice, ragged_arange
+from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
+from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.vocab import Vocab
 
 TIDS = "transition_ids"

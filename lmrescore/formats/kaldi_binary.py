@@ -20,7 +20,8 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import EntryError, from_lattice, single_tids, to_lattice
-from lmrescore.lattice.lattice import Lattice, ragged_arange
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.vocab import Vocab
 
 FST_MAGIC = 2125659606

@@ -10,7 +10,8 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import from_lattice, single_tids, to_lattice
-from lmrescore.lattice.lattice import Lattice, ragged_arange
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.vocab import Vocab
 
 # whitespace as C's isspace() (and so numpy's number parser) has it

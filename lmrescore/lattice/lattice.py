@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.errors import InputError
+from lmrescore.lattice.ragged import ragged_take, take_rows
 from lmrescore.vocab import Vocab
 
 FINAL_LABEL = -1
@@ -217,56 +218,55 @@ class Lattice:
             A batch of K lattices.
         """
         indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
-        state_idx, state_splits = _ragged_take(self.state_splits, indices)
-        arc_idx, arc_splits = _ragged_take(self.arc_splits, indices)
+        state_idx, state_splits = ragged_take(self.state_splits, indices)
+        arc_idx, arc_splits = ragged_take(self.arc_splits, indices)
         new_state = torch.full((self.num_states,), -1, dtype=torch.int64)
         new_state[state_idx] = torch.arange(state_idx.shape[0])
-        ragged = {}
-        for name, (values, splits) in self.ragged_arc_attrs.items():
-            value_idx, value_splits = _ragged_take(splits, arc_idx)
-            ragged[name] = (values[value_idx], value_splits)
-        return replace(self, src=new_state[self.src[arc_idx]], dst=new_state[self.dst[arc_idx]],
-                       label=self.label[arc_idx],
-                       scores={k: v[arc_idx] for k, v in self.scores.items()},
-                       state_splits=state_splits, arc_splits=arc_splits,
-                       utt_ids=[self.utt_ids[i] for i in indices.tolist()],
-                       arc_attrs={k: v[arc_idx] for k, v in self.arc_attrs.items()},
-                       state_attrs={k: v[state_idx] for k, v in self.state_attrs.items()},
-                       ragged_arc_attrs=ragged)
+        return derive(self, new_state[self.src[arc_idx]], new_state[self.dst[arc_idx]], arc_idx,
+                      state_idx, state_splits, arc_splits, kept=indices)
 
     def __getitem__(self, i: int) -> "Lattice":
         """Lattice ``i`` as a batch of one."""
         return self.select([i])
 
 
-def ragged_lists(values: Tensor, splits: Tensor) -> list[list[int]]:
-    """A ragged tensor [row][value] as Python lists, one per row."""
-    flat, bounds = values.tolist(), splits.tolist()
-    return [flat[b:e] for b, e in zip(bounds[:-1], bounds[1:])]
 
+def derive(lat: Lattice, src: Tensor, dst: Tensor, arc_map: Tensor, state_map: Tensor,
+           state_splits: Tensor, arc_splits: Tensor, kept: Tensor | None = None,
+           scores: dict[str, Tensor] | None = None,
+           arc_strings: tuple[Tensor, Tensor] | None = None) -> Lattice:
+    """A batch built from ``lat``'s arcs and states, every attribute carried over.
 
-def ragged_arange(starts: Tensor, counts: Tensor) -> Tensor:
-    """Concatenated ranges ``starts[i] .. starts[i]+counts[i]-1``.
-
-    Args:
-        starts, counts: (R,) int64.
-    Returns:
-        (sum(counts),) int64.
-    """
-    offsets = torch.cumsum(counts, 0) - counts
-    row = torch.repeat_interleave(torch.arange(counts.shape[0]), counts)
-    return starts[row] + torch.arange(row.shape[0]) - offsets[row]
-
-
-def _ragged_take(splits: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
-    """Element indices and new row splits of some rows of a ragged array.
+    Each new arc stands for the arc ``arc_map`` of ``lat`` (its label, score columns and
+    ``arc_attrs``) and for the arcs ``arc_strings`` (its ``ragged_arc_attrs``, concatenated);
+    each new state for the state ``state_map`` (its ``state_attrs``); each new lattice for the
+    lattice ``kept`` (its utterance id).
 
     Args:
-        splits: (R+1,) row splits.
-        rows: (K,) row indices.
+        lat: a batch of L lattices with S states and A arcs.
+        src, dst: (A',) the new arcs' global state ids.
+        arc_map: (A',) arc of ``lat`` of each new arc.
+        state_map: (S',) state of ``lat`` of each new state.
+        state_splits, arc_splits: (K+1,) row splits [lattice][state] and [lattice][arc].
+        kept: (K,) lattice of ``lat`` of each new lattice (default: all L, in order).
+        scores: the new arcs' score columns, where they are not those of ``arc_map`` (A',).
+        arc_strings: ragged [new arc][arc of ``lat``] (values, (A'+1,) splits) whose ragged
+            attributes each new arc concatenates (default: the one arc ``arc_map``).
     Returns:
-        (N,) indices of the elements of those rows, in row order; (K+1,) their row splits.
+        The batch of K lattices.
     """
-    counts = splits[rows + 1] - splits[rows]
-    new_splits = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
-    return ragged_arange(splits[rows], counts), new_splits
+    ragged = {}
+    for name, (values, splits) in lat.ragged_arc_attrs.items():
+        if arc_strings is None:
+            ragged[name] = take_rows(values, splits, arc_map)
+        else:  # [new arc][arc] then [arc][value]: the values of each new arc's arcs, in order
+            idx, arc_value_splits = ragged_take(splits, arc_strings[0])
+            ragged[name] = (values[idx], arc_value_splits[arc_strings[1]])
+    utt_ids = lat.utt_ids if kept is None else [lat.utt_ids[i] for i in kept.tolist()]
+    return replace(lat, src=src, dst=dst, label=lat.label[arc_map],
+                   scores=scores if scores is not None else {
+                       k: v[arc_map] for k, v in lat.scores.items()},
+                   state_splits=state_splits, arc_splits=arc_splits, utt_ids=utt_ids,
+                   arc_attrs={k: v[arc_map] for k, v in lat.arc_attrs.items()},
+                   state_attrs={k: v[state_map] for k, v in lat.state_attrs.items()},
+                   ragged_arc_attrs=ragged)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lmrescore.lattice.lattice import Lattice, ragged_arange
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.lattice.semiring import forward_scores
 from lmrescore.lattice.topsort import Levels, levels, no_path_error
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lmrescore.lattice.lattice import Lattice, ragged_lists
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.ragged import ragged_lists
 from lmrescore.lattice.nbest import assemble_paths
 from lmrescore.lattice.topsort import levels, no_path_error
 

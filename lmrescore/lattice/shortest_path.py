@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lmrescore.lattice.lattice import Lattice, ragged_lists
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.ragged import ragged_lists
 from lmrescore.lattice.semiring import backward_scores, forward_scores
 from lmrescore.lattice.topsort import Levels, levels, no_path_error
 

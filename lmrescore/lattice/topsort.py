@@ -7,7 +7,7 @@ process all states of a level, in all lattices of the batch, with one set of ten
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from lmrescore.errors import InputError
-from lmrescore.lattice.lattice import Lattice, ragged_arange
+from lmrescore.lattice.lattice import Lattice, derive
+from lmrescore.lattice.ragged import splits_of
 
 
 @dataclass
@@ -217,42 +218,39 @@ def connect(lat: Lattice, keep_arcs: Tensor | None = None) -> tuple[Lattice, Ten
         lat: a batch of L lattices, each with a path.
         keep_arcs: (A,) bool, connect the sub-lattice of these arcs only (default: all arcs).
     Returns:
-        The trimmed batch (same L, state order kept) and its (A',) int64 map to arcs of ``lat``.
+        The trimmed batch (same L, state order kept, attributes carried) and its (A',) int64
+        map to arcs of ``lat``.
     Raises:
         InputError: a lattice (of the kept arcs) has a cycle or no path to its final state.
     """
     arc_map = torch.arange(lat.num_arcs)
+    sub = lat
     if keep_arcs is not None:
         arc_map = keep_arcs.nonzero().squeeze(1)
-        lat = _take_arcs(lat, arc_map)
-    lv = levels(lat)
-    require_paths(lat, lv)
-    keep_state = _reachable(lat, lv, forward=True) & _reachable(lat, lv, forward=False)
-    kept = keep_state[lat.src] & keep_state[lat.dst]
-    sub = _take_arcs(lat, kept.nonzero().squeeze(1))
+        sub = _arc_subset(lat, arc_map)
+    lv = levels(sub)
+    require_paths(sub, lv)
+    keep_state = _reachable(sub, lv, forward=True) & _reachable(sub, lv, forward=False)
+    arc_map = arc_map[keep_state[sub.src] & keep_state[sub.dst]]
     new_id = torch.cumsum(keep_state, 0) - 1
-    counts = torch.zeros(lat.num_lattices + 1, dtype=torch.int64)
-    counts[1:] = torch.bincount(lat.state_lattice()[keep_state], minlength=lat.num_lattices)
-    sub = replace(sub, src=new_id[sub.src], dst=new_id[sub.dst], state_splits=counts.cumsum(0),
-                  state_attrs={k: v[keep_state] for k, v in lat.state_attrs.items()})
-    return sub, arc_map[kept]
+    state_lattice = lat.state_lattice()
+    counts = torch.bincount(state_lattice[keep_state], minlength=lat.num_lattices)
+    arc_counts = torch.bincount(state_lattice[lat.src[arc_map]], minlength=lat.num_lattices)
+    out = derive(lat, new_id[lat.src[arc_map]], new_id[lat.dst[arc_map]], arc_map,
+                 keep_state.nonzero().squeeze(1), splits_of(counts), splits_of(arc_counts))
+    return out, arc_map
 
 
-def _take_arcs(lat: Lattice, arcs: Tensor) -> Lattice:
-    """The batch with only the given arcs (ascending ids), all states kept.
+def _arc_subset(lat: Lattice, arcs: Tensor) -> Lattice:
+    """The topology of the batch with only the given arcs (ascending ids), all states kept.
 
     Args:
         lat: a batch with A arcs.
         arcs: (A',) ascending arc ids.
+    Returns:
+        A batch with the arcs' states and labels and no scores or attributes.
     """
     counts = torch.bincount(lat.arc_lattice()[arcs], minlength=lat.num_lattices)
-    ragged = {}
-    for name, (values, splits) in lat.ragged_arc_attrs.items():
-        lengths = splits[arcs + 1] - splits[arcs]
-        ragged[name] = (values[ragged_arange(splits[arcs], lengths)],
-                        torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)]))
-    return replace(lat, src=lat.src[arcs], dst=lat.dst[arcs], label=lat.label[arcs],
-                   scores={k: v[arcs] for k, v in lat.scores.items()},
-                   arc_splits=torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)]),
-                   arc_attrs={k: v[arcs] for k, v in lat.arc_attrs.items()},
-                   ragged_arc_attrs=ragged)
+    return Lattice(src=lat.src[arcs], dst=lat.dst[arcs], label=lat.label[arcs], scores={},
+                   state_splits=lat.state_splits, arc_splits=splits_of(counts),
+                   utt_ids=lat.utt_ids)

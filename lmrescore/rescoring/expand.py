@@ -11,13 +11,13 @@ for the whole batch at once.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from lmrescore.lattice.lattice import FINAL_LABEL, Lattice, _ragged_take, ragged_arange
-from lmrescore.lattice.rows import unique_rows
+from lmrescore.lattice.lattice import FINAL_LABEL, Lattice, derive
+from lmrescore.lattice.ragged import ragged_arange, splits_of, unique_rows
 from lmrescore.lattice.topsort import levels
 
 VOID = -1  # history slot before the start of the sentence
@@ -185,27 +185,12 @@ def _assemble(lat: Lattice, state_keys: list[Tensor], arc_src: list[Tensor],
     arcs = keep_arc.nonzero().squeeze(1)
     arcs = arcs[torch.argsort(src[arcs], stable=True)]  # group arcs by lattice (via src order)
     kept = alive.nonzero().squeeze(1)
-    states_per_lattice = torch.bincount(state_lattice[keys[kept_states, 0]],
-                                        minlength=lat.num_lattices)[kept]
-    arcs_per_lattice = torch.bincount(lat.arc_lattice()[orig[arcs]],
-                                      minlength=lat.num_lattices)[kept]
-    zero = torch.zeros(1, dtype=torch.int64)
+    state_map = keys[kept_states, 0]
+    states_per_lattice = torch.bincount(state_lattice[state_map], minlength=lat.num_lattices)
     orig = orig[arcs]
-    expanded = replace(
-        lat, src=src[arcs], dst=dst[arcs], label=lat.label[orig],
-        scores={k: v[orig] for k, v in lat.scores.items()},
-        state_splits=torch.cat([zero, states_per_lattice.cumsum(0)]),
-        arc_splits=torch.cat([zero, arcs_per_lattice.cumsum(0)]),
-        utt_ids=[lat.utt_ids[i] for i in kept.tolist()],
-        arc_attrs={k: v[orig] for k, v in lat.arc_attrs.items()},
-        state_attrs={k: v[keys[kept_states, 0]] for k, v in lat.state_attrs.items()},
-        ragged_arc_attrs={k: _take_rows(v, splits, orig)
-                          for k, (v, splits) in lat.ragged_arc_attrs.items()})
-    return Expansion(lattice=expanded, arc_map=orig, state_map=keys[kept_states, 0],
+    arcs_per_lattice = torch.bincount(lat.arc_lattice()[orig], minlength=lat.num_lattices)
+    expanded = derive(lat, src[arcs], dst[arcs], orig, state_map,
+                      splits_of(states_per_lattice[kept]), splits_of(arcs_per_lattice[kept]),
+                      kept=kept)
+    return Expansion(lattice=expanded, arc_map=orig, state_map=state_map,
                      history=keys[kept_states, 1:], failed=failed, kept=kept.tolist())
-
-
-def _take_rows(values: Tensor, splits: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
-    """Rows ``rows`` of a ragged tensor [row][value]."""
-    idx, new_splits = _ragged_take(splits, rows)
-    return values[idx], new_splits

@@ -12,16 +12,16 @@ under the combined scores is the best rescored hypothesis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from lmrescore.rescoring.expand import TokenTable
-from lmrescore.lattice.lattice import Lattice, ragged_arange
-from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
+from lmrescore.lattice.lattice import Lattice, derive
 from lmrescore.lattice.nbest import Nbest, nbest
-from lmrescore.lattice.rows import unique_rows
+from lmrescore.lattice.ragged import ragged_arange, splits_of, unique_rows
+from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
 
 
 @dataclass
@@ -61,8 +61,7 @@ def paths_lattice(lat: Lattice, nb: Nbest) -> tuple[Lattice, Tensor]:
     inner = length - 1  # states strictly inside each path
     inner_per_lattice = torch.zeros(lat.num_lattices, dtype=torch.int64).index_add_(
         0, path_lattice, inner)
-    zero = torch.zeros(1, dtype=torch.int64)
-    state_splits = torch.cat([zero, (inner_per_lattice + 2).cumsum(0)])
+    state_splits = splits_of(inner_per_lattice + 2)
     inner_before = torch.cumsum(inner, 0) - inner  # over all paths
     base = (state_splits[path_lattice] + 1 + inner_before
             - inner_before[nb.path_splits[:-1]][path_lattice])  # first inner state of a path
@@ -79,18 +78,7 @@ def paths_lattice(lat: Lattice, nb: Nbest) -> tuple[Lattice, Tensor]:
     state_map[dst] = lat.dst[orig]
     arcs_per_lattice = torch.zeros(lat.num_lattices, dtype=torch.int64).index_add_(
         0, path_lattice, length)
-    ragged = {}
-    for name, (values, splits) in lat.ragged_arc_attrs.items():
-        counts = splits[orig + 1] - splits[orig]
-        ragged[name] = (values[ragged_arange(splits[orig], counts)],
-                        torch.cat([zero, counts.cumsum(0)]))
-    out = replace(lat, src=src, dst=dst, label=lat.label[orig],
-                  scores={k: v[orig] for k, v in lat.scores.items()},
-                  state_splits=state_splits,
-                  arc_splits=torch.cat([zero, arcs_per_lattice.cumsum(0)]),
-                  arc_attrs={k: v[orig] for k, v in lat.arc_attrs.items()},
-                  state_attrs={k: v[state_map] for k, v in lat.state_attrs.items()},
-                  ragged_arc_attrs=ragged)
+    out = derive(lat, src, dst, orig, state_map, state_splits, splits_of(arcs_per_lattice))
     return out, orig
 
 

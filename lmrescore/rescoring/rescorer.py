@@ -62,6 +62,10 @@ class RescoreOptions:
             which is the best after rescoring; histories are then expanded once per sequence.
         max_arcs: a lattice whose expansion passes this many arcs is reported and skipped.
         chunk: histories per output-layer call: bounds memory (chunk x vocabulary floats).
+        keep_attributes: carry per-arc and per-state attributes (Kaldi transition ids, times)
+            into the rescored lattices. Determinization then keeps each word sequence's best
+            path's transition ids, as Kaldi's does, which keeps apart det-states that differ in
+            them: larger lattices. Without it (nothing to write) they are dropped first.
     """
 
     method: str = "fixed-point"
@@ -77,6 +81,7 @@ class RescoreOptions:
     determinize: bool = True
     max_arcs: int = 200_000
     chunk: int = BLOCK_ROWS
+    keep_attributes: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -203,6 +208,8 @@ class LatticeRescorer:
     def _rescore(self, lat: Lattice, failed: list[Failure]) -> RescoredBatch:
         o = self.options
         arcs_in = lat.num_arcs
+        if not o.keep_attributes:
+            lat = replace(lat, arc_attrs={}, state_attrs={}, ragged_arc_attrs={})
         path = o.path_weights
         if o.beam is not None:
             lat, _ = prune_beam(lat, o.beam, path.acoustic_scale, path.lm_scale,
@@ -213,8 +220,8 @@ class LatticeRescorer:
             # Paths with the same words differ after rescoring only in acoustic_scale * am +
             # first_pass_scale * lm: keeping the best by that keeps the rescored best path.
             # More det-states than max_arcs would pass max_arcs once expanded.
-            lat = determinize(lat, o.weights.acoustic_scale, o.first_pass_scale,
-                              o.weights.word_ins_penalty, max_states=o.max_arcs)
+            lat, _ = determinize(lat, o.weights.acoustic_scale, o.first_pass_scale,
+                                 o.weights.word_ins_penalty, max_states=o.max_arcs)
         coarse: dict[str, int] = {}
         if o.prune_order is not None:
             lat, coarse_failed, coarse["coarse_histories"] = self._coarse_prune(lat)

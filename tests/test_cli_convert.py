@@ -70,7 +70,7 @@ def test_subprocess_stdout_pipe() -> None:
 
 def test_info_counts_a_corrupt_binary_entry(tmp_path: Path, capsys) -> None:
     data = (FIXTURES / "lats.ark").read_bytes()
-    at = data.index(b"ptb-003 \0B") + len(b"ptb-003 \0B")
+    at = data.index(b"ptb-003 ") + len(b"ptb-003 ")
     (tmp_path / "bad.ark").write_bytes(data[:at] + b"\xff" + data[at + 1:])  # break its magic
     args = ["info", f"ark:{tmp_path / 'bad.ark'}", "--words", WORDS, "--one-best", "-"]
     assert main(args) == 1

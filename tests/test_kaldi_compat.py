@@ -264,11 +264,11 @@ def test_compact_to_lattice_expands_strings_as_kaldi_convert_lattice(tmp_path: P
     for _ in range(6):
         want.add_state()
     want.start = 0
-    arcs = [(0, 4, 4, 3, 0.5, 1.25), (0, 2, 8, 7, -2.0, 3.0), (1, 2, 0, 0, 1.5, 0.0),
-            (2, 3, 9, 0, 0.75, -3.0), (4, 5, 5, 0, 0.0, 0.0), (5, 1, 6, 0, 0.0, 0.0)]
-    for s, d, i, o, g, a in arcs:  # state 2's final chain: new state 3; arc 0's chain: 4, 5
+    arcs = [(0, 3, 4, 3, 0.5, 1.25), (0, 2, 8, 7, -2.0, 3.0), (1, 2, 0, 0, 1.5, 0.0),
+            (2, 5, 9, 0, 0.75, -3.0), (3, 4, 5, 0, 0.0, 0.0), (4, 1, 6, 0, 0.0, 0.0)]
+    for s, d, i, o, g, a in arcs:  # state 0's arc chain: new states 3, 4; state 2's final: 5
         want.add_arc(s, kaldifst.LatticeArc(i, o, kaldifst.LatticeWeight(g, a), d))
-    want.set_final(3, kaldifst.LatticeWeight(0.0, 0.0))
+    want.set_final(5, kaldifst.LatticeWeight(0.0, 0.0))
     data = (tmp_path / "l.ark").read_bytes()
     golden = _fst_bytes(want, tmp_path, "want.fst")
     assert data[:3] == b"u1 " and _masked(data[3:]) == _masked(golden)

@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-format", required=True, choices=["kaldi", "slf", "k2"])
     p.add_argument("--out-format", required=True, choices=["kaldi", "slf", "k2"])
     p.add_argument("--kaldi-type", choices=["compact", "lattice"], default="compact",
-                   help="Kaldi output: CompactLattice (default) or Lattice")
+                   help="Kaldi output: CompactLattice (default) or Lattice (an arc holding several "
+                        "transition ids becomes a chain of arcs, as Kaldi's ConvertLattice makes)")
     add_reading_args(p)
     p.set_defaults(func=run)
 

@@ -96,6 +96,31 @@ def test_kaldifst_table_framing_is_key_space_fst(tmp_path: Path) -> None:
     assert (tmp_path / "std.txt").read_bytes() == b"u1 \n0\t1.5\n\n"
 
 
+def test_scp_offsets_point_at_the_value_as_kaldi_writes_them(tmp_path: Path) -> None:
+    """``ark,scp``: Kaldi's scp offset is where the value starts, just past ``key ``."""
+    f = kaldifst.StdVectorFst()
+    f.start = f.add_state()
+    f.set_final(f.start, 0.5)
+    with kaldifst.VectorFstWriter(f"ark,scp:{tmp_path / 'std.ark'},{tmp_path / 'std.scp'}") as w:
+        w["u0"] = f
+        w["u1"] = f
+    n = len(_fst_bytes(f, tmp_path, "std.fst"))
+    assert (tmp_path / "std.scp").read_text() == \
+        f"u0 {tmp_path / 'std.ark'}:3\nu1 {tmp_path / 'std.ark'}:{3 + n + 3}\n"
+    data, fsts = _golden_lattice_archive(tmp_path)
+    lats = [x for _, x in iter_archive(data, VOCAB)]
+    ark, scp = tmp_path / "l.ark", tmp_path / "l.scp"
+    write_lattices(f"ark,scp:{ark},{scp}", lats, "kaldi", kaldi_compact=False)
+    assert scp.read_text() == f"u0 {ark}:3\nu1 {ark}:{3 + len(fsts[0]) + 3}\n"
+    for lat, (utt, back) in zip(lats, _read(f"scp:{scp}")):
+        assert_same(lat, back)
+    # an scp line naming a file that holds one bare FST (no key), as OpenFst writes it
+    (tmp_path / "one.scp").write_text(f"u7 {tmp_path / 'l0.fst'}\n")
+    [(utt, back)] = _read(f"scp:{tmp_path / 'one.scp'}")
+    assert utt == "u7"
+    assert_same(back, list(iter_archive(b"u7 " + fsts[0], VOCAB))[0][1])
+
+
 def _golden_lattice_archive(tmp_path: Path) -> tuple[bytes, list[bytes]]:
     fsts = [_fst_bytes(f, tmp_path, f"l{i}.fst") for i, f in enumerate(_kaldifst_lattices())]
     return b"".join(f"u{i} ".encode() + x for i, x in enumerate(fsts)), fsts
@@ -367,7 +392,9 @@ def test_corrupt_last_binary_entry_says_where_reading_stopped() -> None:
     got = list(iter_archive(cut, VOCAB))
     assert [u for u, _ in got] == ["u0", "u1", "u2"]
     msg = str(got[2][1])
-    assert "u2" in msg and f"the data ends at offset {len(cut)}" in msg, msg
+    start = len(data) - len(_binary_entry(lats[2])) + len(b"u2 ")
+    assert f"utterance u2 (archive offset {start})" in msg, msg
+    assert f"reading stopped, bytes {start} to {len(cut)} of archive were not read" in msg, msg
 
 
 def test_failing_input_pipe_is_an_error(tmp_path: Path) -> None:
@@ -389,6 +416,15 @@ def test_failing_input_pipe_is_an_error(tmp_path: Path) -> None:
                           "--in-format", "kaldi", "--out-format", "kaldi"], capture_output=True,
                          cwd=REPO)
     assert out.returncode == 1 and b"exit status 1" in out.stderr, out.stderr
+
+
+def test_failing_output_pipe_is_an_error(tmp_path: Path) -> None:
+    lats = [random_lattice(s, f"u{s}", 4, 6) for s in range(2)]
+    with pytest.raises(InputError, match=r"'cat > /nonexistent/x.ark'.*exit status 2"):
+        write_lattices("ark:| cat > /nonexistent/x.ark", lats, "kaldi")
+    write_lattices(f"ark:| gzip -c > {tmp_path / 'x.gz'}", lats, "kaldi")
+    for lat, (_, back) in zip(lats, _read(f"ark:gunzip -c {tmp_path / 'x.gz'} |")):
+        assert_same(lat, back)
 
 
 def test_gzip_pipe_of_a_kaldi_archive(tmp_path: Path) -> None:

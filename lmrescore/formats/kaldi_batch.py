@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -26,13 +27,10 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import TIDS, EntryError
-from lmrescore.formats.kaldi_binary import FST_HEAD, jump, parse_binary, power_tables
+from lmrescore.formats.kaldi_binary import FST_HEAD, NULL_B, jump, parse_binary, power_tables
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
-# where a binary FST value follows its key: a space or tab, an optional "\0B", the OpenFst
-# magic number and the fst type "vector"
-_MARKER = re.compile(rb"[ \t](?:\0B)?" + re.escape(FST_HEAD))
 _KEY = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
 _ARC_TYPES = {struct.pack("<i", 8) + b"lattice4": False,
               struct.pack("<i", 16) + b"compactlattice44": True}
@@ -77,16 +75,28 @@ def _ragged_arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.arange(int(ends[-1]) if ends.size else 0) + np.repeat(starts - ends + counts, counts)
 
 
+def _markers(data: bytes, start: int) -> Iterator[tuple[int, int]]:
+    """Where binary values follow their keys from ``start`` on: (offset of the space or tab
+    after the key, offset of the FST), found by the FST magic number and type "vector" that
+    follow it (an optional "\\0B" between them)."""
+    fst = data.find(FST_HEAD, start)
+    while fst >= 0:
+        sep = fst - 1 - 2 * (data[fst - 2: fst] == NULL_B)
+        if sep >= start and data[sep] in b" \t":
+            yield sep, fst
+        fst = data.find(FST_HEAD, fst + 1)
+
+
 def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
     """Headers of up to ``max_entries`` binary entries from ``pos``, stopping at a bad one."""
     key = _KEY.match(data, pos)
-    if key is None or not _MARKER.match(data, key.end()):
+    found = list(islice(_markers(data, key.end()), max_entries + 1)) if key else []
+    if not found or found[0][0] != key.end():
         return None
-    found = list(islice(_MARKER.finditer(data, key.end()), max_entries + 1))
-    markers = [m.start() for m in found]
+    markers = [m for m, _ in found]
     cols: list[list[int]] = [[] for _ in range(7)]
     for j, m in enumerate(markers[:max_entries]):
-        fst = found[j].end() - len(FST_HEAD)
+        fst = found[j][1]
         arc_type = data[fst + 14: fst + 18 + (16 if data[fst + 14: fst + 15] == b"\x10" else 8)]
         limit = markers[j + 1] if j + 1 < len(markers) else len(data)
         if arc_type not in _ARC_TYPES:

@@ -221,7 +221,8 @@ def format_binary(lat: Lattice, compact: bool = True) -> bytes:
     Args:
         lat: a batch of one lattice.
         compact: write a CompactLattice; else a Lattice (strings of several transition ids
-            expanded as Kaldi's ConvertLattice does: :func:`~lmrescore.formats.kaldi.expand_strings`).
+            expanded as Kaldi's ConvertLattice does, see
+            :func:`~lmrescore.formats.kaldi.expand_strings`).
     Returns:
         the FST bytes (no key).
     """

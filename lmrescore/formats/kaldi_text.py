@@ -2,7 +2,9 @@
 
 As Kaldi's lattice holders write it (src/lat/kaldi-lattice.cc ``LatticeHolder::Write``): a
 newline after ``key ``, OpenFst's printer lines (tab-separated; CompactLattice as an
-acceptor, weights that are One left out), then an empty line. Values map to lattices as :mod:`lmrescore.formats.kaldi` says.
+acceptor, weights that are One left out), then an empty line. Costs are printed as C++
+``<<`` prints them (``%.6g``) unless 6 digits would change the float32: then with the fewest
+digits (up to 9) that keep it. Values map to lattices as :mod:`lmrescore.formats.kaldi` says.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def make_archive(copies: int) -> tuple[bytes, list[tuple[str, int, int]]]:
                     torch.cat([torch.zeros(1, dtype=torch.int64), has.cumsum(0)]))
             one = replace(lat.with_scores(am=lat.scores["am"] + noise),
                           ragged_arc_attrs={TIDS: tids}, utt_ids=[f"{lat.utt_ids[0]}-{c}"])
-            key = one.utt_ids[0].encode() + b" \0B"
+            key = one.utt_ids[0].encode() + b" "  # Kaldi's layout: the FST follows the key
             fst = format_binary(one, compact=False)
             parts.append(key + fst)
             spans.append((one.utt_ids[0], pos + len(key), pos + len(key) + len(fst)))

@@ -243,12 +243,11 @@ def test_rescoring_keeps_the_best_path(method: str, first_pass_scale: float) -> 
 @pytest.mark.parametrize("method", ["fixed-point", "nbest"])
 def test_rescoring_keeps_transition_ids(method: str) -> None:
     # the rescored best path carries the transition ids of the original path with its words
-    # that determinization kept: the best by acoustic_scale * am + first_pass_weight * lm
+    # that determinization kept: the best by acoustic_scale * am + first_pass_scale * lm
     lat = with_transition_ids(random_batch(seed=31, num_lattices=8, max_states=9,
                                            max_extra_arcs=12), 31)
-    opts = RescoreOptions(method=method, num_paths=1000, acoustic_scale=0.5,
-                          first_pass_weight=0.3, lm_weight=0.8, word_ins_penalty=0.7,
-                          unk_penalty=2.0, determinize=True)
+    opts = RescoreOptions(method=method, num_paths=1000, weights=Weights(0.5, 0.8, 0.7),
+                          first_pass_scale=0.3, unk_penalty=2.0, determinize=True)
     out = LatticeRescorer(model("lstm", 2).float(), WordUnits(LM_VOCAB), SYMBOLS,
                           opts).rescore(lat)
     assert out.lattice.utt_ids == lat.utt_ids

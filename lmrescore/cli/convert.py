@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", help="Kaldi wspecifier, SLF output directory, or k2 .pt file")
     p.add_argument("--out-format", required=True, choices=FORMATS)
     p.add_argument("--kaldi-type", choices=["compact", "lattice"], default="compact",
-                   help="Kaldi output: CompactLattice (default) or Lattice")
+                   help="Kaldi output: CompactLattice (default) or Lattice (an arc holding several "
+                        "transition ids becomes a chain of arcs, as Kaldi's ConvertLattice makes)")
     add_reading_args(p, "--in-format")
     p.set_defaults(func=run)
 
@@ -41,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     written, write_failed = write_lattices(args.output, skip_bad_batches(items, stats),
                                            args.out_format, args.kaldi_type == "compact")
     stats.failed += len(write_failed)
-    log.info("converted %d of %d lattices (%d failed)", written, stats.total, stats.failed)
+    log.info("Done %d lattices, failed for %d", written, stats.failed)
     return 1 if stats.too_many(args.max_failures) else 0

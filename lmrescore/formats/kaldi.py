@@ -12,6 +12,8 @@ form :mod:`lmrescore.formats.kaldi_text`, archives and rspecifiers
 - Transition ids go to the ragged arc attribute ``"transition_ids"``: a CompactLattice arc's
   string, or a Lattice arc's ilabel (an empty list when the ilabel is 0). Final weights' strings
   sit on the -1 arcs. Reading then writing the same kind is lossless (scores to the bit).
+- Writing a Lattice from arcs holding several transition ids expands them as Kaldi's
+  ``ConvertLattice`` does (:func:`expand_strings`).
 """
 
 from __future__ import annotations
@@ -146,6 +148,76 @@ def from_lattice(lat: Lattice) -> dict[str, np.ndarray | int]:
             "tid_values": arc_values, "final_graph": final_graph,
             "final_acoustic": final_acoustic, "final_tid_counts": final_counts,
             "final_tid_values": final_values}
+
+
+def expand_strings(k: dict) -> dict:
+    """Kaldi arrays of a CompactLattice as those of the Lattice Kaldi's ConvertLattice makes.
+
+    As ``ConvertLatticeFromCompact`` with ``invert`` (src/fstext/lattice-utils-inl.h): an arc
+    with string t1..tn (n > 1) becomes a chain of n arcs through n-1 new states, ilabel ti, the
+    word and the weight on the first arc, word 0 and weight One on the others; n <= 1 gives one
+    arc (ilabel t1, or 0). A final weight with a string t1..tn becomes a chain of n word-0 arcs
+    (the weight on the first) to a new state whose final weight is One. New states are
+    numbered after the old ones in Kaldi's order: by state, its final chain, then its arcs.
+
+    Args:
+        k: as :func:`from_lattice` returns.
+    Returns:
+        the same keys, every ``tid_counts`` at most 1 and no final strings.
+    """
+    s = k["num_states"]
+    fin = np.nonzero(~(np.isposinf(k["final_graph"]) & np.isposinf(k["final_acoustic"])))[0]
+    num_f, num_a = fin.shape[0], k["src"].shape[0]
+    # items: the final weights of the final states, then the arcs; Kaldi visits them by state,
+    # final weight first, arcs in order
+    src = np.concatenate([fin, k["src"]])
+    is_fin = np.arange(num_f + num_a) < num_f
+    length = np.concatenate([k["final_tid_counts"][fin], k["tid_counts"]]).astype(np.int64)
+    fin_starts = (np.cumsum(k["final_tid_counts"]) - k["final_tid_counts"])[fin]
+    arc_starts = np.cumsum(k["tid_counts"]) - k["tid_counts"] + k["final_tid_values"].shape[0]
+    starts = np.concatenate([fin_starts, arc_starts])
+    values = np.concatenate([k["final_tid_values"], k["tid_values"]]).astype(np.int64)
+    visit = np.lexsort((~is_fin, src))
+    new = np.where(is_fin, length, np.maximum(length - 1, 0))
+    first_new = np.empty_like(new)
+    first_new[visit] = s + np.cumsum(new[visit]) - new[visit]
+    # output arcs: item i gives m_i arcs, j = 0 .. m_i - 1
+    m = np.where(is_fin, length, np.maximum(length, 1))
+    item = np.repeat(np.arange(m.shape[0]), m)
+    j = np.arange(item.shape[0]) - np.repeat(np.cumsum(m) - m, m)
+    last = j == m[item] - 1
+    out_src = np.where(j == 0, src[item], first_new[item] + j - 1)
+    arc_dst = np.concatenate([np.zeros(num_f, np.int64), k["dst"]])
+    out_dst = np.where(last & ~is_fin[item], arc_dst[item], first_new[item] + j)
+    word = np.concatenate([np.zeros(num_f, np.int64), k["word"]])
+    out_word = np.where(j == 0, word[item], 0)
+    has_tid = length[item] > 0
+    tid = values[np.where(has_tid, starts[item] + j, 0)] if values.size else \
+        np.zeros(item.shape[0], np.int64)
+    graph = np.concatenate([k["final_graph"][fin], k["graph"]]).astype(np.float32)
+    acoustic = np.concatenate([k["final_acoustic"][fin], k["acoustic"]]).astype(np.float32)
+    out_graph = np.where(j == 0, graph[item], np.float32(0))
+    out_acoustic = np.where(j == 0, acoustic[item], np.float32(0))
+    # file order: by state; a state's final chain first, then its arcs in order
+    rank = np.empty_like(visit)
+    rank[visit] = np.arange(visit.shape[0])
+    order = np.lexsort((j, rank[item], out_src))
+    num_states = s + int(new.sum())
+    final_graph = np.full(num_states, np.inf, np.float32)
+    final_acoustic = np.full(num_states, np.inf, np.float32)
+    plain = fin[length[:num_f] == 0]  # final weights without a string stay where they are
+    final_graph[plain] = k["final_graph"][plain]
+    final_acoustic[plain] = k["final_acoustic"][plain]
+    chain_end = (first_new + length - 1)[:num_f][length[:num_f] > 0]
+    final_graph[chain_end] = 0.0
+    final_acoustic[chain_end] = 0.0
+    tid_out = np.where(has_tid, tid, 0)[order]
+    return {"num_states": num_states, "src": out_src[order], "dst": out_dst[order],
+            "word": out_word[order], "graph": out_graph[order],
+            "acoustic": out_acoustic[order], "tid_counts": (tid_out != 0).astype(np.int64),
+            "tid_values": tid_out[tid_out != 0], "final_graph": final_graph,
+            "final_acoustic": final_acoustic, "final_tid_counts": np.zeros(num_states, np.int64),
+            "final_tid_values": np.zeros(0, np.int64)}
 
 
 def single_tids(k: dict) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Runs of binary Kaldi lattices of one archive, decoded together into one batch.
 
-A run is a sequence of consecutive archive entries ``key \\0B<OpenFst vector FST>``. Their
+A run is a sequence of consecutive archive entries ``key <OpenFst vector FST>`` (Kaldi's
+layout; ``key \\0B<FST>`` is read too, and a tab may stand for the space). Their
 bodies are copied back to back into one word array and walked together (the record chains
 of :func:`lmrescore.formats.kaldi_binary.parse_binary`, followed by pointer doubling over all
 bodies at once), so the cost per run is a fixed number of numpy passes, not one per lattice.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -25,18 +27,15 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import TIDS, EntryError
-from lmrescore.formats.kaldi_binary import FST_MAGIC, jump, parse_binary, power_tables
+from lmrescore.formats.kaldi_binary import FST_HEAD, NULL_B, jump, parse_binary, power_tables
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
-# " \0B" + the OpenFst magic number: where a binary FST value follows its key
-_MARKER_BYTES = b" \0B" + struct.pack("<i", FST_MAGIC)
-_MARKER = re.compile(re.escape(_MARKER_BYTES))
-_VECTOR = struct.pack("<i", 6) + b"vector"
+_KEY = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
 _ARC_TYPES = {struct.pack("<i", 8) + b"lattice4": False,
               struct.pack("<i", 16) + b"compactlattice44": True}
 _HEADER_TAIL = struct.Struct("<iiQqqq")  # version, flags, properties, start, states, arcs
-_WS = b" \t\r\n"
+_WS = b" \t\n\r\x0b\x0c"
 
 
 @dataclass
@@ -64,7 +63,7 @@ class _Headers:
     fst_pos: np.ndarray  # offset of the FST magic number
     body_pos: np.ndarray  # offset of the first state record
     limit: np.ndarray  # where the next entry's marker is (or the end of the data)
-    marker: np.ndarray  # offset of this entry's " \0B"
+    marker: np.ndarray  # offset of the space (or tab) after this entry's key
     start: np.ndarray
     num_states: np.ndarray
     compact: np.ndarray
@@ -76,19 +75,31 @@ def _ragged_arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.arange(int(ends[-1]) if ends.size else 0) + np.repeat(starts - ends + counts, counts)
 
 
+def _markers(data: bytes, start: int) -> Iterator[tuple[int, int]]:
+    """Where binary values follow their keys from ``start`` on: (offset of the space or tab
+    after the key, offset of the FST), found by the FST magic number and type "vector" that
+    follow it (an optional "\\0B" between them)."""
+    fst = data.find(FST_HEAD, start)
+    while fst >= 0:
+        sep = fst - 1 - 2 * (data[fst - 2: fst] == NULL_B)
+        if sep >= start and data[sep] in b" \t":
+            yield sep, fst
+        fst = data.find(FST_HEAD, fst + 1)
+
+
 def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
     """Headers of up to ``max_entries`` binary entries from ``pos``, stopping at a bad one."""
-    space = data.find(b" ", pos)
-    key = data[pos:space]
-    if space <= pos or b"\n" in key or not data.startswith(_MARKER_BYTES, space):
+    key = _KEY.match(data, pos)
+    found = list(islice(_markers(data, key.end()), max_entries + 1)) if key else []
+    if not found or found[0][0] != key.end():
         return None
-    markers = [m.start() for m in islice(_MARKER.finditer(data, space), max_entries + 1)]
+    markers = [m for m, _ in found]
     cols: list[list[int]] = [[] for _ in range(7)]
     for j, m in enumerate(markers[:max_entries]):
-        fst = m + 3
+        fst = found[j][1]
         arc_type = data[fst + 14: fst + 18 + (16 if data[fst + 14: fst + 15] == b"\x10" else 8)]
         limit = markers[j + 1] if j + 1 < len(markers) else len(data)
-        if data[fst + 4: fst + 14] != _VECTOR or arc_type not in _ARC_TYPES:
+        if arc_type not in _ARC_TYPES:
             break
         body = fst + 14 + len(arc_type) + _HEADER_TAIL.size
         if body > limit:
@@ -101,7 +112,7 @@ def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
     if not cols[0]:
         return None
     a = [np.array(c, dtype=np.int64) for c in cols]
-    return _Headers(keys=[key.decode("utf-8", "replace")], fst_pos=a[0], body_pos=a[1],
+    return _Headers(keys=[key.group().decode("utf-8", "replace")], fst_pos=a[0], body_pos=a[1],
                     limit=a[2], marker=a[3], start=a[4], num_states=a[5], compact=a[6] == 1)
 
 
@@ -238,7 +249,7 @@ def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None) -
     count = int(broken.argmax()) if broken.any() else size.shape[0]
     for j in range(count - 1):  # between two entries: whitespace, then the next key
         key = data[end_pos[j]: int(h.marker[j + 1])].lstrip(_WS)
-        if not key or b" " in key or b"\n" in key:
+        if not _KEY.fullmatch(key):
             count = j + 1
             break
         h.keys.append(key.decode("utf-8", "replace"))

@@ -7,6 +7,12 @@ uint64 properties, int64 start, int64 num states, int64 num arcs; then per state
 int64 num arcs, arcs (int32 ilabel, int32 olabel, weight, int32 next state). A LatticeWeight is
 two float32; a CompactLatticeWeight adds int32 n and n int32 transition ids.
 
+In a Kaldi table the FST follows ``key `` directly: Kaldi's lattice holders write no ``\\0B``
+binary header (src/lat/kaldi-lattice.h). The header's properties word is the one field that
+may differ from what OpenFst writes for the same lattice: it caches the properties known when
+the FST was written, so it depends on how it was built; we claim kExpanded | kMutable only,
+and readers compute the rest when they need them.
+
 Values map to lattices as :mod:`lmrescore.formats.kaldi` says; many entries of an archive are
 decoded at once by :mod:`lmrescore.formats.kaldi_batch`.
 """
@@ -19,12 +25,16 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.formats.kaldi import EntryError, from_lattice, single_tids, to_lattice
+from lmrescore.formats.kaldi import (EntryError, expand_strings, from_lattice, single_tids,
+                                      to_lattice)
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.vocab import Vocab
 
 FST_MAGIC = 2125659606
+FST_MAGIC_BYTES = struct.pack("<i", FST_MAGIC)  # first byte 214: what Kaldi's holders peek for
+FST_HEAD = FST_MAGIC_BYTES + struct.pack("<i", 6) + b"vector"  # magic, fst type "vector"
+NULL_B = b"\0B"  # Kaldi's binary-mode header: not part of a lattice entry, tolerated on reading
 LATTICE_ARC = "lattice4"
 COMPACT_ARC = "compactlattice44"
 # kExpanded | kMutable: no other property is claimed, so readers recompute what they need.
@@ -211,16 +221,15 @@ def format_binary(lat: Lattice, compact: bool = True) -> bytes:
 
     Args:
         lat: a batch of one lattice.
-        compact: write a CompactLattice; else a Lattice (each arc at most one transition id).
+        compact: write a CompactLattice; else a Lattice (strings of several transition ids
+            expanded as Kaldi's ConvertLattice does, see
+            :func:`~lmrescore.formats.kaldi.expand_strings`).
     Returns:
         the FST bytes (no key).
     """
-    k = from_lattice(lat)
+    k = from_lattice(lat) if compact else expand_strings(from_lattice(lat))
     s = k["num_states"]
     a = k["src"].shape[0]
-    if not compact and (k["tid_counts"].max(initial=0) > 1 or k["final_tid_counts"].any()):
-        raise InputError(f"utterance {lat.utt_ids[0]}: a Lattice arc holds one transition id; "
-                         "write a CompactLattice instead")
     narcs = np.bincount(k["src"], minlength=s)
     if compact:
         state_len = 5 + k["final_tid_counts"]

@@ -1,6 +1,10 @@
 """Kaldi lattices in text form (``ark,t:``): one value parsed or formatted at a time.
 
-Values map to lattices as :mod:`lmrescore.formats.kaldi` says.
+As Kaldi's lattice holders write it (src/lat/kaldi-lattice.cc ``LatticeHolder::Write``): a
+newline after ``key ``, OpenFst's printer lines (tab-separated; CompactLattice as an
+acceptor, weights that are One left out), then an empty line. Costs are printed as C++
+``<<`` prints them (``%.6g``) unless 6 digits would change the float32: then with the fewest
+digits (up to 9) that keep it. Values map to lattices as :mod:`lmrescore.formats.kaldi` says.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.formats.kaldi import from_lattice, single_tids, to_lattice
+from lmrescore.formats.kaldi import expand_strings, from_lattice, single_tids, to_lattice
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.vocab import Vocab
@@ -129,10 +133,18 @@ def _first_unparsable_line(block: bytes) -> int:
 
 
 def _costs_str(x: np.ndarray) -> np.ndarray:
-    """float32 costs as the shortest strings that read back to the same float32."""
-    s = (x.astype(np.float32) + np.float32(0)).astype(str)  # -0.0 -> 0.0
-    s[np.isposinf(x)] = "Infinity"
-    s[np.isneginf(x)] = "-Infinity"
+    """float32 costs as Kaldi prints them (C++ ``<<``, 6 significant digits: ``%.6g``), with
+    more digits (up to 9) only where 6 would not read back to the same float32."""
+    x = x.astype(np.float32) + np.float32(0)  # -0.0 -> 0.0
+    finite = np.isfinite(x)
+    s = np.where(np.isposinf(x), "Infinity", np.where(np.isneginf(x), "-Infinity", "BadNumber"))
+    s = s.astype("<U16")
+    todo = np.nonzero(finite)[0]
+    for digits in range(6, 10):
+        s[todo] = np.char.mod(f"%.{digits}g", x[todo].astype(np.float64))
+        todo = todo[s[todo].astype(np.float64).astype(np.float32) != x[todo]]
+        if not todo.size:
+            break
     return s
 
 
@@ -140,14 +152,12 @@ def format_text(lat: Lattice, compact: bool = True) -> bytes:
     """One lattice in Kaldi's text form: a newline, one line per arc / final state, an empty line.
 
     Args:
-        lat: a batch of one lattice; compact: CompactLattice (else Lattice) lines.
+        lat: a batch of one lattice; compact: CompactLattice (else Lattice, strings expanded as
+            :func:`~lmrescore.formats.kaldi.expand_strings` says) lines.
     Returns:
         the text, as written after ``key `` in an ``ark,t`` archive.
     """
-    k = from_lattice(lat)
-    if not compact and (k["tid_counts"].max(initial=0) > 1 or k["final_tid_counts"].any()):
-        raise InputError(f"utterance {lat.utt_ids[0]}: a Lattice arc holds one transition id; "
-                         "write a CompactLattice instead")
+    k = from_lattice(lat) if compact else expand_strings(from_lattice(lat))
     fin = np.nonzero(~(np.isposinf(k["final_graph"]) & np.isposinf(k["final_acoustic"])))[0]
     # one row per output line: arcs and finals, ordered by state then arcs before the final
     src = np.concatenate([k["src"], fin])
@@ -169,7 +179,7 @@ def format_text(lat: Lattice, compact: bool = True) -> bytes:
                            zip((np.cumsum(counts) - counts).tolist(), np.cumsum(counts).tolist())]
                           if counts.size else [], dtype=str).reshape(-1)
         weight = np.char.add(np.char.add(weight, ","), joined)
-    one = (g == 0) & (a == 0) & (counts == 0)
+    one = (g == 0) & (a == 0) & ((counts == 0) | (not compact))  # a Lattice tid is its ilabel
     tail = np.where(one, "", np.char.add("\t", weight))
     head = src.astype(str)
     arc_part = np.char.add(np.char.add("\t", k["dst"].astype(str)), np.char.add(

@@ -93,6 +93,6 @@ def test_info_counts_lattices_lost_after_a_corrupt_binary_entry(tmp_path: Path, 
     args = ["info", f"ark:{tmp_path / 'bad.ark'}", "--words", WORDS, "--one-best", "-"]
     assert main(args) == 1
     out = capsys.readouterr()
-    assert "3 lattices read, 2 failed" in out.out
+    assert "3 lattices read, 2 failed" in out.err  # statistics beside the 1-best on stdout
     assert [x.split()[0] for x in out.out.splitlines() if x.startswith("ptb-")] == \
         ["ptb-001", "ptb-002", "ptb-005"]

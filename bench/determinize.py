@@ -23,6 +23,7 @@ from lmrescore.lattice.determinize import determinize
 from lmrescore.rescoring.expand import expand
 from lmrescore.formats import read_lattice_batches
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.prune import prune_beam
 from lmrescore.rescoring.rescorer import token_table
 from lmrescore.lm.units import WordUnits
@@ -62,9 +63,9 @@ def main() -> None:
                                                               symbols)])
         for scale in args.acoustic_scales:
             for beam in args.beams:
-                pruned, _ = prune_beam(lat, beam, scale)
+                pruned, _ = prune_beam(lat, beam, Weights(scale))
                 tic = time.perf_counter()
-                det, _ = determinize(pruned, scale, args.lm_scale)
+                det, _ = determinize(pruned, Weights(scale, args.lm_scale))
                 ms = 1000 * (time.perf_counter() - tic)
                 row = [ark, scale, beam, lat.num_arcs, pruned.num_arcs, det.num_arcs, f"{ms:.0f}"]
                 row += [expanded_arcs(x, symbols, k, args.cap)

@@ -20,6 +20,7 @@ from lmrescore.lattice.shortest_path import best_path
 from lmrescore.lattice.topsort import connect
 from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
+from lmrescore.lattice.weights import Weights
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WORDS = str(FIXTURES / "words.txt")
@@ -69,7 +70,7 @@ def test_written_lattice_has_the_printed_one_best(model: str, tmp_path: Path,
     assert list(hyp) == UTTS
     symbols = Vocab.load(WORDS)
     for utt, lat in read_lattices(out, "kaldi", symbols):
-        best = best_path(lat, acoustic_scale=0.1, lm_scale=1.0)
+        best = best_path(lat, Weights(0.1, 1.0))
         assert symbols.decode(best.word_lists()[0]) == hyp[utt]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["method"] == method and summary["rescored"] == 5

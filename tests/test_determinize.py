@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import math
 from pathlib import Path
 
@@ -31,12 +33,12 @@ from test_rescore import model
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = [(ROOT / "tests/fixtures/lats.ark", ROOT / "tests/fixtures/words.txt"),
             (ROOT / "egs/ptb/s5/demo/lat.ark", ROOT / "egs/ptb/s5/demo/words.txt")]
-SCALES = {"acoustic_scale": 0.5, "lm_scale": 1.5, "word_ins_penalty": 0.25}
+SCALES = Weights(acoustic_scale=0.5, lm_scale=1.5, word_ins_penalty=0.25)
 
 
 def best_per_words(lat: Lattice, i: int, **scales: float) -> dict[tuple[int, ...], tuple]:
     """Word sequence -> (weighted score, am, lm) of its best path in lattice ``i`` (brute force)."""
-    weighted = lat.weighted_score(**scales)
+    weighted = Weights(**scales).arc_scores(lat)
     best: dict[tuple[int, ...], tuple] = {}
     for path in enumerate_paths(lat, i):
         words = tuple(path_words(lat, path))
@@ -95,12 +97,12 @@ def test_tiny() -> None:
 @pytest.mark.parametrize("seed", range(6))
 def test_one_best_path_per_word_sequence(seed: int) -> None:
     lat = random_batch(seed=seed, num_lattices=12, max_states=9, max_extra_arcs=12)
-    det, _ = determinize(lat, **SCALES)
+    det, _ = determinize(lat, SCALES)
     assert_deterministic(det)
     assert det.utt_ids == lat.utt_ids
     for i in range(lat.num_lattices):
-        want = best_per_words(lat, i, **SCALES)
-        got = one_path_per_words(det, i, **SCALES)
+        want = best_per_words(lat, i, **asdict(SCALES))
+        got = one_path_per_words(det, i, **asdict(SCALES))
         assert set(got) == set(want)
         for words, row in got.items():
             assert row == pytest.approx(want[words], abs=1e-4)
@@ -109,7 +111,7 @@ def test_one_best_path_per_word_sequence(seed: int) -> None:
 def best_tids_per_words(lat: Lattice, i: int, **scales: float) -> dict[tuple[int, ...], list]:
     """Word sequence -> the transition ids of each path of lattice ``i`` within 1e-4 of its best
     weighted score (brute force; one path unless scores tie)."""
-    weighted = lat.weighted_score(**scales)
+    weighted = Weights(**scales).arc_scores(lat)
     scored = [(tuple(path_words(lat, p)), float(weighted[p].sum()), path_tids(lat, p))
               for p in enumerate_paths(lat, i)]
     best: dict[tuple[int, ...], float] = {}
@@ -146,16 +148,16 @@ def test_transition_ids_follow_the_best_path() -> None:
 def test_paths_carry_the_best_paths_transition_ids(seed: int) -> None:
     lat = with_transition_ids(random_batch(seed=seed, num_lattices=12, max_states=9,
                                            max_extra_arcs=12), seed)
-    det, arc_map = determinize(lat, **SCALES)
+    det, arc_map = determinize(lat, SCALES)
     assert torch.equal(det.label, lat.label[arc_map]) and (det.label != 0).all()
     assert torch.equal(det.arc_attrs["aux"], arc_map)
     for i in range(lat.num_lattices):
-        want = best_tids_per_words(lat, i, **SCALES)
+        want = best_tids_per_words(lat, i, **asdict(SCALES))
         got = {tuple(path_words(det, p)): path_tids(det, p) for p in enumerate_paths(det, i)}
         assert set(got) == set(want)
         for words, tids in got.items():
             assert tids in want[words], (lat.utt_ids[i], words)
-    before, after = best_path(lat, **SCALES), best_path(det, **SCALES)
+    before, after = best_path(lat, SCALES), best_path(det, SCALES)
     assert after.word_lists() == before.word_lists()
     for i in range(lat.num_lattices):
         path = lambda b: b.arcs[b.arc_splits[i]:b.arc_splits[i + 1]].tolist()
@@ -165,12 +167,12 @@ def test_paths_carry_the_best_paths_transition_ids(seed: int) -> None:
 def test_remove_epsilons_keeps_the_best_paths_transition_ids() -> None:
     lat = with_transition_ids(random_batch(seed=9, num_lattices=10, max_states=9,
                                            max_extra_arcs=10), 9)
-    out, arc_map = remove_epsilons(lat, **SCALES)
+    out, arc_map = remove_epsilons(lat, SCALES)
     assert torch.equal(out.label, lat.label[arc_map]) and (out.label != 0).all()
     assert torch.equal(out.arc_attrs["aux"], arc_map)
     for i in range(lat.num_lattices):
-        want = best_tids_per_words(lat, i, **SCALES)
-        got = best_tids_per_words(out, i, **SCALES)
+        want = best_tids_per_words(lat, i, **asdict(SCALES))
+        got = best_tids_per_words(out, i, **asdict(SCALES))
         assert set(got) == set(want)
         for words, tids in got.items():
             assert all(t in want[words] for t in tids), (lat.utt_ids[i], words)
@@ -179,12 +181,12 @@ def test_remove_epsilons_keeps_the_best_paths_transition_ids() -> None:
 @pytest.mark.parametrize("seed", range(4))
 def test_same_word_costs_as_kaldifst(seed: int) -> None:
     lat = random_batch(seed=100 + seed, num_lattices=10, max_states=10, max_extra_arcs=14)
-    det, _ = determinize(lat, **SCALES)
+    det, _ = determinize(lat, SCALES)
     for i in range(lat.num_lattices):
-        fst = to_kaldifst(lat, i, lat.weighted_score(**SCALES))
+        fst = to_kaldifst(lat, i, SCALES.arc_scores(lat))
         kaldifst.rmepsilon(fst)
         theirs = fst_paths(kaldifst.determinize(fst, delta=1e-6))
-        ours = fst_paths(to_kaldifst(det, i, det.weighted_score(**SCALES), final_arcs=True))
+        ours = fst_paths(to_kaldifst(det, i, SCALES.arc_scores(det), final_arcs=True))
         assert set(ours) == set(theirs)
         for words, cost in ours.items():
             assert cost == pytest.approx(theirs[words], abs=1e-4)
@@ -192,22 +194,22 @@ def test_same_word_costs_as_kaldifst(seed: int) -> None:
 
 def test_hash_collisions_do_not_merge_subsets(monkeypatch: pytest.MonkeyPatch) -> None:
     lat = random_batch(seed=5, num_lattices=8, max_states=9, max_extra_arcs=12)
-    want, _ = determinize(lat, **SCALES)
+    want, _ = determinize(lat, SCALES)
     monkeypatch.setattr("lmrescore.lattice.determinize._P", 3)  # subset keys in 0..8: many collisions
-    got, _ = determinize(lat, **SCALES)
+    got, _ = determinize(lat, SCALES)
     assert torch.equal(got.state_splits, want.state_splits)
     assert torch.equal(got.arc_splits, want.arc_splits)
     for i in range(lat.num_lattices):
-        assert one_path_per_words(got, i, **SCALES) == one_path_per_words(want, i, **SCALES)
+        assert one_path_per_words(got, i, **asdict(SCALES)) == one_path_per_words(want, i, **asdict(SCALES))
 
 
 def test_remove_epsilons_keeps_best_per_word_sequence() -> None:
     lat = random_batch(seed=7, num_lattices=10, max_states=9, max_extra_arcs=10)
-    out, _ = remove_epsilons(lat, **SCALES)
+    out, _ = remove_epsilons(lat, SCALES)
     assert not (out.label == 0).any()
     for i in range(lat.num_lattices):
-        want = best_per_words(lat, i, **SCALES)
-        got = best_per_words(out, i, **SCALES)
+        want = best_per_words(lat, i, **asdict(SCALES))
+        got = best_per_words(out, i, **asdict(SCALES))
         assert set(got) == set(want)
         for words, row in got.items():
             assert row == pytest.approx(want[words], abs=1e-4)
@@ -270,18 +272,18 @@ def _fixture_lattices() -> list[tuple[str, Lattice]]:
 @pytest.mark.parametrize("beam,acoustic_scale", [(3.0, 0.1), (8.0, 0.05)])
 def test_real_lattices_same_best_and_nbest(beam: float, acoustic_scale: float) -> None:
     for name, lat in _fixture_lattices():
-        pruned, _ = prune_beam(lat, beam, acoustic_scale)
-        det, _ = determinize(pruned, acoustic_scale)
+        pruned, _ = prune_beam(lat, beam, Weights(acoustic_scale))
+        det, _ = determinize(pruned, Weights(acoustic_scale))
         assert_deterministic(det)
         print(f"{name} beam {beam} acoustic scale {acoustic_scale}: {lat.num_arcs} arcs, "
               f"{pruned.num_arcs} pruned, {det.num_arcs} determinized")
-        before, after = best_path(pruned, acoustic_scale), best_path(det, acoustic_scale)
+        before, after = best_path(pruned, Weights(acoustic_scale)), best_path(det, Weights(acoustic_scale))
         assert torch.allclose(after.score, before.score, atol=1e-4)
         # the original's N best paths, first occurrence of each word sequence, are exactly the
         # determinized lattice's best word sequences (above the original's N-th path score)
         n = 300
-        ours = nbest(det, 20, acoustic_scale)
-        theirs = nbest(pruned, n, acoustic_scale)
+        ours = nbest(det, 20, Weights(acoustic_scale))
+        theirs = nbest(pruned, n, Weights(acoustic_scale))
         for i in range(lat.num_lattices):
             seen: dict[tuple[int, ...], float] = {}
             p0, p1 = int(theirs.path_splits[i]), int(theirs.path_splits[i + 1])

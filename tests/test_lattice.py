@@ -4,6 +4,7 @@ import torch
 from lmrescore.errors import InputError
 from lmrescore.lattice.lattice import Lattice, derive
 from lmrescore.lattice.ragged import ragged_lists
+from lmrescore.lattice.weights import Weights
 
 
 def _two() -> tuple[Lattice, Lattice]:
@@ -43,10 +44,10 @@ def test_select_inverts_cat():
             assert torch.equal(got, exp)
 
 
-def test_weighted_score():
+def test_weights_arc_scores():
     a, _ = _two()
     # labels 5, 0 (epsilon), -1 (final): the penalty hits the first arc only
-    got = a.weighted_score(acoustic_scale=0.5, lm_scale=2.0, word_ins_penalty=1.0)
+    got = Weights(acoustic_scale=0.5, lm_scale=2.0, word_ins_penalty=1.0).arc_scores(a)
     assert got.tolist() == pytest.approx([0.5 + 1.0 - 1.0, 1.0, 1.5])
 
 

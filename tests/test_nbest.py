@@ -7,8 +7,9 @@ from lmrescore.errors import InputError
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.nbest import nbest
 from lmrescore.lattice.shortest_path import best_path
+from lmrescore.lattice.weights import Weights
 
-SCALES = dict(acoustic_scale=0.7, lm_scale=1.3, word_ins_penalty=0.4)
+SCALES = Weights(acoustic_scale=0.7, lm_scale=1.3, word_ins_penalty=0.4)
 
 
 def test_tiny_nbest():
@@ -24,8 +25,8 @@ def test_tiny_nbest():
 @pytest.mark.parametrize("n", [1, 3, 50])
 def test_matches_enumeration(n):
     lat = random_batch(seed=30 + n, num_lattices=12)
-    out = nbest(lat, n, **SCALES)
-    arc_score = lat.weighted_score(**SCALES)
+    out = nbest(lat, n, SCALES)
+    arc_score = SCALES.arc_scores(lat)
     words = out.word_lists()
     for i in range(lat.num_lattices):
         paths = enumerate_paths(lat, i)
@@ -42,16 +43,16 @@ def test_matches_enumeration(n):
 
 def test_first_is_best_path():
     lat = random_batch(seed=4, num_lattices=15, max_states=20, max_extra_arcs=40)
-    out = nbest(lat, 4, **SCALES)
-    best = best_path(lat, **SCALES)
+    out = nbest(lat, 4, SCALES)
+    best = best_path(lat, SCALES)
     assert torch.allclose(out.score[out.path_splits[:-1]], best.score)
 
 
 def test_matches_kaldifst_nshortest():
     # lattices with many paths: the 100 best scores equal OpenFst's 100 shortest paths
     lat = random_batch(seed=8, num_lattices=4, max_states=25, max_extra_arcs=60)
-    out = nbest(lat, 100, **SCALES)
-    arc_score = lat.weighted_score(**SCALES)
+    out = nbest(lat, 100, SCALES)
+    arc_score = SCALES.arc_scores(lat)
     for i in range(lat.num_lattices):
         fst = to_kaldifst(lat, i, arc_score, final_arcs=True)
         paths = kaldifst.convert_nbest_to_vector(kaldifst.shortest_path(fst, n=100))

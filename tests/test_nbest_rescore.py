@@ -25,7 +25,7 @@ def tokens_of(tab, labels: list[int]) -> list[int]:
 
 def test_paths_lattice_has_exactly_the_n_best_paths() -> None:
     lat = random_batch(seed=2, num_lattices=5, max_states=7, max_extra_arcs=6)
-    nb = nbest(lat, 4, 0.5)
+    nb = nbest(lat, 4, Weights(0.5))
     pl, arc_map = paths_lattice(lat, nb)
     for i in range(lat.num_lattices):
         got = sorted(tuple(int(arc_map[a]) for a in p) for p in enumerate_paths(pl, i))
@@ -41,7 +41,7 @@ def test_path_scores_equal_sentence_scores(order: int | None, table: str) -> Non
     tab = word_table() if table == "word" else piece_table()
     lm = model("lstm", order)
     lat = random_batch(seed=7, num_lattices=6, max_states=7, max_extra_arcs=6)
-    ns = nbest_scores(lm, lat, tab, 5, BOS, EOS, order, acoustic_scale=0.5, chunk=16)
+    ns = nbest_scores(lm, lat, tab, 5, BOS, EOS, order, Weights(0.5), chunk=16)
     pl = ns.lattice
     for i in range(pl.num_lattices):
         for path in enumerate_paths(pl, i):
@@ -81,5 +81,5 @@ def test_one_path_keeps_the_first_pass_best() -> None:
     lat = random_batch(seed=21, num_lattices=5, max_states=8, max_extra_arcs=8)
     opts = RescoreOptions(method="nbest", num_paths=1, weights=Weights(0.5))
     result = LatticeRescorer(lm, WordUnits(LM_VOCAB), SYMBOLS, opts).rescore(lat)
-    first_pass = nbest(lat, 1, 0.5)
+    first_pass = nbest(lat, 1, Weights(0.5))
     assert result.best.word_lists() == [p[0] for p in first_pass.word_lists()]

@@ -9,6 +9,7 @@ from lmrescore.lattice.lattice import Lattice
 from lmrescore.rescoring.ngram_approx import ngram_approx_scores
 from lattice_testing import enumerate_paths, random_batch
 from test_rescore import BOS, EOS, model, path_log_prob, piece_table, word_table
+from lmrescore.lattice.weights import Weights
 
 
 def sharp_model(cell: str) -> torch.nn.Module:
@@ -32,7 +33,7 @@ def test_exact_when_histories_are_whole_sentences(cell: str, table: str) -> None
     lm = sharp_model(cell)
     lat = random_batch(seed=4, num_lattices=5, max_states=7, max_extra_arcs=6)
     # chunk=3: a level's softmax rows span several output-layer calls
-    ng = ngram_approx_scores(lm, lat, tab, 20, BOS, EOS, acoustic_scale=1.0, chunk=3)
+    ng = ngram_approx_scores(lm, lat, tab, 20, BOS, EOS, Weights(1.0), chunk=3)
     ex = ng.expansion.lattice
     for i in range(ex.num_lattices):
         for path in enumerate_paths(ex, i):
@@ -55,7 +56,7 @@ def merge_lattice(prefer_b: bool) -> Lattice:
 @pytest.mark.parametrize("prefer_b", [True, False])
 def test_merged_state_uses_the_best_incoming_path(prefer_b: bool) -> None:
     tab, lm = word_table(), sharp_model("lstm")
-    ng = ngram_approx_scores(lm, merge_lattice(prefer_b), tab, 2, BOS, EOS, acoustic_scale=1.0)
+    ng = ngram_approx_scores(lm, merge_lattice(prefer_b), tab, 2, BOS, EOS, Weights(1.0))
     ex, exp = ng.expansion.lattice, ng.expansion
     assert ex.num_states == 6  # nothing split: a 1-word history is the same on both paths
 
@@ -94,9 +95,9 @@ def test_every_arc_scores_from_the_best_first_pass_prefix(order: int, table: str
     lm = sharp_model("lstm")
     lat = random_batch(seed=9, num_lattices=4, max_states=7, max_extra_arcs=6)
     scale = 0.5
-    ng = ngram_approx_scores(lm, lat, tab, order, BOS, EOS, acoustic_scale=scale)
+    ng = ngram_approx_scores(lm, lat, tab, order, BOS, EOS, Weights(scale))
     ex = ng.expansion.lattice
-    first_pass = ex.weighted_score(scale, 1.0)
+    first_pass = Weights(scale, 1.0).arc_scores(ex)
     sources = torch.zeros(ex.num_states, ex.num_states, dtype=torch.bool)
     sources[ex.dst, ex.src] = True
     assert (sources.sum(1) > 1).any()  # some states merge paths from different sources

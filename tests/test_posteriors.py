@@ -8,8 +8,9 @@ from lmrescore.errors import InputError
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.posteriors import forward_backward
 from lmrescore.lattice.topsort import levels
+from lmrescore.lattice.weights import Weights
 
-SCALES = dict(acoustic_scale=0.5, lm_scale=1.2, word_ins_penalty=0.3)
+SCALES = Weights(acoustic_scale=0.5, lm_scale=1.2, word_ins_penalty=0.3)
 
 
 def test_tiny_posteriors():
@@ -24,8 +25,8 @@ def test_tiny_posteriors():
 
 def test_total_is_logsumexp_over_enumerated_paths():
     lat = random_batch(seed=7, num_lattices=10)
-    post = forward_backward(lat, **SCALES)
-    arc_score = lat.weighted_score(**SCALES)
+    post = forward_backward(lat, SCALES)
+    arc_score = SCALES.arc_scores(lat)
     for i in range(lat.num_lattices):
         paths = enumerate_paths(lat, i)
         scores = torch.stack([arc_score[p].sum() for p in paths])
@@ -41,7 +42,7 @@ def test_total_is_logsumexp_over_enumerated_paths():
 @pytest.mark.parametrize("batch", [1, 9])
 def test_posterior_sums(batch):
     lat = random_batch(seed=100 + batch, num_lattices=batch, max_states=30, max_extra_arcs=60)
-    post = forward_backward(lat, **SCALES)
+    post = forward_backward(lat, SCALES)
     lattice_of = lat.arc_lattice()
     ones = torch.ones(batch, dtype=torch.float64)
     # out of the start state

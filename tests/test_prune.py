@@ -6,6 +6,7 @@ from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.posteriors import forward_backward
 from lmrescore.lattice.prune import prune_beam, prune_posterior
 from lmrescore.lattice.shortest_path import best_path
+from lmrescore.lattice.weights import Weights
 
 
 def test_tiny_beam():
@@ -20,8 +21,8 @@ def test_tiny_beam():
 @pytest.mark.parametrize("beam", [0.0, 1.0, 3.0])
 def test_beam_keeps_exactly_arcs_on_paths_within_beam(beam):
     lat = random_batch(seed=21, num_lattices=10)
-    out, arc_map = prune_beam(lat, beam, acoustic_scale=0.5)
-    arc_score = lat.weighted_score(acoustic_scale=0.5)
+    out, arc_map = prune_beam(lat, beam, Weights(0.5))
+    arc_score = Weights(0.5).arc_scores(lat)
     expected = []
     for i in range(lat.num_lattices):
         paths = enumerate_paths(lat, i)
@@ -30,8 +31,8 @@ def test_beam_keeps_exactly_arcs_on_paths_within_beam(beam):
         expected += sorted({a for p, s in zip(paths, scores) if s >= best - beam - 1e-9 for a in p})
     assert arc_map.tolist() == expected
     assert torch.equal(out.label, lat.label[arc_map])
-    assert torch.allclose(best_path(out, acoustic_scale=0.5).score,
-                          best_path(lat, acoustic_scale=0.5).score)
+    assert torch.allclose(best_path(out, Weights(0.5)).score,
+                          best_path(lat, Weights(0.5)).score)
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.2, 0.6])

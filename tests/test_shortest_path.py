@@ -9,9 +9,10 @@ from lattice_testing import enumerate_paths, path_words, random_batch, to_kaldif
 from lmrescore.errors import InputError
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.shortest_path import best_path, viterbi_scores
+from lmrescore.lattice.weights import Weights
 
-SCALES = [dict(), dict(acoustic_scale=0.5, lm_scale=1.5, word_ins_penalty=0.7),
-          dict(acoustic_scale=1 / 12, lm_scale=1.0, word_ins_penalty=-0.5)]
+SCALES = [Weights(), Weights(acoustic_scale=0.5, lm_scale=1.5, word_ins_penalty=0.7),
+          Weights(acoustic_scale=1 / 12, lm_scale=1.0, word_ins_penalty=-0.5)]
 
 
 def test_tiny_lattice():
@@ -21,7 +22,7 @@ def test_tiny_lattice():
     best = best_path(lat)
     assert best.score.tolist() == [-1.5]  # the epsilon path
     assert best.arcs.tolist() == [4, 2] and best.word_lists() == [[]]
-    best = best_path(lat, word_ins_penalty=-1.0)  # a bonus of 1 per word: a b wins with 0
+    best = best_path(lat, Weights(word_ins_penalty=-1.0))  # a bonus of 1 per word: a b wins with 0
     assert best.score.tolist() == [0.0] and best.word_lists() == [[1, 2]]
 
 
@@ -29,8 +30,8 @@ def test_tiny_lattice():
 @pytest.mark.parametrize("scales", SCALES)
 def test_matches_kaldifst(batch, scales):
     lat = random_batch(seed=batch, num_lattices=batch, max_states=12, max_extra_arcs=20)
-    best = best_path(lat, **scales)
-    arc_score = lat.weighted_score(**scales)
+    best = best_path(lat, scales)
+    arc_score = scales.arc_scores(lat)
     words = best.word_lists()
     for i in range(batch):
         fst = kaldifst.shortest_path(to_kaldifst(lat, i, arc_score))
@@ -49,8 +50,8 @@ def test_path_is_connected_and_best_by_enumeration(sort_src):
         perm = torch.argsort(lat.src, stable=True)
         lat = replace(lat, src=lat.src[perm], dst=lat.dst[perm], label=lat.label[perm],
                       scores={k: v[perm] for k, v in lat.scores.items()})
-    best = best_path(lat, acoustic_scale=0.3)
-    arc_score = lat.weighted_score(acoustic_scale=0.3)
+    best = best_path(lat, Weights(0.3))
+    arc_score = Weights(0.3).arc_scores(lat)
     for i in range(lat.num_lattices):
         path = best.arcs[best.arc_splits[i]:best.arc_splits[i + 1]]
         assert int(lat.src[path[0]]) == int(lat.start_states[i])
@@ -63,8 +64,8 @@ def test_path_is_connected_and_best_by_enumeration(sort_src):
 
 def test_viterbi_scores_meet_at_best_score():
     lat = random_batch(seed=2, num_lattices=5)
-    arc_score, alpha, beta = viterbi_scores(lat, lm_scale=2.0)
-    best = best_path(lat, lm_scale=2.0)
+    arc_score, alpha, beta = viterbi_scores(lat, Weights(lm_scale=2.0))
+    best = best_path(lat, Weights(lm_scale=2.0))
     through = alpha[lat.src] + arc_score + beta[lat.dst]
     per_lattice = torch.full((lat.num_lattices,), -math.inf, dtype=torch.float64)
     per_lattice.scatter_reduce_(0, lat.arc_lattice(), through, "amax")

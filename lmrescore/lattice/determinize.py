@@ -3,7 +3,7 @@
 A decoder's lattice holds the same word sequence along many paths (other timings, other
 alignments); expanding such a lattice to LM histories multiplies them. ``determinize`` keeps,
 for each word sequence, ONE path, scored as the best original path with that word sequence
-under the weighted score (``Lattice.weighted_score``), with the winner's own split into score
+under the weighted score (``Weights.arc_scores``), with the winner's own split into score
 columns ("am", "lm", ...) and the winner's arcs: Kaldi's ``LatticeWeight`` compares by the
 weighted sum and keeps both parts, and its determinizer keeps the winner's string of
 transition ids. Two steps:
@@ -48,13 +48,13 @@ from lmrescore.lattice.epsilon import (best_per_key, epsilon_free, group_argmax,
 from lmrescore.lattice.lattice import Lattice, derive
 from lmrescore.lattice.ragged import ragged_arange, splits_of, take_rows
 from lmrescore.lattice.strings import arc_contents, split_strings, string_hash
+from lmrescore.lattice.weights import Weights
 
 _P = 2_147_483_647  # 2^31 - 1: hash lanes are computed mod P, so int64 products never overflow
 _LANES = (1_000_003, 998_244_353)  # multiplier of each of the two hash lanes (one 62-bit key)
 
 
-def determinize(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-                word_ins_penalty: float = 0.0, delta: float = 1 / 1024,
+def determinize(lat: Lattice, weights: Weights = Weights(), delta: float = 1 / 1024,
                 max_states: int | None = None) -> tuple[Lattice, Tensor]:
     """One path per word sequence, with the best weighted score (Kaldi's lattice-determinize).
 
@@ -68,8 +68,7 @@ def determinize(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0
 
     Args:
         lat: a batch of L acyclic lattices, each with a path; score columns include "am", "lm".
-        acoustic_scale, lm_scale, word_ins_penalty: the weighted score, see
-            ``Lattice.weighted_score``.
+        weights: the weighted score (``Weights.arc_scores``).
         delta: residual scores are quantized by ``delta`` to tell det-states apart.
         max_states: raise if a lattice's result passes this many states.
     Returns:
@@ -80,7 +79,7 @@ def determinize(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0
         InputError: a lattice has a cycle, no path, a non-finite score, or passes ``max_states``
             (the message names the utterance).
     """
-    vals = score_matrix(lat, acoustic_scale, lm_scale, word_ins_penalty)
+    vals = score_matrix(lat, weights)
     eps_free, eps_map, vals = epsilon_free(lat, vals)
     det, det_map = _subset_construction(eps_free, vals, delta, max_states)
     return det, eps_map[det_map]

@@ -17,10 +17,10 @@ from lmrescore.errors import InputError
 from lmrescore.lattice.lattice import Lattice, derive
 from lmrescore.lattice.ragged import ragged_arange, splits_of, unique_rows
 from lmrescore.lattice.topsort import connect, levels, require_paths
+from lmrescore.lattice.weights import Weights
 
 
-def remove_epsilons(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-                    word_ins_penalty: float = 0.0) -> tuple[Lattice, Tensor]:
+def remove_epsilons(lat: Lattice, weights: Weights = Weights()) -> tuple[Lattice, Tensor]:
     """An equivalent lattice without epsilon arcs (label 0), in the tropical semiring.
 
     Every word sequence keeps its best weighted score and the winner's score columns; parallel
@@ -28,7 +28,7 @@ def remove_epsilons(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float =
 
     Args:
         lat: a batch of L acyclic lattices, each with a path.
-        acoustic_scale, lm_scale, word_ins_penalty: see ``Lattice.weighted_score``.
+        weights: how arc scores are weighted.
     Returns:
         A trimmed batch of the same L lattices with only word and -1 arcs, attributes carried
         (ragged ones concatenated over each arc's epsilon path and word arc), and its (A',)
@@ -36,20 +36,18 @@ def remove_epsilons(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float =
     Raises:
         InputError: a lattice has a cycle, no path or a non-finite score.
     """
-    out, arc_map, _ = epsilon_free(lat, score_matrix(lat, acoustic_scale, lm_scale,
-                                                     word_ins_penalty))
+    out, arc_map, _ = epsilon_free(lat, score_matrix(lat, weights))
     return out, arc_map
 
 
-def score_matrix(lat: Lattice, acoustic_scale: float, lm_scale: float,
-                 word_ins_penalty: float) -> Tensor:
+def score_matrix(lat: Lattice, weights: Weights) -> Tensor:
     """(A, 1+C) float64: the weighted score, then the C score columns of ``lat`` in key order.
 
     Raises:
         InputError: a cycle, no path, or a non-finite score (naming the utterance).
     """
     require_paths(lat, levels(lat))
-    vals = torch.stack([lat.weighted_score(acoustic_scale, lm_scale, word_ins_penalty)]
+    vals = torch.stack([weights.arc_scores(lat)]
                        + [v.double() for v in lat.scores.values()], dim=1)
     bad = (~torch.isfinite(vals).all(1)).nonzero().squeeze(1)
     if bad.numel():

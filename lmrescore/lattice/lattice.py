@@ -110,16 +110,6 @@ class Lattice:
             total = total + w * self.scores[name]
         return total
 
-    def weighted_score(self, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-                       word_ins_penalty: float = 0.0) -> Tensor:
-        """(A,) float64 arc scores in Kaldi's convention, higher is better.
-
-        ``acoustic_scale * am + lm_scale * lm - word_ins_penalty`` on arcs with a word (label > 0).
-        """
-        score = (acoustic_scale * self.scores["am"].double()
-                 + lm_scale * self.scores["lm"].double())
-        return score - word_ins_penalty * (self.label > 0).double()
-
     def with_scores(self, **scores: Tensor) -> "Lattice":
         """A copy with score columns added or replaced."""
         return replace(self, scores={**self.scores, **scores})

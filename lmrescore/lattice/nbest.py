@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.lattice.semiring import forward_scores
 from lmrescore.lattice.topsort import Levels, levels, no_path_error
@@ -94,8 +95,7 @@ def _nth_best_floor(last: Tensor, count: Tensor, group: Tensor, num_groups: int,
     return floor
 
 
-def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-          word_ins_penalty: float = 0.0) -> Nbest:
+def nbest(lat: Lattice, n: int, weights: Weights = Weights()) -> Nbest:
     """The ``n`` best paths of each lattice (fewer where a lattice has fewer paths).
 
     Ties are broken by arc order, then by rank of the partial path.
@@ -103,7 +103,7 @@ def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1
     Args:
         lat: a batch of L lattices with S states and A arcs.
         n: N >= 1.
-        acoustic_scale, lm_scale, word_ins_penalty: see ``Lattice.weighted_score``.
+        weights: how arc scores are weighted.
     Returns:
         Scores, arcs and words of the paths.
     Raises:
@@ -111,7 +111,7 @@ def nbest(lat: Lattice, n: int, acoustic_scale: float = 1.0, lm_scale: float = 1
     """
     assert n >= 1, "n-best needs n >= 1"
     lv = levels(lat)
-    arc_score = lat.weighted_score(acoustic_scale, lm_scale, word_ins_penalty)
+    arc_score = weights.arc_scores(lat)
     count = _hyp_counts(lat, lv, n)
     nonempty = lat.nonempty()
     no_path = torch.ones(lat.num_lattices, dtype=torch.bool)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.semiring import backward_scores, forward_scores
 from lmrescore.lattice.topsort import Levels, levels, no_path_error
 
@@ -31,13 +32,13 @@ class Posteriors:
     state_post: Tensor
 
 
-def forward_backward(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-                     word_ins_penalty: float = 0.0, lv: Levels | None = None) -> Posteriors:
+def forward_backward(lat: Lattice, weights: Weights = Weights(),
+                     lv: Levels | None = None) -> Posteriors:
     """Forward and backward scores, totals and posteriors, path probabilities ∝ exp(score).
 
     Args:
         lat: a batch of L lattices with S states and A arcs.
-        acoustic_scale, lm_scale, word_ins_penalty: see ``Lattice.weighted_score``.
+        weights: how arc scores are weighted.
         lv: ``levels(lat)``, if already computed.
     Returns:
         The forward-backward results.
@@ -45,7 +46,7 @@ def forward_backward(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float 
         InputError: a lattice has a cycle or no path from start to final state.
     """
     lv = lv if lv is not None else levels(lat)
-    arc_score = lat.weighted_score(acoustic_scale, lm_scale, word_ins_penalty)
+    arc_score = weights.arc_scores(lat)
     alpha = forward_scores(lat, lv, arc_score, "log")
     beta = backward_scores(lat, lv, arc_score, "log")
     total = torch.full((lat.num_lattices,), -torch.inf, dtype=torch.float64)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.ragged import ragged_lists
 from lmrescore.lattice.semiring import backward_scores, forward_scores
 from lmrescore.lattice.topsort import Levels, levels, no_path_error
@@ -37,41 +38,39 @@ class BestPath:
         return ragged_lists(self.words, self.word_splits)
 
 
-def viterbi_scores(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-                   word_ins_penalty: float = 0.0,
+def viterbi_scores(lat: Lattice, weights: Weights = Weights(),
                    lv: Levels | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Best-path forward and backward scores of every state.
 
     Args:
         lat: a batch of lattices with S states and A arcs.
-        acoustic_scale, lm_scale, word_ins_penalty: see ``Lattice.weighted_score``.
+        weights: how arc scores are weighted.
         lv: ``levels(lat)``, if already computed.
     Returns:
         (A,) float64 arc scores; (S,) best score from the start to each state; (S,) best score
         from each state to the final state (-inf where there is no such path).
     """
     lv = lv if lv is not None else levels(lat)
-    arc_score = lat.weighted_score(acoustic_scale, lm_scale, word_ins_penalty)
+    arc_score = weights.arc_scores(lat)
     return (arc_score, forward_scores(lat, lv, arc_score, "tropical"),
             backward_scores(lat, lv, arc_score, "tropical"))
 
 
-def best_path(lat: Lattice, acoustic_scale: float = 1.0, lm_scale: float = 1.0,
-              word_ins_penalty: float = 0.0) -> BestPath:
+def best_path(lat: Lattice, weights: Weights = Weights()) -> BestPath:
     """The highest-scoring path of each lattice (tropical semiring).
 
     Ties go to the arc with the highest id.
 
     Args:
         lat: a batch of L lattices with S states and A arcs.
-        acoustic_scale, lm_scale, word_ins_penalty: see ``Lattice.weighted_score``.
+        weights: how arc scores are weighted.
     Returns:
         Score, arcs and words of each lattice's best path.
     Raises:
         InputError: a lattice has a cycle or no path from start to final state.
     """
     lv = levels(lat)
-    arc_score = lat.weighted_score(acoustic_scale, lm_scale, word_ins_penalty)
+    arc_score = weights.arc_scores(lat)
     alpha = forward_scores(lat, lv, arc_score, "tropical")
     score = torch.full((lat.num_lattices,), -torch.inf, dtype=torch.float64)
     nonempty = lat.nonempty()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from torch import Tensor
 
-from lmrescore.lattice.lattice import Lattice
+if TYPE_CHECKING:
+    from lmrescore.lattice.lattice import Lattice
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class Weights:
     lm_scale: float = 1.0
     word_ins_penalty: float = 0.0
 
-    def arc_scores(self, lat: Lattice) -> Tensor:
-        """(A,) float64 weighted score of each arc of ``lat``."""
-        return lat.weighted_score(self.acoustic_scale, self.lm_scale, self.word_ins_penalty)
+    def arc_scores(self, lat: "Lattice") -> Tensor:
+        """(A,) float64 weighted score of each arc of ``lat``: ``acoustic_scale * am + lm_scale *
+        lm``, less ``word_ins_penalty`` on arcs with a word (label > 0)."""
+        score = (self.acoustic_scale * lat.scores["am"].double()
+                 + self.lm_scale * lat.scores["lm"].double())
+        return score - self.word_ins_penalty * (lat.label > 0).double()

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lattice.weights import Weights
 from lmrescore.lm.interface import LanguageModel
 from lmrescore.rescoring.exact import arc_log_probs
 from lmrescore.rescoring.expand import Expansion, TokenTable, expand
@@ -69,8 +70,8 @@ class MethodSettings:
             order n-best sentences are scored at, None = exact recurrence).
         num_paths: N for nbest.
         max_ngram_order: n for ngram-approx.
-        acoustic_scale, word_ins_penalty: the first-pass weights that rank paths (nbest) or
-            pick each state's path (ngram-approx); the lattice's LM score has weight 1.
+        weights: the first-pass weights that rank paths (nbest) or pick each state's path
+            (ngram-approx).
         max_arcs: a lattice whose expansion passes this many arcs fails.
         chunk: rows per output-layer call.
     """
@@ -78,8 +79,7 @@ class MethodSettings:
     order: int | None
     num_paths: int
     max_ngram_order: int
-    acoustic_scale: float
-    word_ins_penalty: float
+    weights: Weights
     max_arcs: int
     chunk: int
 
@@ -98,8 +98,7 @@ def fixed_point(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSet
 def ngram_approx(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
     """Kaldi's pruned rescoring: states merged by their last n-1 tokens."""
     ng = ngram_approx_scores(model, lat, tokens.table, s.max_ngram_order, tokens.bos,
-                             tokens.eos, s.acoustic_scale, s.word_ins_penalty, s.max_arcs,
-                             s.chunk)
+                             tokens.eos, s.weights, s.max_arcs, s.chunk)
     return MethodResult(ng.expansion.lattice, ng.rnnlm, _failures(lat, ng.expansion),
                         {"rnn_states": ng.rnn_states})
 
@@ -107,7 +106,7 @@ def ngram_approx(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSe
 def nbest(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
     """The N best first-pass paths scored as sentences."""
     nb = nbest_scores(model, lat, tokens.table, s.num_paths, tokens.bos, tokens.eos, s.order,
-                      s.acoustic_scale, s.word_ins_penalty, s.chunk)
+                      s.weights, s.chunk)
     return MethodResult(nb.lattice, nb.rnnlm, [],
                         {"paths": nb.paths, "sentences": nb.sentences, "tokens": nb.tokens})
 

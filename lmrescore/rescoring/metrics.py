@@ -132,7 +132,7 @@ def summarize_lattices(batches: Iterable[Lattice], refs: dict[str, list[int]] | 
         s.states += lat.num_states
         s.arcs += lat.num_arcs
         s.max_arcs = max(s.max_arcs, int((lat.arc_splits[1:] - lat.arc_splits[:-1]).max()))
-        best = best_path(lat, weights.acoustic_scale, weights.lm_scale, weights.word_ins_penalty)
+        best = best_path(lat, weights)
         s.one_best.update(zip(lat.utt_ids, best.word_lists()))
         have = [i for i, u in enumerate(lat.utt_ids) if u in (refs or {})]
         if not have:

@@ -20,6 +20,7 @@ from torch import Tensor
 from lmrescore.rescoring.expand import TokenTable
 from lmrescore.lattice.lattice import Lattice, derive
 from lmrescore.lattice.nbest import Nbest, nbest
+from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.ragged import ragged_arange, splits_of, unique_rows
 from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
 
@@ -120,8 +121,8 @@ def sentence_log_probs(model: LanguageModel, sentences: Tensor, lengths: Tensor,
 
 
 def nbest_scores(model: LanguageModel, lat: Lattice, table: TokenTable, num_paths: int,
-                 bos: int, eos: int, order: int | None, acoustic_scale: float = 0.1,
-                 word_ins_penalty: float = 0.0, chunk: int = BLOCK_ROWS) -> NbestScores:
+                 bos: int, eos: int, order: int | None, weights: Weights = Weights(0.1),
+                 chunk: int = BLOCK_ROWS) -> NbestScores:
     """The ``num_paths`` best first-pass paths of each lattice, scored as sentences.
 
     Args:
@@ -131,12 +132,12 @@ def nbest_scores(model: LanguageModel, lat: Lattice, table: TokenTable, num_path
         num_paths: N.
         bos, eos: LM ids of ``<s>`` and ``</s>``.
         order: None for the exact recurrence, else the fixed-point order K.
-        acoustic_scale, word_ins_penalty: the first-pass score that ranks the paths.
+        weights: the first-pass score that ranks the paths.
         chunk: about this many positions per model call.
     Returns:
         the paths lattice with per-arc LM scores.
     """
-    nb = nbest(lat, num_paths, acoustic_scale, 1.0, word_ins_penalty)
+    nb = nbest(lat, num_paths, weights)
     paths, arc_map = paths_lattice(lat, nb)
     num = nb.score.shape[0]
     length = nb.arc_splits[1:] - nb.arc_splits[:-1]

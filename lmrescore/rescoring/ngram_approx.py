@@ -31,6 +31,7 @@ from lmrescore.rescoring.expand import Expansion, TokenTable, expand
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
 from lmrescore.lattice.semiring import forward_scores
+from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.topsort import Levels, levels
 
 
@@ -52,14 +53,13 @@ class NgramApproxScores:
     rnn_states: int
 
 
-def best_incoming_arcs(lat: Lattice, lv: Levels, acoustic_scale: float,
-                       word_ins_penalty: float) -> Tensor:
+def best_incoming_arcs(lat: Lattice, lv: Levels, weights: Weights) -> Tensor:
     """(S,) int64 last arc of the best first-pass path into each state (-1 at start states).
 
-    First-pass score: ``acoustic_scale * am + lm - word_ins_penalty * words``; ties go to the
+    First-pass score: ``weights.arc_scores``; ties go to the
     highest arc id.
     """
-    score = lat.weighted_score(acoustic_scale, 1.0, word_ins_penalty)
+    score = weights.arc_scores(lat)
     alpha = forward_scores(lat, lv, score, "tropical")
     into = alpha[lat.src] + score
     wins = (into == alpha[lat.dst]) & torch.isfinite(into)
@@ -69,8 +69,8 @@ def best_incoming_arcs(lat: Lattice, lv: Levels, acoustic_scale: float,
 
 @torch.no_grad()
 def ngram_approx_scores(model: LanguageModel, lat: Lattice, table: TokenTable, max_ngram_order: int,
-                        bos: int, eos: int, acoustic_scale: float = 0.1,
-                        word_ins_penalty: float = 0.0, max_arcs: int | None = None,
+                        bos: int, eos: int, weights: Weights = Weights(0.1),
+                        max_arcs: int | None = None,
                         chunk: int = BLOCK_ROWS) -> NgramApproxScores:
     """Score a batch the way Kaldi's pruned RNNLM rescoring does (see the module docstring).
 
@@ -80,7 +80,7 @@ def ngram_approx_scores(model: LanguageModel, lat: Lattice, table: TokenTable, m
         table: lattice label -> LM tokens.
         max_ngram_order: n >= 2; states are merged by their last n-1 tokens.
         bos, eos: LM ids of ``<s>`` and ``</s>``.
-        acoustic_scale, word_ins_penalty: the first-pass score that picks each state's path.
+        weights: the first-pass score that picks each state's path.
         max_arcs: drop (and report) a lattice whose expansion passes this many arcs.
         chunk: softmax rows per model call.
     Returns:
@@ -91,7 +91,7 @@ def ngram_approx_scores(model: LanguageModel, lat: Lattice, table: TokenTable, m
     exp = expand(lat, table, max_ngram_order - 1, bos, max_arcs)
     ex = exp.lattice
     lv = levels(ex)
-    best_in = best_incoming_arcs(ex, lv, acoustic_scale, word_ins_penalty)
+    best_in = best_incoming_arcs(ex, lv, weights)
     best_in[ex.final_states] = -1
     dev = model.device
     state = model.zero_state(ex.num_states)

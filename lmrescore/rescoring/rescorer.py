@@ -161,8 +161,8 @@ class LatticeRescorer:
     def settings(self, order: int | None) -> MethodSettings:
         """What a method reads, at history length ``order``."""
         o = self.options
-        return MethodSettings(order, o.num_paths, o.max_ngram_order, o.weights.acoustic_scale,
-                              o.weights.word_ins_penalty, o.max_arcs, o.chunk)
+        return MethodSettings(order, o.num_paths, o.max_ngram_order, o.path_weights, o.max_arcs,
+                              o.chunk)
 
     def combined_lm(self, lat: Lattice, rnnlm: Tensor) -> Tensor:
         """(A,) the new LM score of each arc: first-pass LM and the new LM with the OOV cost."""
@@ -212,16 +212,15 @@ class LatticeRescorer:
             lat = replace(lat, arc_attrs={}, state_attrs={}, ragged_arc_attrs={})
         path = o.path_weights
         if o.beam is not None:
-            lat, _ = prune_beam(lat, o.beam, path.acoustic_scale, path.lm_scale,
-                                path.word_ins_penalty)
+            lat, _ = prune_beam(lat, o.beam, path)
         else:
             lat, _ = connect(lat)
         if o.determinize:
             # Paths with the same words differ after rescoring only in acoustic_scale * am +
             # first_pass_scale * lm: keeping the best by that keeps the rescored best path.
             # More det-states than max_arcs would pass max_arcs once expanded.
-            lat, _ = determinize(lat, o.weights.acoustic_scale, o.first_pass_scale,
-                                 o.weights.word_ins_penalty, max_states=o.max_arcs)
+            lat, _ = determinize(lat, replace(o.weights, lm_scale=o.first_pass_scale),
+                                 max_states=o.max_arcs)
         coarse: dict[str, int] = {}
         if o.prune_order is not None:
             lat, coarse_failed, coarse["coarse_histories"] = self._coarse_prune(lat)
@@ -232,7 +231,7 @@ class LatticeRescorer:
         ex = result.lattice
         ex = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm), lm_first_pass=ex.scores["lm"],
                             rnnlm=result.rnnlm)
-        best = best_path(ex, path.acoustic_scale, path.lm_scale, path.word_ins_penalty)
+        best = best_path(ex, path)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed + result.failed, arcs_in, lat.num_arcs,
                              int(best_oov.sum()), int(best.words.numel()),
@@ -247,9 +246,7 @@ class LatticeRescorer:
                                            self.settings(o.prune_order))
         ex = result.lattice
         scored = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm))
-        path = o.path_weights
-        pruned, kept = prune_beam(scored, o.prune_beam, path.acoustic_scale, path.lm_scale,
-                                  path.word_ins_penalty)
+        pruned, kept = prune_beam(scored, o.prune_beam, o.path_weights)
         failed = [Failure(f.utt_id, f"coarse pass (order {o.prune_order}): {f.message}")
                   for f in result.failed]
         return pruned.with_scores(lm=ex.scores["lm"][kept]), failed, result.counts["histories"]
@@ -259,9 +256,7 @@ class LatticeRescorer:
         if not parts:
             return RescoredBatch(None, None, failed)
         lat = Lattice.cat([p.lattice for p in parts])
-        path = self.options.path_weights
-        return RescoredBatch(lat, best_path(lat, path.acoustic_scale, path.lm_scale,
-                                            path.word_ins_penalty),
+        return RescoredBatch(lat, best_path(lat, self.options.path_weights),
                              failed + [f for p in parts for f in p.failed],
                              sum(p.arcs_in for p in parts), sum(p.arcs_pruned for p in parts),
                              sum(p.oov_words for p in parts),
@@ -278,6 +273,4 @@ class LatticeRescorer:
         """
         if result.lattice is None:
             return []
-        path = self.options.path_weights
-        return nbest(result.lattice, n, path.acoustic_scale, path.lm_scale,
-                     path.word_ins_penalty).word_lists()
+        return nbest(result.lattice, n, self.options.path_weights).word_lists()

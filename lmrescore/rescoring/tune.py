@@ -34,7 +34,7 @@ def decode(batches: Sequence[Lattice], symbols: Vocab, weights: Weights) -> dict
     """utt_id -> words of each lattice's best path under ``weights``."""
     hyps: dict[str, list[str]] = {}
     for lat in batches:
-        best = best_path(lat, weights.acoustic_scale, weights.lm_scale, weights.word_ins_penalty)
+        best = best_path(lat, weights)
         hyps.update((u, symbols.decode(w)) for u, w in zip(lat.utt_ids, best.word_lists()))
     return hyps
 

@@ -11,6 +11,7 @@ plain dictionary reading of the ARPA text.
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import random
 from collections import Counter
@@ -20,14 +21,18 @@ import pytest
 import torch
 
 from lattice_testing import enumerate_paths
+from lmrescore.cli import main
 from lmrescore.errors import InputError
 from lmrescore.formats import read_lattice_batches
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lm.arpa import NgramLM, read_arpa
+from lmrescore.lm.checkpoint import save_checkpoint
+from lmrescore.lm.config import ExperimentConfig, TrainConfig
 from lmrescore.lm.interface import LanguageModel
+from lmrescore.lm.model import ModelConfig, RNNLM
 from lmrescore.lm.units import WordUnits
 from lmrescore.rescoring.rescorer import NO_LM_WORDS, LatticeRescorer, RescoreOptions
-from lmrescore.vocab import BOS, EOS, UNK, Vocab
+from lmrescore.vocab import BOS, EOS, SPECIALS, UNK, Vocab
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BEAM = 2.0  # as tests/test_lm_interface.py: each fixture lattice keeps < NUM_PATHS sequences
@@ -371,3 +376,80 @@ def test_rescoring_equals_sentence_scores(model, tmp_path: Path, method: str) ->
             assert abs(float(scores[p].sum()) - g.sentence(words)) < 2e-4, (method, words)
             checked += 1
     assert checked > 100
+
+
+def _rnnlm(vocab: Vocab) -> RNNLM:
+    """A random order-2 GRU over ``vocab``."""
+    torch.manual_seed(0)
+    return RNNLM(ModelConfig(cell="gru", vocab_size=len(vocab), hidden_dim=8, order=2)).eval()
+
+
+def _shuffled(vocab: Vocab) -> Vocab:
+    """The same words with other ids (model tokens must be translated to n-gram ids)."""
+    words = [w for w in vocab.words if w not in SPECIALS]
+    random.Random(0).shuffle(words)
+    return Vocab(SPECIALS + tuple(words))
+
+
+@pytest.mark.parametrize("arpa_scale", [-1.0, 0.5])
+def test_first_pass_ngram_on_the_expansion(model, tmp_path: Path, arpa_scale: float) -> None:
+    """--arpa with fixed-point: the "arpa" score of each path is its G.fst sentence score, and
+    the combined score is the one without it plus ``arpa_scale * arpa``, arc by arc."""
+    path, _, _ = model
+    lm = NgramLM.from_file(path)
+    lat, symbols, _ = _fixture(lm)
+    vocab = _shuffled(lm.vocab)
+    rnn, units, g = _rnnlm(vocab), WordUnits(vocab), KaldiG(path, tmp_path)
+    opts = RescoreOptions(beam=BEAM, first_pass_scale=1.0, arpa_scale=arpa_scale)
+    with torch.no_grad():
+        plain = LatticeRescorer(rnn, units, symbols, opts).rescore(lat).lattice
+        out = LatticeRescorer(rnn, units, symbols, opts, lm).rescore(lat).lattice
+    assert torch.equal(out.label, plain.label) and torch.equal(out.src, plain.src)
+    assert torch.equal(out.scores["rnnlm"], plain.scores["rnnlm"])
+    torch.testing.assert_close(out.scores["lm"], plain.scores["lm"] + arpa_scale
+                               * out.scores["arpa"], rtol=0, atol=1e-5)
+    scores = out.scores["arpa"].double()
+    for i in range(out.num_lattices):
+        for p in enumerate_paths(out, i):
+            words = [symbols.words[int(out.label[a])] for a in p if int(out.label[a]) > 0]
+            words = [w for w in words if w not in NO_LM_WORDS]
+            assert abs(float(scores[p].sum()) - g.sentence(words)) < 2e-4, words
+
+
+def test_first_pass_ngram_refuses_what_the_expansion_cannot_score(model) -> None:
+    path, _, _ = model
+    lm = NgramLM.from_file(path)
+    _, symbols, units = _fixture(lm)
+    rnn = _rnnlm(lm.vocab)
+    for method in ["ngram-approx", "nbest"]:
+        with pytest.raises(InputError, match=f"--method {method} is not supported"):
+            LatticeRescorer(rnn, units, symbols, RescoreOptions(method=method), lm)
+    with pytest.raises(InputError, match="needs --order >= 2 .* got 1"):
+        LatticeRescorer(rnn, units, symbols, RescoreOptions(order=1), lm)
+    # a model without two of the n-gram's words: they and <unk> are one model token
+    small = Vocab.from_words(w for w in lm.vocab.words if w not in ("a", "abbott"))
+    assert "a" in lm.vocab and "abbott" in lm.vocab
+    with pytest.raises(InputError, match="are one token of the model but two words") as e:
+        LatticeRescorer(_rnnlm(small), WordUnits(small), symbols, RescoreOptions(), lm)
+    assert "'a'" in str(e.value) or "'abbott'" in str(e.value)
+    LatticeRescorer(rnn, units, symbols, RescoreOptions(order=2), lm)  # the same vocabulary
+
+
+def test_cli_score_with_arpa(model, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path, _, _ = model
+    lm = NgramLM.from_file(path)
+    ckpt = tmp_path / "lm.pt"
+    config = ExperimentConfig(model=ModelConfig(cell="gru", vocab_size=len(lm.vocab),
+                                                hidden_dim=8, order=2),
+                              train=TrainConfig(method="afp"))
+    save_checkpoint(ckpt, _rnnlm(_shuffled(lm.vocab)), _shuffled(lm.vocab), config)
+    args = ["--log-level", "WARNING", "score", "--model", str(ckpt), "--lattice",
+            f"ark:{FIXTURES / 'lats.ark'}", "--words", str(FIXTURES / "words.txt"),
+            "--beam", "5", "--one-best", str(tmp_path / "hyp"), "--first-pass-scale", "1",
+            "--summary", str(tmp_path / "summary.json"), "--arpa", str(path)]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["arpa"], summary["arpa_scale"], summary["rescored"]) == (str(path), -1.0, 5)
+    assert len((tmp_path / "hyp").read_text().splitlines()) == 5
+    assert main(args + ["--method", "nbest"]) == 1
+    assert "--method nbest is not supported with it" in capsys.readouterr().err

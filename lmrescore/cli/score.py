@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("score combination (Kaldi conventions)")
     g.add_argument("--first-pass-scale", type=float, default=0.0,
                    help="weight kept on the lattice's own LM/graph score (0: replace it)")
+    g.add_argument("--arpa",
+                   help="first-pass n-gram LM (ARPA, plain or .gz), scored exactly on the "
+                        "fixed-point expansion (a word model, --order >= n-1)")
+    g.add_argument("--arpa-scale", type=float, default=-1.0,
+                   help="weight of --arpa's log-probs (default -1: subtract it, as Kaldi's "
+                        "lmrescore with --first-pass-scale 1; positive: interpolate)")
     g.add_argument("--unk-penalty", type=float,
                    help="cost per word outside the LM vocabulary (default: ln of the number of "
                         "words of --words outside it: <unk>'s probability shared among them)")
@@ -87,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
     from lmrescore.formats import read_lattice_batches, write_lattices
+    from lmrescore.lm.arpa import NgramLM
     from lmrescore.lm.checkpoint import load_model
     from lmrescore.lattice.lattice import Lattice
     from lmrescore.lm.units import units_from_checkpoint
@@ -105,13 +112,16 @@ def run(args: argparse.Namespace) -> int:
     symbols = Vocab.load(args.words)
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
+                             arpa_scale=args.arpa_scale,
                              unk_penalty=args.unk_penalty, order=args.order,
                              num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
                              beam=args.beam, prune_order=args.prune_order,
                              prune_beam=args.prune_beam, determinize=args.determinize,
                              max_arcs=args.max_arcs,
                              keep_attributes=args.write_lattice is not None)
-    rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options)
+    first_pass = NgramLM.from_file(args.arpa) if args.arpa else None
+    rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options,
+                               first_pass)
     batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
     run = RunSummary()
     nbest_lines: list[str] = []
@@ -141,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = {"method": args.method, "order": rescorer.order,
                **{k: getattr(options, k) for k in rescorer.method.summary},
+               **({"arpa": args.arpa, "arpa_scale": args.arpa_scale} if args.arpa else {}),
                **run.to_dict(), "unk_penalty": rescorer.unk_penalty,
                "acoustic_scale": acoustic_scale(args), "seconds": time.time() - tic}
     if args.ref:

@@ -53,12 +53,15 @@ class MethodResult:
         rnnlm: (A',) float32 LM log-probability of each arc (0 on epsilon arcs).
         failed: the lattices the method could not score.
         counts: the method's work, e.g. "histories" (distinct histories = output-layer rows).
+        expansion: fixed-point's expansion of the batch (``lattice`` is its lattice), on
+            which another order-K model can be scored exactly; None for the other methods.
     """
 
     lattice: Lattice
     rnnlm: Tensor
     failed: list[Failure] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    expansion: Expansion | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def fixed_point(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSet
     """Exact order-K scores on the lattice expanded to unique K-token histories."""
     exp = expand(lat, tokens.table, s.order, tokens.bos, s.max_arcs)
     rnnlm, histories = arc_log_probs(model, exp, tokens.table, tokens.bos, tokens.eos, s.chunk)
-    return MethodResult(exp.lattice, rnnlm, _failures(lat, exp), {"histories": histories})
+    return MethodResult(exp.lattice, rnnlm, _failures(lat, exp), {"histories": histories}, exp)
 
 
 def ngram_approx(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:

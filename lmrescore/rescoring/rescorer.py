@@ -8,7 +8,10 @@ one, so a wide first beam keeps the good paths and the order-K expansion stays s
 
 Score combination follows Kaldi: the new LM score of an arc is
 ``first_pass_scale * lm + lm_scale * (rnnlm - unk_penalty * is_oov)``, and the best path
-maximises ``acoustic_scale * am + lm - word_ins_penalty * words`` (``Weights``).
+maximises ``acoustic_scale * am + lm - word_ins_penalty * words`` (``Weights``). With a
+first-pass n-gram (``--arpa``, fixed-point only) the arc score adds ``arpa_scale * arpa``, its
+log-prob scored exactly on the same expansion: ``arpa_scale = -lm_scale`` with
+``first_pass_scale = 1`` is Kaldi's ``lattice-lmrescore-kaldi-rnnlm-pruned --lm-scale``.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from lmrescore.lattice.prune import prune_beam
 from lmrescore.lattice.shortest_path import BestPath, best_path
 from lmrescore.lattice.topsort import connect
 from lmrescore.lattice.weights import Weights
+from lmrescore.lm.arpa import NgramLM
 from lmrescore.lm.interface import LanguageModel
-from lmrescore.lm.units import Units
-from lmrescore.rescoring.exact import BLOCK_ROWS
-from lmrescore.rescoring.expand import TokenTable
+from lmrescore.lm.units import Units, WordUnits
+from lmrescore.rescoring.exact import BLOCK_ROWS, arc_log_probs
+from lmrescore.rescoring.expand import VOID, Expansion, TokenTable
 from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, Tokens, fixed_point
 from lmrescore.vocab import BOS, EOS, EPS, Vocab
 
@@ -46,6 +50,8 @@ class RescoreOptions:
             pruned algorithm) or "nbest" (N best first-pass paths scored as sentences).
         weights: acoustic scale, the new LM's scale and the word insertion penalty.
         first_pass_scale: weight kept on the lattice's own LM score (0 replaces it).
+        arpa_scale: weight of the first-pass n-gram's log-probs, if one is given (-1:
+            subtract it; the coarse pass leaves it out).
         unk_penalty: cost per out-of-vocabulary word; None = ln(number of words of the lattices'
             symbol table outside the LM vocabulary): ``<unk>``'s probability shared equally
             among the words the recogniser knows and the LM does not.
@@ -71,6 +77,7 @@ class RescoreOptions:
     method: str = "fixed-point"
     weights: Weights = field(default_factory=lambda: Weights(acoustic_scale=0.1))
     first_pass_scale: float = 0.0
+    arpa_scale: float = -1.0
     unk_penalty: float | None = None
     order: int | None = None
     num_paths: int = 100
@@ -107,7 +114,7 @@ class RescoredBatch:
     Attributes:
         lattice: the rescored lattices (None if all failed): expanded (fixed-point,
             ngram-approx) or the union of the N best paths (nbest); scores "am", "lm"
-            (combined), "lm_first_pass", "rnnlm".
+            (combined), "lm_first_pass", "rnnlm" (and "arpa", with a first-pass n-gram).
         best: the best path of each lattice of ``lattice``.
         failed: the lattices that could not be rescored.
         arcs_in, arcs_pruned: arcs before and after pruning (both passes).
@@ -140,16 +147,69 @@ def token_table(symbols: Vocab, units: Units) -> tuple[TokenTable, Tensor]:
     return TokenTable(torch.tensor([t for r in rows for t in r], dtype=torch.long), splits), is_oov
 
 
+@dataclass
+class FirstPassNgram:
+    """A first-pass n-gram scored on fixed-point's expansion: the K-token histories of model
+    word tokens, translated to the n-gram's ids, are its exact histories when K >= n-1.
+
+    Attributes:
+        lm: the n-gram model.
+        tokens: lattice label -> n-gram ids.
+        translate: (model vocabulary,) model token -> n-gram id (-1: no lattice word has it).
+    """
+
+    lm: NgramLM
+    tokens: Tokens
+    translate: Tensor
+
+    @classmethod
+    def build(cls, lm: NgramLM, units: Units, symbols: Vocab, order: int | None,
+              method: str) -> "FirstPassNgram":
+        """Check that the expansion determines the n-gram's histories, and map its tokens."""
+        if method != "fixed-point":
+            raise InputError(f"--arpa is scored on the fixed-point expansion; --method "
+                             f"{method} is not supported with it")
+        if not isinstance(units, WordUnits):
+            raise InputError("--arpa needs a word-level model (its histories are words)")
+        if order is None or order < lm.n - 1:
+            raise InputError(f"--arpa: an order-{lm.n} n-gram needs --order >= {lm.n - 1} "
+                             f"to be exact on the expansion, got {order}")
+        # word units: every word symbol is one token in both tables, in symbol order
+        table, _ = token_table(symbols, WordUnits(lm.vocab))
+        mine, _ = token_table(symbols, units)
+        translate = torch.full((len(units.vocab),), -1, dtype=torch.long)
+        translate[mine.values] = table.values
+        translate[units.vocab.bos] = lm.vocab.bos
+        clash = (translate[mine.values] != table.values).nonzero().squeeze(1)
+        if clash.numel():
+            a = int(clash[0])
+            b = int(((mine.values == mine.values[a]) & (table.values != table.values[a])
+                     ).nonzero()[0])
+            word = [symbols.words[i] for i in
+                    (mine.splits[1:] > mine.splits[:-1]).nonzero().squeeze(1).tolist()]
+            raise InputError(f"--arpa: the words {word[b]!r} and {word[a]!r} are one token "
+                             f"of the model but two words of the n-gram, so the expansion "
+                             f"cannot tell their n-gram histories apart (use one vocabulary)")
+        return cls(lm, Tokens(table, lm.vocab.bos, lm.vocab.eos), translate)
+
+    def arc_log_probs(self, exp: Expansion) -> Tensor:
+        """(A',) the n-gram's log-probability of each arc of the expansion."""
+        h = exp.history
+        history = torch.where(h >= 0, self.translate[h.clamp(min=0)], VOID)
+        return arc_log_probs(self.lm, replace(exp, history=history), self.tokens.table,
+                             self.tokens.bos, self.tokens.eos)[0]
+
+
 class LatticeRescorer:
     """Rescoring of lattice batches with one model, by one of ``METHODS``.
 
     ``order`` is the history length the model sees: K (fixed-point), n-1 (ngram-approx, merged
     states; the RNN runs exactly along one path), or the order the n-best sentences are scored
-    at (None: exact recurrence).
+    at (None: exact recurrence). ``first_pass``: the first-pass n-gram (``--arpa``).
     """
 
     def __init__(self, model: LanguageModel, units: Units, symbols: Vocab,
-                 options: RescoreOptions) -> None:
+                 options: RescoreOptions, first_pass: NgramLM | None = None) -> None:
         self.model, self.units, self.symbols, self.options = model, units, symbols, options
         self.method = METHODS[options.method]
         self.order = self.method.order(options.order, model.order, options.max_ngram_order)
@@ -157,6 +217,8 @@ class LatticeRescorer:
         self.tokens = Tokens(table, units.vocab.bos, units.vocab.eos)
         self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
                             else math.log(max(1, int(self.is_oov.sum()))))
+        self.first_pass = None if first_pass is None else FirstPassNgram.build(
+            first_pass, units, symbols, self.order, options.method)
 
     def settings(self, order: int | None) -> MethodSettings:
         """What a method reads, at history length ``order``."""
@@ -164,12 +226,14 @@ class LatticeRescorer:
         return MethodSettings(order, o.num_paths, o.max_ngram_order, o.path_weights, o.max_arcs,
                               o.chunk)
 
-    def combined_lm(self, lat: Lattice, rnnlm: Tensor) -> Tensor:
-        """(A,) the new LM score of each arc: first-pass LM and the new LM with the OOV cost."""
+    def combined_lm(self, lat: Lattice, rnnlm: Tensor, arpa: Tensor | None = None) -> Tensor:
+        """(A,) the new LM score of each arc: first-pass LM and the new LM with the OOV cost
+        (and the first-pass n-gram's ``arpa``, if given)."""
         o = self.options
         oov = self.is_oov[lat.label.clamp(min=0)] & (lat.label > 0)
-        return o.first_pass_scale * lat.scores["lm"] + o.weights.lm_scale * (
+        out = o.first_pass_scale * lat.scores["lm"] + o.weights.lm_scale * (
             rnnlm - self.unk_penalty * oov)
+        return out if arpa is None else out + o.arpa_scale * arpa
 
     def check_labels(self, lat: Lattice) -> list[Failure]:
         """The lattices with a label outside the symbol table."""
@@ -229,8 +293,10 @@ class LatticeRescorer:
                 return RescoredBatch(None, None, failed, arcs_in, counts=coarse)
         result = self.method.score(self.model, lat, self.tokens, self.settings(self.order))
         ex = result.lattice
-        ex = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm), lm_first_pass=ex.scores["lm"],
-                            rnnlm=result.rnnlm)
+        arpa = {} if self.first_pass is None else {
+            "arpa": self.first_pass.arc_log_probs(result.expansion)}
+        ex = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm, arpa.get("arpa")),
+                            lm_first_pass=ex.scores["lm"], rnnlm=result.rnnlm, **arpa)
         best = best_path(ex, path)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed + result.failed, arcs_in, lat.num_arcs,

@@ -236,7 +236,8 @@ class RNNLM(nn.Module):
         """log p(tokens[q] | state[rows[q]]), each distinct queried row through the output layer
         once, ``block_rows`` rows at a time. Full softmax: one V-way softmax per row. Adaptive:
         the head once per row, and tail cluster i once per row that some query asks a token of
-        cluster i for (the (row, cluster) pairs, counted as "tail_rows").
+        cluster i for (the (row, cluster) pairs, counted as "tail_rows"), in blocks of no more
+        scores than a block of head rows.
 
         Args:
             state: (n, S) states (on the model's device).
@@ -263,8 +264,10 @@ class RNNLM(nn.Module):
                 continue
             pairs, pair = torch.unique(row[q], return_inverse=True)
             self._count(tail_rows=pairs.shape[0])
+            width = cutoffs[i + 1] - cutoffs[i]  # a call holds <= block_rows x head_size scores
             log_probs[q] += _log_softmax_at(tail, top[pairs.to(top.device)], pair,
-                                            tokens[q] - cutoffs[i], block_rows)
+                                            tokens[q] - cutoffs[i],
+                                            max(1, block_rows * out.head_size // width))
         return log_probs
 
     def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,

@@ -14,9 +14,11 @@ words by a random permutation, so copies do not share LM histories; WER against 
 (default: the fixture references) is on the original copies, those that every method rescored
 (a lattice past ``--max-arcs`` is skipped by one method and not by another).
 
-A second table counts each method's model work (hooks on the output layer and the cells): rows
-through the output layer (each is one full-vocabulary softmax, the bulk of the CPU time), those
-of them in the coarse pass (``--prune-order``, the same for every method), cell steps, and
+A second table counts each method's model work (the model's own output-layer counters, hooks on
+the cells): rows through the output layer (a full softmax: one V-way softmax each, the bulk of
+the CPU time; an adaptive one: head rows, one per distinct history, and tail rows, one per
+(history, tail cluster) pair that some arc asks a token of that cluster for), the coarse pass's
+distinct histories (``--prune-order``, the same for every method), cell steps, and
 batched cell calls, which run one after another (fixed-point: K per layer and pass, down the
 history trie; ngram-approx: one per topological level and token; n-best: one per sweep or
 position, per block of sentences). A third table checks consistency: on each rescored
@@ -27,7 +29,11 @@ model); 0 up to float rounding for an exact method.
 Without ``--model`` the model is random: an LSTM of 256 units over the fixture words.txt, order
 ``--order`` (default 4); its WERs only say whether the methods agree, not how good an LM is.
 ``--vocab-size 10000`` pads its vocabulary with words that never occur in the lattices, to give
-the output softmax a realistic (PTB) cost. ``--max-ngram-order`` defaults to order + 1, so
+the output softmax a realistic (PTB) cost; ``--output adaptive`` gives it an adaptive softmax
+(``--cutoffs``, default those of 2000, 10000, 50000 below the vocabulary size). The lattice words
+take the first ids, unless ``--word-ranks TEXT``: then each sits at its frequency rank in TEXT
+(as ``Vocab.build`` orders a trained model's words), and those TEXT lacks at random free ids
+(rare words, mostly in the far tail clusters of a big vocabulary). ``--max-ngram-order`` defaults to order + 1, so
 ngram-approx expands the same lattice as fixed-point (n - 1 = K history tokens) and the two
 differ only in how they score it.
 """
@@ -56,6 +62,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--order", type=int, help="K for fixed-point (default: the model's, or 4)")
     p.add_argument("--vocab-size", type=int, default=0,
                    help="random model: pad the vocabulary to this size (0: words.txt only)")
+    p.add_argument("--output", choices=["softmax", "adaptive"], default="softmax",
+                   help="random model: output layer")
+    p.add_argument("--cutoffs", type=int, nargs="+",
+                   help="random adaptive model: cluster cutoffs (default: see above)")
+    p.add_argument("--word-ranks", help="random model: a text whose word counts rank the ids")
+    p.add_argument("--methods", nargs="+", default=["fixed-point", "ngram-approx", "nbest"],
+                   choices=["fixed-point", "ngram-approx", "nbest"])
     p.add_argument("--max-ngram-order", type=int, help="n for ngram-approx (default: K + 1)")
     p.add_argument("--num-paths", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--beam", type=float, default=8.0, help="prune before rescoring")
@@ -87,12 +100,14 @@ def load(args: argparse.Namespace):
         model, _, _, payload = load_model(args.model, args.device)
         units = units_from_checkpoint(payload)
     else:
-        words = [w for w in symbols.words if w != "<eps>"]
-        words += [f"<pad{i}>" for i in range(args.vocab_size - len(words) - 1)]
-        vocab = Vocab.from_words(words)
+        vocab = random_vocab(symbols, args.vocab_size, args.word_ranks)
+        adaptive = args.output == "adaptive"
+        cutoffs = args.cutoffs or [c for c in (2000, 10000, 50000) if c < len(vocab)]
         torch.manual_seed(0)
         model = RNNLM(ModelConfig(cell="lstm", vocab_size=len(vocab), hidden_dim=256,
-                                  order=args.order or 4)).to(args.device).eval()
+                                  order=args.order or 4, output=args.output,
+                                  cutoffs=cutoffs if adaptive else None,
+                                  tie_weights=not adaptive)).to(args.device).eval()
         units = WordUnits(vocab)
     # copy r relabels the words by a permutation (copy 0: none), so that copies do not share
     # LM histories, as different utterances would not
@@ -116,16 +131,41 @@ def load(args: argparse.Namespace):
     return model, units, symbols, lattices
 
 
+def random_vocab(symbols, size: int, ranks: str | None):
+    """The random model's vocabulary: the lattice words padded to ``size`` with words that never
+    occur; with ``ranks`` (a text) each lattice word at its rank by count there, the others at
+    random free ids (seed 0), else the lattice words first."""
+    import torch
+
+    from lmrescore.lm.data import read_sentences
+    from lmrescore.vocab import SPECIALS, Vocab
+
+    if not ranks:
+        words = [w for w in symbols.words if w != "<eps>"]
+        return Vocab.from_words(words + [f"<pad{i}>" for i in range(size - len(words) - 1)])
+    words = [w for w in symbols.words if w not in SPECIALS]
+    table: list[str | None] = [None] * max(size, len(words) + 4)
+    table[:4] = SPECIALS
+    rank = {w: i for i, w in enumerate(Vocab.build(read_sentences(ranks)).words)
+            if i < len(table)}
+    for w in words:
+        if w in rank:
+            table[rank[w]] = w
+    rest = [w for w in words if w not in rank]
+    free = [i for i, w in enumerate(table) if w is None]
+    for w, j in zip(rest, torch.randperm(len(free), generator=torch.Generator().manual_seed(0))):
+        table[free[j]] = w
+    return Vocab(tuple(w or f"<pad{i}>" for i, w in enumerate(table)))
+
+
 def count_work(model) -> dict[str, int]:
     """Count the model's work from now on, whatever the method: rows through the output layer
-    (one full-vocabulary softmax each), cell steps (rows through a cell call, per layer) and
-    batched cell calls (one after another: the method's sequential depth)."""
-    work = {"softmax_rows": 0, "cell_steps": 0, "cell_calls": 0}
-
-    def on_output(_module, inputs, _output) -> None:
-        work["softmax_rows"] += inputs[0].numel() // inputs[0].shape[-1]
-
-    model.output.register_forward_hook(on_output)
+    (the model's ``work``: softmax rows, or the adaptive layer's head and tail rows), cell steps
+    (rows through a cell call, per layer) and batched cell calls (one after another: the
+    method's sequential depth). The counts are the model's ``work`` dict itself."""
+    work = model.work
+    work.clear()
+    work.update(softmax_rows=0, head_rows=0, tail_rows=0, cell_steps=0, cell_calls=0)
     for cell in model.cells:
         def counted(state, xp, step=cell.step):
             work["cell_steps"] += state.numel() // state.shape[-1]
@@ -254,18 +294,21 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
     argv = sys.argv[1:]
-    jobs = ["fixed-point", "ngram-approx"] + [f"nbest:{n}" for n in args.num_paths]
+    jobs = [m for m in args.methods if m != "nbest"]
+    jobs += [f"nbest:{n}" for n in args.num_paths] if "nbest" in args.methods else []
     floor = run_child(argv, "load")["maxrss_mib"]
     results = {job: run_child(argv, job) for job in jobs}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
-    fp = results["fixed-point"]
+    fp = results[jobs[0]]
     wers, compared = common_wers(args.ref, results)
     print(f"# python3 bench/rescore.py {' '.join(argv)}  (commit {commit})")
-    model = args.model or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}")
+    model = args.model or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}, "
+                           f"{args.output} output")
     coarse = f" and the order-{args.prune_order} coarse pass" if args.prune_order else ""
-    print(f"# model: {model}; fixed-point K = {fp['order']}, ngram-approx n = "
-          f"{results['ngram-approx']['order'] + 1}; {fp['arcs_in']} input arcs, "
+    ngram = results.get("ngram-approx")
+    print(f"# model: {model}; K = {fp['order']}, ngram-approx n = "
+          f"{ngram['order'] + 1 if ngram else '-'}; {fp['arcs_in']} input arcs, "
           f"{fp['arcs_pruned']} after --beam {args.beam}{coarse}; {args.threads} thread(s) on "
           f"{args.device}; memory floor (model + lattices loaded) {floor:.0f} MiB")
     if wers:
@@ -281,12 +324,14 @@ def main() -> None:
               f"{ratio(r['seconds'], fp['seconds']):>8.2f} {r['arcs_scored']:>11} "
               f"{r['maxrss_mib']:>9.0f} {r['maxrss_mib'] - floor:>7.0f} {wer:>6} "
               f"{r['failed']:>6}")
-    print(f"{'method':<14} {'softmax rows':>12} {'rows/fp':>8} {'coarse rows':>11} "
-          f"{'cell steps':>11} {'cell calls':>10}  (model work, all passes)")
+    print(f"{'method':<14} {'softmax rows':>12} {'head rows':>10} {'tail rows':>10} "
+          f"{'rows/fp':>8} {'coarse rows':>11} {'cell steps':>11} {'cell calls':>10}  "
+          f"(model work, all passes; rows/fp: softmax or head rows)")
     for job, r in results.items():
-        print(f"{job.replace(':', '-'):<14} {r['softmax_rows']:>12} "
-              f"{ratio(r['softmax_rows'], fp['softmax_rows']):>8.2f} {r['coarse_rows']:>11} "
-              f"{r['cell_steps']:>11} {r['cell_calls']:>10}")
+        rows = r["softmax_rows"] or r["head_rows"]
+        print(f"{job.replace(':', '-'):<14} {r['softmax_rows']:>12} {r['head_rows']:>10} "
+              f"{r['tail_rows']:>10} {ratio(rows, fp['softmax_rows'] or fp['head_rows']):>8.2f} "
+              f"{r['coarse_rows']:>11} {r['cell_steps']:>11} {r['cell_calls']:>10}")
     print(f"{'method':<14} {'err mean':>9} {'err max':>9} {'> 1e-3':>7}  (|LM score along the "
           f"1-best - the model's own score of its words|, nats)")
     for job, r in results.items():

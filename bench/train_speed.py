@@ -1,10 +1,15 @@
-"""Training throughput (tokens/s) of BPTT vs AFP(K) for the same model, in one run.
+"""Training throughput (tokens/s) of BPTT vs AFP(K), full vs adaptive softmax, in one run.
 
 Usage:
     python3 bench/train_speed.py [--cell lstm] [--hidden 256] [--vocab 10000] [--orders 4 8 16]
+        [--outputs softmax adaptive] [--cutoffs 2000 5000] [--text ptb.train.txt]
 
-Every method trains the same model on the same random batches (B sentences of length T, the
-shape of a PTB sentence batch); the ratios are against BPTT measured in this run.
+Every method trains the same model (per output layer: same seed) on the same batches of B rows
+of T tokens (the shape of a PTB sentence batch): random ids, or with ``--text`` consecutive
+tokens of that text over its vocabulary (``Vocab.build``: ids by falling count, so the adaptive
+layer's head holds the frequent words, as in training; random ids would put most targets in
+the tail). The ratios are against BPTT with the full softmax, and adaptive against full for the
+same method, all measured in this run.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import time
 
 import torch
 
+from lmrescore.lm.data import read_sentences
 from lmrescore.lm.model import ModelConfig, RNNLM
+from lmrescore.vocab import Vocab
 
 
 def tokens_per_second(model: RNNLM, batches: list[torch.Tensor], order: int | None) -> float:
@@ -42,24 +49,44 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--length", type=int, default=35)
     p.add_argument("--steps", type=int, default=12)
-    p.add_argument("--orders", type=int, nargs="+", default=[4, 8, 16])
+    p.add_argument("--orders", type=int, nargs="*", default=[4, 8, 16])
+    p.add_argument("--outputs", nargs="+", default=["softmax", "adaptive"],
+                   choices=["softmax", "adaptive"])
+    p.add_argument("--cutoffs", type=int, nargs="+", default=[2000, 5000])
+    p.add_argument("--text", help="take batches from this text (ids by count); --vocab ignored")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
 
-    torch.manual_seed(0)
-    cfg = ModelConfig(cell=args.cell, vocab_size=args.vocab, hidden_dim=args.hidden,
-                      num_layers=args.layers)
-    model = RNNLM(cfg).to(args.device)
-    batches = [torch.randint(4, args.vocab, (args.batch, args.length), device=args.device)
-               for _ in range(args.steps + 1)]
+    size = args.batch * args.length * (args.steps + 1)
+    if args.text:
+        sentences = read_sentences(args.text)
+        vocab = Vocab.build(sentences)
+        ids = torch.tensor([vocab.id(w) for s in sentences for w in s + ["</s>"]][:size])
+        args.vocab = len(vocab)
+    else:
+        ids = torch.randint(4, args.vocab, (size,), generator=torch.Generator().manual_seed(0))
+    batches = list(ids.to(args.device).view(args.steps + 1, args.batch, args.length))
     print(f"{args.cell} x{args.layers} H={args.hidden} V={args.vocab} B={args.batch} "
-          f"T={args.length} on {args.device}, {torch.get_num_threads()} threads")
-    base = tokens_per_second(model, batches, None)
-    print(f"{'method':<10} {'tokens/s':>10} {'vs BPTT':>8}")
-    print(f"{'BPTT':<10} {base:>10.0f} {1.0:>8.2f}")
-    for k in args.orders:
-        tps = tokens_per_second(model, batches, k)
-        print(f"{f'AFP K={k}':<10} {tps:>10.0f} {tps / base:>8.2f}")
+          f"T={args.length} on {args.device}, {torch.get_num_threads()} threads; tokens: "
+          f"{args.text or 'random ids'}; adaptive cutoffs {args.cutoffs}")
+    models = {}
+    for output in args.outputs:
+        torch.manual_seed(0)
+        adaptive = output == "adaptive"
+        models[output] = RNNLM(ModelConfig(
+            cell=args.cell, vocab_size=args.vocab, hidden_dim=args.hidden,
+            num_layers=args.layers, output=output, cutoffs=args.cutoffs if adaptive else None,
+            tie_weights=not adaptive)).to(args.device)
+    print(f"{'method':<10} {'output':<9} {'tokens/s':>10} {'vs BPTT':>8} {'vs full':>8}")
+    base = {}
+    for k in [None] + args.orders:
+        name = "BPTT" if k is None else f"AFP K={k}"
+        for output, model in models.items():
+            tps = tokens_per_second(model, batches, k)
+            base.setdefault(None, tps)
+            base.setdefault(k, tps)
+            print(f"{name:<10} {output:<9} {tps:>10.0f} {tps / base[None]:>8.2f} "
+                  f"{tps / base[k]:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ resets, best incoming arcs). The zero row is the reset state; stepping it by ``<
 sentence. ``order`` is the history length K at which the model is exact (an order-K fixed-point
 RNN, a K-token window); None means its own recurrence over the whole history.
 
+A model may keep ``work``, a dict of counters of the output-layer rows its scoring methods
+computed (RNNLM: "softmax_rows", or "head_rows" and "tail_rows"); the rescoring methods report
+how much they grew (lmrescore/rescoring/methods.py).
+
 Methods run without dropout. ``step`` and ``logits`` keep gradients (FPP trains through them);
 callers that only score wrap them in ``torch.no_grad()``.
 """

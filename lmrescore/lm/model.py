@@ -1,7 +1,17 @@
-"""RNNLM: embedding -> stack of recurrent cells (sequential or order-K fixed point) -> softmax.
+"""RNNLM: embedding -> stack of recurrent cells (sequential or order-K fixed point) -> output layer.
+
+The output layer is a full softmax, or an adaptive softmax (Grave et al. 2017,
+``torch.nn.AdaptiveLogSoftmaxWithLoss``): a head over the ``cutoffs[0]`` most frequent ids plus
+one entry per tail cluster, and per cluster a softmax of reduced dimension. Both are exactly
+normalised; the adaptive one lets a query for a token pay the head and only its own cluster.
+Ids must be frequency-ranked for that to pay: ``Vocab.build`` ranks words by falling count
+(after the four specials), and sentencepiece ranks pieces by their unigram score.
 
 Training calls ``nll`` (dropout, gradients); everything else goes through the ``LanguageModel``
 methods (lmrescore/lm/interface.py), whose state row is every layer's state concatenated.
+``token_log_probs`` and ``sequence_log_probs`` add the output-layer rows they compute to
+``work``: "softmax_rows" (full softmax), or "head_rows" and "tail_rows" (one per (row, tail
+cluster) pair).
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from lmrescore.lm.cells import CELLS
 from lmrescore.lm.fixed_point import fixed_point, sequential
 from lmrescore.lm.interface import BLOCK_ROWS
 
+OUTPUTS = ("softmax", "adaptive")
+
 
 @dataclass
 class ModelConfig:
@@ -29,6 +41,10 @@ class ModelConfig:
         dropout: on embeddings, between layers and before the output layer.
         tie_weights: share the input embedding and the output projection.
         order: the fixed-point order K the model is trained and used with; None = exact recurrence.
+        output: "softmax" (full) or "adaptive" (head + tail clusters; needs ``cutoffs``).
+        cutoffs: adaptive only: increasing ids where the shortlist and each tail cluster end
+            (the last cluster ends at ``vocab_size``), e.g. [2000, 10000].
+        div_value: adaptive only: tail cluster i projects to ``hidden_dim // div_value**(i+1)``.
     """
 
     cell: str = "lstm"
@@ -38,12 +54,33 @@ class ModelConfig:
     dropout: float = 0.0
     tie_weights: bool = True
     order: int | None = None
+    output: str = "softmax"
+    cutoffs: list[int] | None = None
+    div_value: float = 4.0
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         if self.order is not None and self.order < 1:
             raise ValueError(f"order must be >= 1 or null, got {self.order}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if self.output == "softmax":
+            if self.cutoffs is not None:
+                raise ValueError("cutoffs are for output 'adaptive'; output is 'softmax'")
+            return
+        if self.tie_weights:
+            raise ValueError("output 'adaptive' has no single output matrix to share with the "
+                             "embedding: set tie_weights to false")
+        c = self.cutoffs
+        if not c or any(not isinstance(x, int) for x in c) or c != sorted(set(c)) or c[0] < 1:
+            raise ValueError(f"output 'adaptive' needs cutoffs: increasing ids >= 1, e.g. "
+                             f"[2000, 10000], got {c!r}")
+        if self.vocab_size and c[-1] >= self.vocab_size:
+            raise ValueError(f"cutoffs {c} must be below vocab_size {self.vocab_size}")
+        if self.div_value <= 0 or self.hidden_dim // self.div_value ** len(c) < 1:
+            raise ValueError(f"div_value {self.div_value} leaves the last of {len(c)} tail "
+                             f"clusters of hidden_dim {self.hidden_dim} no dimension")
 
 
 class RNNLM(nn.Module):
@@ -58,12 +95,20 @@ class RNNLM(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, h)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         self.cells = nn.ModuleList(CELLS[config.cell](h, h) for _ in range(config.num_layers))
-        self.output = nn.Linear(h, config.vocab_size)
-        nn.init.zeros_(self.output.bias)
-        if config.tie_weights:
-            self.output.weight = self.embedding.weight
+        self.adaptive = config.output == "adaptive"
+        self.output: nn.Linear | nn.AdaptiveLogSoftmaxWithLoss
+        if self.adaptive:
+            self.output = nn.AdaptiveLogSoftmaxWithLoss(h, config.vocab_size, config.cutoffs,
+                                                        config.div_value, head_bias=True)
+            nn.init.zeros_(self.output.head.bias)
         else:
-            nn.init.uniform_(self.output.weight, -0.1, 0.1)
+            self.output = nn.Linear(h, config.vocab_size)
+            nn.init.zeros_(self.output.bias)
+            if config.tie_weights:
+                self.output.weight = self.embedding.weight
+            else:
+                nn.init.uniform_(self.output.weight, -0.1, 0.1)
+        self.work: dict[str, int] = {}  # output-layer rows computed by the scoring methods
 
     def _mask(self, like: Tensor) -> Tensor | None:
         """An inverted-dropout mask shaped like ``like``, or None when not dropping."""
@@ -106,25 +151,36 @@ class RNNLM(nn.Module):
             return sequential(self.cells, x, starts, state, masks)
         return fixed_point(self.cells, x, order, starts, state, masks), None
 
+    def scores(self, top: Tensor) -> Tensor:
+        """(..., H) -> (..., V) next-token scores whose log-softmax is the distribution: the
+        softmax's logits, or the adaptive layer's log-probabilities (already normalised)."""
+        if not self.adaptive:
+            return self.output(top)
+        return self.output.log_prob(top.reshape(-1, top.shape[-1])).reshape(
+            *top.shape[:-1], self.vocab_size)
+
     def forward(self, inputs: Tensor, starts: Tensor | None = None,
                 state: list[Tensor] | None = None, order: int | None | str = "model",
                 ) -> tuple[Tensor, list[Tensor] | None]:
-        """Logits (B, T, V) and final states; arguments as in ``hidden``."""
+        """Scores (B, T, V) (``scores``) and final states; arguments as in ``hidden``."""
         out, final = self.hidden(inputs, starts, state, order)
-        return self.output(out), final
+        return self.scores(out), final
 
     def nll(self, inputs: Tensor, targets: Tensor, mask: Tensor, starts: Tensor | None = None,
             state: list[Tensor] | None = None, order: int | None | str = "model",
             ) -> tuple[Tensor, list[Tensor] | None]:
-        """Summed negative log-likelihood of ``targets`` (B, T) where ``mask`` (B, T) is True."""
-        logits, final = self(inputs, starts, state, order)
-        loss = F.cross_entropy(logits[mask], targets[mask], reduction="sum")
-        return loss, final
+        """Summed negative log-likelihood of ``targets`` (B, T) where ``mask`` (B, T) is True;
+        only those positions go through the output layer."""
+        out, final = self.hidden(inputs, starts, state, order)
+        if self.adaptive:
+            return -self.output(out[mask], targets[mask]).output.sum(), final
+        return F.cross_entropy(self.output(out[mask]), targets[mask], reduction="sum"), final
 
     def log_probs(self, inputs: Tensor, starts: Tensor | None = None,
                   order: int | None | str = "model") -> Tensor:
-        """Log-softmax (B, T, V) of the next token after each position."""
-        return torch.log_softmax(self(inputs, starts, None, order)[0], dim=-1)
+        """Log-probabilities (B, T, V) of the next token after each position."""
+        scores = self(inputs, starts, None, order)[0]
+        return scores if self.adaptive else torch.log_softmax(scores, dim=-1)
 
     # The LanguageModel interface (lmrescore/lm/interface.py): no dropout.
 
@@ -167,13 +223,21 @@ class RNNLM(nn.Module):
         return torch.cat(new, dim=-1)
 
     def logits(self, state: Tensor) -> Tensor:
-        """(..., S) -> (..., V) output-layer scores."""
-        return self.output(self.top(state))
+        """(..., S) -> (..., V) output-layer scores (``scores``: for the adaptive layer the full
+        log-probabilities, whose log-softmax, hence cross-entropy, is the same)."""
+        return self.scores(self.top(state))
+
+    def _count(self, **rows: int) -> None:
+        for key, n in rows.items():
+            self.work[key] = self.work.get(key, 0) + n
 
     def token_log_probs(self, state: Tensor, rows: Tensor, tokens: Tensor,
                         block_rows: int = BLOCK_ROWS) -> Tensor:
-        """log p(tokens[q] | state[rows[q]]): one softmax per row of ``state``, in blocks of
-        ``block_rows`` rows (blocks no query asks for are skipped).
+        """log p(tokens[q] | state[rows[q]]), each distinct queried row through the output layer
+        once, ``block_rows`` rows at a time. Full softmax: one V-way softmax per row. Adaptive:
+        the head once per row, and tail cluster i once per row that some query asks a token of
+        cluster i for (the (row, cluster) pairs, counted as "tail_rows"), in blocks of no more
+        scores than a block of head rows.
 
         Args:
             state: (n, S) states (on the model's device).
@@ -182,21 +246,29 @@ class RNNLM(nn.Module):
         Returns:
             (Q,) float32 log-probabilities (CPU).
         """
-        out = torch.empty(rows.shape[0], dtype=torch.float32)
         if not rows.numel():
-            return out
-        top = self.top(state)
-        by_row = torch.argsort(rows)
-        bounds = torch.searchsorted(rows[by_row],
-                                    torch.arange(0, top.shape[0] + block_rows, block_rows))
-        for c in range(0, top.shape[0], block_rows):
-            q = by_row[bounds[c // block_rows]: bounds[c // block_rows + 1]]
+            return torch.empty(0, dtype=torch.float32)
+        distinct, row = torch.unique(rows, return_inverse=True)
+        top = self.top(state[distinct.to(state.device)])
+        self._count(**{"head_rows" if self.adaptive else "softmax_rows": distinct.shape[0]})
+        if not self.adaptive:
+            return _log_softmax_at(self.output, top, row, tokens, block_rows)
+        out = self.output
+        cutoffs = out.cutoffs  # the shortlist's end, each cluster's end (the last is V)
+        cluster = torch.bucketize(tokens, torch.tensor(cutoffs[:-1]), right=True)  # 0: head
+        head_col = torch.where(cluster == 0, tokens, out.shortlist_size + cluster - 1)
+        log_probs = _log_softmax_at(out.head, top, row, head_col, block_rows)
+        for i, tail in enumerate(out.tail):
+            q = (cluster == i + 1).nonzero().squeeze(1)
             if not q.numel():
                 continue
-            log_probs = torch.log_softmax(self.output(top[c: c + block_rows]).float(), dim=-1)
-            dev = log_probs.device
-            out[q] = log_probs[(rows[q] - c).to(dev), tokens[q].to(dev)].cpu()
-        return out
+            pairs, pair = torch.unique(row[q], return_inverse=True)
+            self._count(tail_rows=pairs.shape[0])
+            width = cutoffs[i + 1] - cutoffs[i]  # a call holds <= block_rows x head_size scores
+            log_probs[q] += _log_softmax_at(tail, top[pairs.to(top.device)], pair,
+                                            tokens[q] - cutoffs[i],
+                                            max(1, block_rows * out.head_size // width))
+        return log_probs
 
     def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
                            starts: Tensor | None, order: int | None,
@@ -206,7 +278,37 @@ class RNNLM(nn.Module):
         the output layer."""
         init = None if state is None else self.layer_states(state)
         top, final = self._solve(self.embedding(inputs), starts, init, order, None)
-        log_probs = torch.log_softmax(self.output(top[mask]).float(), dim=-1)
+        wanted = targets[mask]
         out = torch.zeros(inputs.shape, dtype=torch.float32, device=inputs.device)
-        out[mask] = log_probs.gather(1, targets[mask][:, None]).squeeze(1)
+        if self.adaptive:
+            out[mask] = self.output(top[mask], wanted).output.float()  # tails: rows that ask
+            self._count(head_rows=wanted.shape[0],
+                        tail_rows=int((wanted >= self.output.shortlist_size).sum()))
+        else:
+            log_probs = torch.log_softmax(self.output(top[mask]).float(), dim=-1)
+            out[mask] = log_probs.gather(1, wanted[:, None]).squeeze(1)
+            self._count(softmax_rows=wanted.shape[0])
         return out, None if final is None else torch.cat(final, dim=-1)
+
+
+def _log_softmax_at(layer: nn.Module, x: Tensor, rows: Tensor, cols: Tensor,
+                    block_rows: int) -> Tensor:
+    """log_softmax(layer(x))[rows[q], cols[q]] for each query, ``block_rows`` rows of x per
+    call; x's rows are all queried.
+
+    Args:
+        layer: (..., H) -> (..., C) scores.
+        x: (n, H) inputs (on the model's device).
+        rows, cols: (Q,) int64 (CPU).
+    Returns:
+        (Q,) float32 (CPU).
+    """
+    out = torch.empty(rows.shape[0], dtype=torch.float32)
+    by_row = torch.argsort(rows)
+    bounds = torch.searchsorted(rows[by_row], torch.arange(0, x.shape[0] + block_rows, block_rows))
+    for b, c in enumerate(range(0, x.shape[0], block_rows)):
+        q = by_row[bounds[b]: bounds[b + 1]]
+        log_probs = torch.log_softmax(layer(x[c: c + block_rows]).float(), dim=-1)
+        dev = log_probs.device
+        out[q] = log_probs[(rows[q] - c).to(dev), cols[q].to(dev)].cpu()
+    return out

@@ -52,7 +52,9 @@ class MethodResult:
             lattices of ``failed`` are not in it.
         rnnlm: (A',) float32 LM log-probability of each arc (0 on epsilon arcs).
         failed: the lattices the method could not score.
-        counts: the method's work, e.g. "histories" (distinct histories = output-layer rows).
+        counts: the method's work, e.g. "histories" (distinct histories), and the output-layer
+            rows the model counted in its ``work`` (RNNLM: "softmax_rows", or "head_rows" and
+            "tail_rows"), registry entries only.
         expansion: fixed-point's expansion of the batch (``lattice`` is its lattice), on
             which another order-K model can be scored exactly; None for the other methods.
     """
@@ -130,6 +132,17 @@ def _ngram_order(order: int | None, model_order: int | None, max_ngram_order: in
     return max_ngram_order - 1
 
 
+def _counted(score: Callable[..., MethodResult]) -> Callable[..., MethodResult]:
+    """``score`` that also reports how much the model's ``work`` counters (if any) grew."""
+    def run(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:
+        before = dict(getattr(model, "work", {}))
+        result = score(model, lat, tokens, s)
+        result.counts.update({k: v - before.get(k, 0)
+                              for k, v in getattr(model, "work", {}).items()})
+        return result
+    return run
+
+
 @dataclass(frozen=True)
 class Method:
     """A registry entry.
@@ -146,7 +159,7 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "fixed-point": Method(fixed_point, _required_order),
-    "ngram-approx": Method(ngram_approx, _ngram_order, ("max_ngram_order",)),
-    "nbest": Method(nbest, _own_order, ("num_paths",)),
+    "fixed-point": Method(_counted(fixed_point), _required_order),
+    "ngram-approx": Method(_counted(ngram_approx), _ngram_order, ("max_ngram_order",)),
+    "nbest": Method(_counted(nbest), _own_order, ("num_paths",)),
 }

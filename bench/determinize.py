@@ -25,7 +25,7 @@ from lmrescore.formats import read_lattice_batches
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.prune import prune_beam
-from lmrescore.rescoring.rescorer import token_table
+from lmrescore.rescoring.symbols import token_table
 from lmrescore.lm.units import WordUnits
 from lmrescore.vocab import Vocab
 

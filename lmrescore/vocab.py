@@ -54,11 +54,15 @@ class Vocab:
 
     @property
     def unk(self) -> int:
-        return self.ids[UNK]
+        """Id of the unknown word: ``<unk>``, or ``<UNK>`` (LibriSpeech, WSJ lang dirs)."""
+        for word in (UNK, "<UNK>"):
+            if word in self.ids:
+                return self.ids[word]
+        raise InputError("the symbol table has no unknown word (<unk> or <UNK>)")
 
     def id(self, word: str) -> int:
         """Id of ``word``; unknown words map to ``<unk>``."""
-        return self.ids.get(word, self.ids[UNK])
+        return self.ids.get(word, self.unk)
 
     def encode(self, words: Iterable[str]) -> list[int]:
         """Ids of ``words``, unknown words as ``<unk>``."""
@@ -97,7 +101,8 @@ class Vocab:
 
         Raises:
             InputError: naming ``path`` and the line (not UTF-8, not ``word id``, a repeated
-                word or id), or a missing id or special symbol.
+                word or id), or a missing id. No special word is required: a lattice's table
+                maps its ids to words; the LM's own vocabulary lives in the model.
         """
         table: dict[int, str] = {}
         line_of: dict[str, int] = {}
@@ -122,11 +127,7 @@ class Vocab:
         if missing_id is not None:
             raise InputError(f"{path}: id {missing_id} is missing (ids must be dense "
                              f"0..{len(table) - 1})")
-        vocab = cls(tuple(table[i] for i in range(len(table))))
-        missing = [s for s in SPECIALS if s not in vocab]
-        if missing:
-            raise InputError(f"{path}: symbol table lacks {', '.join(missing)}")
-        return vocab
+        return cls(tuple(table[i] for i in range(len(table))))
 
     def save(self, path: str | Path) -> None:
         """Write ``words.txt`` atomically."""

@@ -31,7 +31,8 @@ from lmrescore.lm.config import ExperimentConfig, TrainConfig
 from lmrescore.lm.interface import LanguageModel
 from lmrescore.lm.model import ModelConfig, RNNLM
 from lmrescore.lm.units import WordUnits
-from lmrescore.rescoring.rescorer import NO_LM_WORDS, LatticeRescorer, RescoreOptions
+from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
+from lmrescore.rescoring.symbols import skipped
 from lmrescore.vocab import BOS, EOS, SPECIALS, UNK, Vocab
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -372,7 +373,7 @@ def test_rescoring_equals_sentence_scores(model, tmp_path: Path, method: str) ->
         assert len(paths) < NUM_PATHS
         for p in paths:
             words = [symbols.words[int(out.label[a])] for a in p if int(out.label[a]) > 0]
-            words = [w for w in words if w not in NO_LM_WORDS]
+            words = [w for w in words if not skipped(w)]
             assert abs(float(scores[p].sum()) - g.sentence(words)) < 2e-4, (method, words)
             checked += 1
     assert checked > 100
@@ -412,7 +413,7 @@ def test_first_pass_ngram_on_the_expansion(model, tmp_path: Path, arpa_scale: fl
     for i in range(out.num_lattices):
         for p in enumerate_paths(out, i):
             words = [symbols.words[int(out.label[a])] for a in p if int(out.label[a]) > 0]
-            words = [w for w in words if w not in NO_LM_WORDS]
+            words = [w for w in words if not skipped(w)]
             assert abs(float(scores[p].sum()) - g.sentence(words)) < 2e-4, words
 
 

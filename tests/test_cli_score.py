@@ -15,7 +15,7 @@ from lmrescore.lm.config import ExperimentConfig, TrainConfig
 from lmrescore.rescoring.expand import expand
 from lmrescore.formats import read_lattices
 from lmrescore.lm.model import ModelConfig, RNNLM
-from lmrescore.rescoring.rescorer import token_table
+from lmrescore.rescoring.symbols import token_table
 from lmrescore.lattice.shortest_path import best_path
 from lmrescore.lattice.topsort import connect
 from lmrescore.lm.units import WordUnits

@@ -25,6 +25,7 @@ import time
 from lmrescore.cli.options import acoustic_scale, add_reading_args, add_weight_args, weights
 from lmrescore.formats import FORMATS
 from lmrescore.rescoring.methods import METHODS
+from lmrescore.rescoring.symbols import SKIP_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--arpa-scale", type=float, default=-1.0,
                    help="weight of --arpa's log-probs (default -1: subtract it, as Kaldi's "
                         "lmrescore with --first-pass-scale 1; positive: interpolate)")
+    g.add_argument("--oov-symbol",
+                   help="the lattices' unknown word: the LM's <unk>, not charged --unk-penalty "
+                        "(default: whichever of <unk>, <UNK> words.txt has)")
+    g.add_argument("--skip-words", type=lambda s: tuple(w for w in s.split(",") if w),
+                   default=SKIP_WORDS, metavar="PATTERNS",
+                   help="comma list of fnmatch patterns of words the LM does not score and does "
+                        f"not charge as OOV (silence, noise, #0; default: {','.join(SKIP_WORDS)})")
     g.add_argument("--unk-penalty", type=float,
                    help="cost per word outside the LM vocabulary (default: ln of the number of "
                         "words of --words outside it: <unk>'s probability shared among them)")
@@ -113,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
                              arpa_scale=args.arpa_scale,
-                             unk_penalty=args.unk_penalty, order=args.order,
+                             unk_penalty=args.unk_penalty, oov_symbol=args.oov_symbol,
+                             skip_words=args.skip_words, order=args.order,
                              num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
                              beam=args.beam, prune_order=args.prune_order,
                              prune_beam=args.prune_beam, determinize=args.determinize,

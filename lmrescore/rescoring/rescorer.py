@@ -32,14 +32,12 @@ from lmrescore.lattice.topsort import connect
 from lmrescore.lattice.weights import Weights
 from lmrescore.lm.arpa import NgramLM
 from lmrescore.lm.interface import LanguageModel
-from lmrescore.lm.units import Units, WordUnits
-from lmrescore.rescoring.exact import BLOCK_ROWS, arc_log_probs
-from lmrescore.rescoring.expand import VOID, Expansion, TokenTable
+from lmrescore.lm.units import Units
+from lmrescore.rescoring.exact import BLOCK_ROWS
+from lmrescore.rescoring.first_pass import FirstPassNgram
 from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, Tokens, fixed_point
-from lmrescore.vocab import BOS, EOS, EPS, Vocab
-
-NO_LM_WORDS = (EPS, BOS, EOS, "!NULL", "<brk>")  # lattice symbols the LM does not score
-
+from lmrescore.rescoring.symbols import SKIP_WORDS, oov_symbol, token_table
+from lmrescore.vocab import Vocab
 
 @dataclass
 class RescoreOptions:
@@ -52,6 +50,10 @@ class RescoreOptions:
         first_pass_scale: weight kept on the lattice's own LM score (0 replaces it).
         arpa_scale: weight of the first-pass n-gram's log-probs, if one is given (-1:
             subtract it; the coarse pass leaves it out).
+        oov_symbol: the lattices' OOV word (the LM's ``<unk>``, not charged ``unk_penalty``);
+            None: whichever of ``<unk>`` / ``<UNK>`` words.txt has.
+        skip_words: fnmatch patterns of the lattice words the LM does not score (silence,
+            noise, ``#0``...: :data:`lmrescore.rescoring.symbols.SKIP_WORDS`).
         unk_penalty: cost per out-of-vocabulary word; None = ln(number of words of the lattices'
             symbol table outside the LM vocabulary): ``<unk>``'s probability shared equally
             among the words the recogniser knows and the LM does not.
@@ -79,6 +81,8 @@ class RescoreOptions:
     first_pass_scale: float = 0.0
     arpa_scale: float = -1.0
     unk_penalty: float | None = None
+    oov_symbol: str | None = None
+    skip_words: tuple[str, ...] = SKIP_WORDS
     order: int | None = None
     num_paths: int = 100
     max_ngram_order: int = 4
@@ -133,73 +137,6 @@ class RescoredBatch:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def token_table(symbols: Vocab, units: Units) -> tuple[TokenTable, Tensor]:
-    """Map each lattice symbol to LM tokens; also which symbols are out of the LM's vocabulary.
-
-    Returns:
-        the table, and (num_symbols,) bool: the symbol's tokens include ``<unk>``.
-    """
-    rows = [() if w in NO_LM_WORDS or w.startswith("#") else units.word_ids(w)
-            for w in symbols.words]
-    unk = units.vocab.unk
-    is_oov = torch.tensor([unk in r and w != "<unk>" for w, r in zip(symbols.words, rows)])
-    splits = torch.tensor([0] + [len(r) for r in rows]).cumsum(0)
-    return TokenTable(torch.tensor([t for r in rows for t in r], dtype=torch.long), splits), is_oov
-
-
-@dataclass
-class FirstPassNgram:
-    """A first-pass n-gram scored on fixed-point's expansion: the K-token histories of model
-    word tokens, translated to the n-gram's ids, are its exact histories when K >= n-1.
-
-    Attributes:
-        lm: the n-gram model.
-        tokens: lattice label -> n-gram ids.
-        translate: (model vocabulary,) model token -> n-gram id (-1: no lattice word has it).
-    """
-
-    lm: NgramLM
-    tokens: Tokens
-    translate: Tensor
-
-    @classmethod
-    def build(cls, lm: NgramLM, units: Units, symbols: Vocab, order: int | None,
-              method: str) -> "FirstPassNgram":
-        """Check that the expansion determines the n-gram's histories, and map its tokens."""
-        if method != "fixed-point":
-            raise InputError(f"--arpa is scored on the fixed-point expansion; --method "
-                             f"{method} is not supported with it")
-        if not isinstance(units, WordUnits):
-            raise InputError("--arpa needs a word-level model (its histories are words)")
-        if order is None or order < lm.n - 1:
-            raise InputError(f"--arpa: an order-{lm.n} n-gram needs --order >= {lm.n - 1} "
-                             f"to be exact on the expansion, got {order}")
-        # word units: every word symbol is one token in both tables, in symbol order
-        table, _ = token_table(symbols, WordUnits(lm.vocab))
-        mine, _ = token_table(symbols, units)
-        translate = torch.full((len(units.vocab),), -1, dtype=torch.long)
-        translate[mine.values] = table.values
-        translate[units.vocab.bos] = lm.vocab.bos
-        clash = (translate[mine.values] != table.values).nonzero().squeeze(1)
-        if clash.numel():
-            a = int(clash[0])
-            b = int(((mine.values == mine.values[a]) & (table.values != table.values[a])
-                     ).nonzero()[0])
-            word = [symbols.words[i] for i in
-                    (mine.splits[1:] > mine.splits[:-1]).nonzero().squeeze(1).tolist()]
-            raise InputError(f"--arpa: the words {word[b]!r} and {word[a]!r} are one token "
-                             f"of the model but two words of the n-gram, so the expansion "
-                             f"cannot tell their n-gram histories apart (use one vocabulary)")
-        return cls(lm, Tokens(table, lm.vocab.bos, lm.vocab.eos), translate)
-
-    def arc_log_probs(self, exp: Expansion) -> Tensor:
-        """(A',) the n-gram's log-probability of each arc of the expansion."""
-        h = exp.history
-        history = torch.where(h >= 0, self.translate[h.clamp(min=0)], VOID)
-        return arc_log_probs(self.lm, replace(exp, history=history), self.tokens.table,
-                             self.tokens.bos, self.tokens.eos)[0]
-
-
 class LatticeRescorer:
     """Rescoring of lattice batches with one model, by one of ``METHODS``.
 
@@ -213,12 +150,13 @@ class LatticeRescorer:
         self.model, self.units, self.symbols, self.options = model, units, symbols, options
         self.method = METHODS[options.method]
         self.order = self.method.order(options.order, model.order, options.max_ngram_order)
-        table, self.is_oov = token_table(symbols, units)
+        oov = oov_symbol(symbols, options.oov_symbol)
+        table, self.is_oov = token_table(symbols, units, options.skip_words, oov)
         self.tokens = Tokens(table, units.vocab.bos, units.vocab.eos)
         self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
                             else math.log(max(1, int(self.is_oov.sum()))))
         self.first_pass = None if first_pass is None else FirstPassNgram.build(
-            first_pass, units, symbols, self.order, options.method)
+            first_pass, units, symbols, self.order, options.method, options.skip_words, oov)
 
     def settings(self, order: int | None) -> MethodSettings:
         """What a method reads, at history length ``order``."""

@@ -45,7 +45,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"

@@ -13,7 +13,7 @@ from lmrescore.lm.units import WordUnits
 from lmrescore.rescoring.metrics import read_text
 from lmrescore.rescoring.symbols import oov_symbol, token_table
 from lmrescore.vocab import Vocab
-from test_cli_score import ARK, FIXTURES, WORDS, make_model
+from test_cli_score import ARK, WORDS, make_model
 
 LANG = ["<eps>", "!SIL", "<UNK>", "<SPOKEN_NOISE>", "[laughter]", "a", "b", "zebra", "#0", "#1"]
 

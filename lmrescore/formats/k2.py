@@ -36,7 +36,6 @@ from torch import Tensor
 
 from lmrescore.atomic import atomic_save
 from lmrescore.errors import InputError
-from lmrescore.formats.batch import unbatch
 from lmrescore.formats.limits import MAX_ARCS, MAX_STATES
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
@@ -300,8 +299,8 @@ def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MA
         except InputError as e:
             yield (key if isinstance(key, str) else f"?{i}"), e
             continue
-        for one, problem in zip(unbatch(lat), problems):
-            yield one.utt_ids[0], one if problem is None else InputError(problem)
+        for j, problem in enumerate(problems):  # a bad FSA is never sliced: its size is a lie
+            yield lat.utt_ids[j], lat[j] if problem is None else InputError(problem)
 
 
 def write_k2(path: str | Path, lat: Lattice) -> None:

@@ -210,9 +210,10 @@ class Lattice:
         indices = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
         state_idx, state_splits = ragged_take(self.state_splits, indices)
         arc_idx, arc_splits = ragged_take(self.arc_splits, indices)
-        new_state = torch.full((self.num_states,), -1, dtype=torch.int64)
-        new_state[state_idx] = torch.arange(state_idx.shape[0])
-        return derive(self, new_state[self.src[arc_idx]], new_state[self.dst[arc_idx]], arc_idx,
+        # each kept lattice's states move by one offset: nothing is sized by the whole batch
+        shift = state_splits[:-1] - self.state_splits[indices]
+        shift = torch.repeat_interleave(shift, arc_splits.diff())
+        return derive(self, self.src[arc_idx] + shift, self.dst[arc_idx] + shift, arc_idx,
                       state_idx, state_splits, arc_splits, kept=indices)
 
     def __getitem__(self, i: int) -> "Lattice":

@@ -4,9 +4,9 @@
 Usage: utils/make_results.py --exp-dir exp --lattice-dir data/test --dev-dir data/dev \\
            --models "a b" --command "./run.sh ..." --out RESULTS.md
 
-Reads, for each model, exp/<model>/results.json (training), log/eval_test.log
-(``lmrescore eval``), and for each rescoring system score_<system>/ (utils/rescore_tuned.sh):
-tune.json (dev WER and the weights picked on dev), wer.json (test WER), test/summary.*.json
+Reads, for each model, exp/<model>/results.json (training), ppl_test.jsonl
+(``lmrescore eval --json``, utils/eval_lms.sh), and for each rescoring system score_<system>/
+(utils/rescore_tuned.sh): tune.json (dev WER and the weights picked on dev), wer.json (test WER), test/summary.*.json
 and the first line of test/log/score.1.log (the command); from the lattice folders
 wer_first_pass.json and info.log (``lmrescore info``: acoustic-only 1-best and oracle WER);
 exp/<model>/NOTE, if there, is quoted under Notes (e.g. how a model trained elsewhere got there).
@@ -20,17 +20,15 @@ import re
 import subprocess
 from pathlib import Path
 
-PPL_LINE = re.compile(r"(order K=\d+|exact recurrence), \w+ batching: ppl ([\d.]+)")
 INFO_WER = re.compile(r"1-best WER ([\d.]+)% \((\d+) errors\); oracle WER ([\d.]+)% \((\d+) errors\)")
 INFO_SIZE = re.compile(r"arcs: \d+ \(([\d.]+) per lattice")
 INFO_WORDS = re.compile(r"scored (\d+) lattices, (\d+) reference words")
 
 
-def perplexities(log: Path) -> dict[str, float]:
-    """'order K=8' / 'exact recurrence' -> ppl, from an ``lmrescore eval`` log."""
-    if not log.is_file():
-        return {}
-    return {how: float(ppl) for how, ppl in PPL_LINE.findall(log.read_text())}
+def perplexities(path: Path) -> dict[int | None, float]:
+    """Order K (None: the exact recurrence) -> ppl, from ``lmrescore eval --json`` lines."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return {r["order"]: r["ppl"] for r in records}
 
 
 # rescoring systems: folders score_<prefix><number> (utils/rescore_tuned.sh), in table order
@@ -49,16 +47,12 @@ def parse_system(sdir: Path) -> tuple[int, int] | None:
 def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
     """Perplexity-table rows, WER-table rows and score commands of one model."""
     d = exp / model
-    if (d / "SKIPPED").is_file():
-        note = (d / "SKIPPED").read_text().strip()
-        return [f"| {model} | skipped: {note} | | | | | |"], [], []
     train = json.loads((d / "results.json").read_text())
     k = train["order"]
-    test = perplexities(d / "log/eval_test.log")
-    at_k = f"order K={k}" if k is not None else "exact recurrence"
+    test = perplexities(d / "ppl_test.jsonl")
     ppl = [f"| {model} | {train['method']} | {k if k is not None else '-'} | {train['epochs']} "
            f"| {train['train_seconds'] / 60:.1f} | {train['valid_ppl']:.2f} "
-           f"| {test[at_k]:.2f} / {test['exact recurrence']:.2f} |"]
+           f"| {test[k]:.2f} / {test[None]:.2f} |"]
     wer, commands = [], []
     systems = sorted((key, sdir) for sdir in d.glob("score_*")
                      if (key := parse_system(sdir)) is not None and (sdir / ".done").is_file())

@@ -25,7 +25,7 @@ ngram_orders="4"        # baseline: Kaldi's pruned rescoring, states merged by t
 # acoustic beam, then the coarse pass: exact order-2 scores, pruned to --prune-beam 5 on them,
 # before the order-K expansion. Every system rescores the same pruned lattices.
 score_opts="--acoustic-scale 0.1 --beam 10 --prune-order 2 --prune-beam 5"
-tune_opts="--lmwt 4:30 --word-ins-penalty=-2:6"
+tune_opts="--inv-acoustic-scale 4:30 --word-ins-penalty=-2:6"
 help_message=$(sed -n '2,16s/^# \{0,1\}//p' "$0")
 . utils/parse_options.sh
 if [ $# -lt 4 ]; then echo "$help_message" >&2; exit 1; fi

@@ -1,7 +1,11 @@
-"""CycleWorld and sequential-MNIST tasks: the data, FPP learning the cycle, and the recipe CLI."""
+"""CycleWorld and sequential-MNIST tasks: the data, FPP learning the cycle, the recipe CLI and
+the recipes' report (egs/utils/fpp_report.py)."""
 
 import gzip
+import importlib.util
 import json
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,8 +17,17 @@ from lmrescore.errors import InputError
 from lmrescore.online.fpp import FPPConfig
 from lmrescore.online.cycleworld import cycleworld, naive_accuracy, run_cycleworld
 from lmrescore.online.runs import OnlineConfig
-from lmrescore.online.report import write_report
 from lmrescore.online.seqmnist import load_mnist, read_idx, to_steps
+
+REPO = Path(__file__).resolve().parent.parent
+FPP_REPORT = REPO / "egs" / "utils" / "fpp_report.py"
+
+
+def load_fpp_report():  # -> the egs/utils/fpp_report.py module
+    spec = importlib.util.spec_from_file_location("fpp_report", FPP_REPORT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_cycleworld_stream() -> None:
@@ -72,11 +85,15 @@ def test_cli_runs_and_report(tmp_path: Path) -> None:
     tbptt = json.loads((exp / "compare" / "tbptt.json").read_text())["config"]
     assert (tbptt["optimizer"], tbptt["lr"]) == ("rmsprop", 0.01)
     (tmp_path / "notes.md").write_text("## Kept notes\n\nWhy it differs.\n")
-    assert main(["fpp", "report", "--kind", "cycleworld", "--exp-dir", str(exp),
-                 "--results", str(tmp_path / "RESULTS.md"), "--budget", "test",
-                 "--notes", str(tmp_path / "notes.md")]) == 0
+    # the report runs in the recipe folder (here tmp_path), as run.sh runs it
+    p = subprocess.run([sys.executable, str(FPP_REPORT), "--kind", "cycleworld",
+                        "--exp-dir", "exp", "--results", "RESULTS.md", "--budget", "test",
+                        "--notes", "notes.md"], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
     text = (tmp_path / "RESULTS.md").read_text()
     assert "fpp_n2_N50_W2" in text and "tbptt_T2" in text and "--truncation 2" in text
+    # the runs named absolute paths in the recipe folder: quoted relative to it
+    assert "--config cw.yaml" in text and str(tmp_path) not in text
     assert "whole run %" in text and text.endswith("## Kept notes\n\nWhy it differs.\n")
     assert (tmp_path / "cycleworld_curves.png").stat().st_size > 1000
     conf.write_text("bogus: 1\n")
@@ -93,7 +110,19 @@ def test_claims_are_judged_on_the_whole_run_online_accuracy(tmp_path: Path) -> N
               "steps_per_s": 1.0}
     (tmp_path / "exp" / "compare").mkdir(parents=True)
     (tmp_path / "exp" / "compare" / "tbptt_T1.json").write_text(json.dumps(record))
-    write_report("cycleworld", tmp_path / "exp", tmp_path / "RESULTS.md")
+    load_fpp_report().write_report("cycleworld", tmp_path / "exp", tmp_path / "RESULTS.md")
     text = (tmp_path / "RESULTS.md").read_text()
     assert "T-BPTT T = 1 < 6 fails: 0/1 seeds learned (published: fails): agrees" in text
     assert "| 100.0 ± 0.0 | 82.0 ± 0.0 |" in text  # final, whole run
+
+
+def test_report_refuses_a_command_with_a_path_outside_the_recipe(tmp_path: Path) -> None:
+    portable_command = load_fpp_report().portable_command
+    recipe = tmp_path / "egs" / "seqmnist" / "s5"
+    assert (portable_command(f"lmrescore fpp seqmnist --out {recipe}/exp/full/a.json "
+                             "--mnist-dir data/mnist", recipe)
+            == "lmrescore fpp seqmnist --out exp/full/a.json --mnist-dir data/mnist")
+    with pytest.raises(InputError, match="names /data/mnist, outside"):
+        portable_command("lmrescore fpp seqmnist --mnist-dir /data/mnist", recipe)
+    with pytest.raises(InputError, match="outside"):
+        portable_command(f"lmrescore fpp seqmnist --mnist-dir {recipe}/../mnist", recipe)

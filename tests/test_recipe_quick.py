@@ -88,4 +88,11 @@ def test_recipe_quick(tmp_path: Path) -> None:
     again = run_recipe(recipe, *corpus, "--stage", "4")
     assert f"{exp.relative_to(recipe) / 'ptb-lstm256-afp4' / 'score_nbest10'} is complete" in again
     assert f"{system.relative_to(recipe)}: test: %WER" in again
-    assert table_rows((exp / "RESULTS.md").read_text()) == table_rows(results)
+
+    def measured(rows: list[str]) -> list[str]:
+        """The rows less the WER table's last column, the wall-clock seconds of rescoring, which
+        a redone rescoring measures anew."""
+        cells = [row.split("|") for row in rows]
+        return ["|".join(c[:-2] + [""] if len(c) == 10 else c) for c in cells]
+
+    assert measured(table_rows((exp / "RESULTS.md").read_text())) == measured(table_rows(results))

@@ -1,7 +1,8 @@
-"""egs/seqmnist/run.sh --quick true end to end on a synthetic t10k-only MNIST folder.
+"""egs/seqmnist/s5/run.sh --quick true end to end on a synthetic t10k-only MNIST folder.
 
 Checks the recipe's bookkeeping, not learning: the quick budget writes its records and
-RESULTS.md under exp/quick (never beside the full budget's), and a rerun skips finished runs.
+RESULTS.md under exp/quick (never beside the full budget's), the quoted commands name the
+recipe's data/mnist link (not the machine's folder), and a rerun skips finished runs.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def run_quick(recipe: Path, mnist: Path) -> str:
 
 
 def test_seqmnist_quick_recipe(tmp_path: Path) -> None:
-    recipe = tmp_path / "egs" / "seqmnist"
-    shutil.copytree(REPO / "egs" / "seqmnist", recipe,
-                    ignore=shutil.ignore_patterns("exp", "RESULTS.md", "*.png"))
+    # the recipes with the utils/, cmd.sh and path.sh they link to
+    shutil.copytree(REPO / "egs", tmp_path / "egs", symlinks=True,
+                    ignore=shutil.ignore_patterns("exp", "data", "RESULTS.md", "*.png"))
+    recipe = tmp_path / "egs" / "seqmnist" / "s5"
     mnist = write_fake_t10k(tmp_path / "mnist")
     out = run_quick(recipe, mnist)
     assert "t10k only: train on its first 8000 images, test on its last 2000" in out
@@ -63,6 +65,8 @@ def test_seqmnist_quick_recipe(tmp_path: Path) -> None:
         assert f"| {name} |" in results
     assert "| fpp_n1_N1000_W10 | 10 |" in results  # one 10-step window: 10 gradient computations
     assert (quick / "seqmnist_curves.png").stat().st_size > 1000
+    assert (recipe / "data" / "mnist").resolve() == mnist.resolve()
+    assert "--mnist-dir data/mnist" in results and str(tmp_path) not in results
 
     before = {p.name: p.stat().st_mtime_ns for p in quick.glob("*.json")}
     out = run_quick(recipe, mnist)

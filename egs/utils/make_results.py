@@ -4,33 +4,27 @@
 Usage: utils/make_results.py --exp-dir exp --lattice-dir data/test --dev-dir data/dev \\
            --models "a b" --command "./run.sh ..." --out RESULTS.md
 
-Reads, for each model, exp/<model>/results.json (training), log/eval_test.log
-(``lmrescore eval``), and for each rescoring system score_<system>/ (utils/rescore_tuned.sh):
-tune.json (dev WER and the weights picked on dev), wer.json (test WER), test/summary.*.json
-and the first line of test/log/score.1.log (the command); from the lattice folders
-wer_first_pass.json and info.log (``lmrescore info``: acoustic-only 1-best and oracle WER);
-exp/<model>/NOTE, if there, is quoted under Notes (e.g. how a model trained elsewhere got there).
+Reads, for each model, exp/<model>/results.json (training), ppl_test.jsonl
+(``lmrescore eval --json``, utils/eval_lms.sh), and for each rescoring system score_<system>/
+(utils/rescore_tuned.sh): tune.json (dev WER and the weights picked on dev), wer.json (test
+WER), test/summary.*.json and the first line of test/log/score.1.log (the command); from the
+lattice folders wer_first_pass.json and info.json (``lmrescore info --json``: lattice sizes,
+acoustic-only 1-best and oracle errors). exp/<model>/NOTE, if there, is quoted under Notes
+(e.g. how a model trained elsewhere got there).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 from pathlib import Path
 
-PPL_LINE = re.compile(r"(order K=\d+|exact recurrence), \w+ batching: ppl ([\d.]+)")
-INFO_WER = re.compile(r"1-best WER ([\d.]+)% \((\d+) errors\); oracle WER ([\d.]+)% \((\d+) errors\)")
-INFO_SIZE = re.compile(r"arcs: \d+ \(([\d.]+) per lattice")
-INFO_WORDS = re.compile(r"scored (\d+) lattices, (\d+) reference words")
 
-
-def perplexities(log: Path) -> dict[str, float]:
-    """'order K=8' / 'exact recurrence' -> ppl, from an ``lmrescore eval`` log."""
-    if not log.is_file():
-        return {}
-    return {how: float(ppl) for how, ppl in PPL_LINE.findall(log.read_text())}
+def perplexities(path: Path) -> dict[int | None, float]:
+    """Order K (None: the exact recurrence) -> ppl, from ``lmrescore eval --json`` lines."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return {r["order"]: r["ppl"] for r in records}
 
 
 # rescoring systems: folders score_<prefix><number> (utils/rescore_tuned.sh), in table order
@@ -49,16 +43,12 @@ def parse_system(sdir: Path) -> tuple[int, int] | None:
 def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
     """Perplexity-table rows, WER-table rows and score commands of one model."""
     d = exp / model
-    if (d / "SKIPPED").is_file():
-        note = (d / "SKIPPED").read_text().strip()
-        return [f"| {model} | skipped: {note} | | | | | |"], [], []
     train = json.loads((d / "results.json").read_text())
     k = train["order"]
-    test = perplexities(d / "log/eval_test.log")
-    at_k = f"order K={k}" if k is not None else "exact recurrence"
+    test = perplexities(d / "ppl_test.jsonl")
     ppl = [f"| {model} | {train['method']} | {k if k is not None else '-'} | {train['epochs']} "
            f"| {train['train_seconds'] / 60:.1f} | {train['valid_ppl']:.2f} "
-           f"| {test[at_k]:.2f} / {test['exact recurrence']:.2f} |"]
+           f"| {test[k]:.2f} / {test[None]:.2f} |"]
     wer, commands = [], []
     systems = sorted((key, sdir) for sdir in d.glob("score_*")
                      if (key := parse_system(sdir)) is not None and (sdir / ".done").is_file())
@@ -91,11 +81,11 @@ def main() -> None:
     lat = args.lattice_dir
     first = json.loads((lat / "wer_first_pass.json").read_text())
     dev_first = json.loads((args.dev_dir / "wer_first_pass.json").read_text())
-    dev_words = INFO_WORDS.search((args.dev_dir / "info.log").read_text()).group(1)
-    info = (lat / "info.log").read_text()
-    am_wer, am_err, oracle_wer, oracle_err = INFO_WER.search(info).groups()
-    utts, ref_words = INFO_WORDS.search(info).groups()
-    arcs = INFO_SIZE.search(info).group(1)
+    dev_utts = json.loads((args.dev_dir / "info.json").read_text())["scored"]
+    info = json.loads((lat / "info.json").read_text())
+    utts, ref_words = info["scored"], info["ref_words"]
+    am_err, oracle_err = info["one_best_errors"], info["oracle_errors"]
+    arcs = info["arcs"] / info["lattices"]
     ppl_rows, wer_rows, commands = [], [], []
     for m in args.models.split():
         a, b, c = model_rows(args.exp_dir, m)
@@ -126,10 +116,10 @@ def main() -> None:
         "## WER on real ASR lattices",
         "",
         f"{utts} test sentences ({ref_words} words, `{lat / 'text'}`) spoken by espeak-ng and "
-        f"decoded by PocketSphinx (`local/make_lattices.sh`); {arcs} arcs per lattice on "
+        f"decoded by PocketSphinx (`local/make_lattices.sh`); {arcs:.1f} arcs per lattice on "
         "average. The lattices carry acoustic scores only; rescoring adds the RNN LM's. Each "
         "system rescores the dev lattices "
-        f"({dev_words} valid sentences, `{args.dev_dir / 'text'}`) and the test lattices the "
+        f"({dev_utts} valid sentences, `{args.dev_dir / 'text'}`) and the test lattices the "
         "same way; the LM weight LMWT (= 1 / acoustic scale) and the word insertion penalty "
         "WIP are the pair with the lowest dev WER (`lmrescore tune`), and the test WER is "
         "measured with them (`utils/rescore_tuned.sh`). *not rescored*: test lattices that "
@@ -141,11 +131,11 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
         f"| first pass (PocketSphinx 1-best, its trigram LM) | - | {dev_first['wer']:.2f} | - "
         f"| {first['wer']:.2f} | {first['errors']} / {first['ref_words']} | | |",
-        f"| lattice best path, acoustic scores only | - | | - | {float(am_wer):.2f} "
-        f"| {am_err} / {ref_words} | | |",
+        f"| lattice best path, acoustic scores only | - | | - "
+        f"| {100 * am_err / ref_words:.2f} | {am_err} / {ref_words} | | |",
         *wer_rows,
-        f"| lattice oracle | - | | - | {float(oracle_wer):.2f} | {oracle_err} / {ref_words} "
-        "| | |",
+        f"| lattice oracle | - | | - | {100 * oracle_err / ref_words:.2f} "
+        f"| {oracle_err} / {ref_words} | | |",
         "",
         *(["## Notes", "", *notes, ""] if notes else []),
         "## Commands",

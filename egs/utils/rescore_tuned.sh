@@ -7,7 +7,7 @@
 #          --order 8 --beam 10 --prune-order 2
 # DEV and TEST are lattice folders of local/make_lattices.sh (lat.scp, words.txt, text,
 # hyp_first_pass). SCORE_OPTIONs go to `lmrescore score` (method, order, beams, ...).
-# Options: --nj N, --cmd (job launcher, see cmd.sh), --tune-opts "--lmwt A:B --word-ins-penalty=..".
+# Options: --nj N, --cmd (job launcher, see cmd.sh), --tune-opts "--inv-acoustic-scale A:B --word-ins-penalty=..".
 # Writes DIR/{dev,test}/ (rescored lat.JOB.ark, summary.JOB.json, log/), DIR/tune.json (the grid
 # and its best point), DIR/hyp (test 1-best; a lattice that could not be rescored keeps its
 # first-pass 1-best), DIR/wer.json; DIR/.done last.
@@ -15,7 +15,7 @@
 set -euo pipefail
 nj=2
 cmd=run_local.sh
-tune_opts="--lmwt 4:30 --word-ins-penalty=-2:6"
+tune_opts="--inv-acoustic-scale 4:30 --word-ins-penalty=-2:6"
 help_message=$(sed -n '2,14s/^# \{0,1\}//p' "$0")
 . utils/parse_options.sh
 if [ $# -lt 4 ]; then echo "$help_message" >&2; exit 1; fi

@@ -16,12 +16,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--order", type=int,
                    help="score at this fixed-point order K instead of the model's own (e.g. a "
                         "BPTT model at the order it would be rescored with)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per order (keys: text, order [null: exact "
+                        "recurrence], batching, ppl, words, tokens) instead of text lines")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from lmrescore.lm.checkpoint import load_model
     from lmrescore.lm.data import read_sentences
     from lmrescore.lm.evaluate import perplexity
@@ -38,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
     for k in orders:
         result = perplexity(model, data, vocab, batching, args.batch_size,
                             config.train.bptt_len, k, words)
-        how = "exact recurrence" if k is None else f"order K={k}"
-        print(f"{args.text}: {how}, {batching} batching: ppl {result.ppl:.2f} "
-              f"({result.words} words incl. </s>, {result.tokens} tokens)")
+        if args.json:
+            print(json.dumps({"text": args.text, "order": k, "batching": batching,
+                              "ppl": result.ppl, "words": result.words,
+                              "tokens": result.tokens}))
+        else:
+            how = "exact recurrence" if k is None else f"order K={k}"
+            print(f"{args.text}: {how}, {batching} batching: ppl {result.ppl:.2f} "
+                  f"({result.words} words incl. </s>, {result.tokens} tokens)")
     return 0

@@ -1,4 +1,4 @@
-"""lmrescore fpp: online FPP / T-BPTT runs on CycleWorld and sequential MNIST, and reports."""
+"""lmrescore fpp: online FPP / T-BPTT runs on CycleWorld and sequential MNIST."""
 
 from __future__ import annotations
 
@@ -35,13 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             t.add_argument("--eval-every", type=int, default=4000, help="steps between tests")
             t.add_argument("--test-images", type=int, default=0, help="score this many (0: all)")
         t.set_defaults(func=run)
-    r = tasks.add_parser("report", help="plots and RESULTS.md from a recipe's JSON records")
-    r.add_argument("--kind", required=True, choices=["cycleworld", "seqmnist"])
-    r.add_argument("--exp-dir", required=True, help="folder of JSON records (searched recursively)")
-    r.add_argument("--results", required=True, help="RESULTS.md to write (plots go beside it)")
-    r.add_argument("--budget", default="", help="one line saying which budget was run")
-    r.add_argument("--notes", default="", help="Markdown file copied in at the end (kept notes)")
-    r.set_defaults(func=report)
 
 
 def online_config(args: argparse.Namespace):  # -> OnlineConfig
@@ -98,11 +91,4 @@ def run(args: argparse.Namespace) -> int:
     write_result(args.out, config, result, command_line(args))
     finals = ", ".join(f"{a:.3f}" for a in result["final"])
     print(f"{config.name}: final accuracy per seed {finals}; {result['steps_per_s']:.0f} steps/s")
-    return 0
-
-
-def report(args: argparse.Namespace) -> int:
-    from lmrescore.online.report import write_report
-
-    write_report(args.kind, args.exp_dir, args.results, args.budget, args.notes)
     return 0

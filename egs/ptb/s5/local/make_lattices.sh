@@ -9,8 +9,8 @@
 #   (see local/make_lattices.py).
 # Writes to DIR: text (references), slf/<utt>.slf (PocketSphinx lattices), lat.ark + lat.scp
 # (the same lattices as a Kaldi CompactLattice archive), words.txt, hyp_first_pass (the
-# decoder's 1-best), wer_first_pass.json, info.log (lattice sizes, acoustic-only 1-best and
-# oracle WER); .done last.
+# decoder's 1-best), wer_first_pass.json, info.json (`lmrescore info --json`: lattice sizes,
+# acoustic-only 1-best and oracle errors); .done last.
 
 set -euo pipefail
 nj=2
@@ -56,6 +56,7 @@ lmrescore convert "$dir/slf.scp" "ark,scp:$dir/lat.ark,$dir/lat.scp" --in-format
 echo "$0: first pass (PocketSphinx 1-best with its trigram LM):"
 utils/compute_wer.py --ref "$dir/text" --hyp "$dir/hyp_first_pass" \
   --json "$dir/wer_first_pass.json"
-lmrescore info "scp:$dir/lat.scp" --words "$dir/words.txt" --ref "$dir/text" \
-  | tee "$dir/info.log"
+lmrescore info "scp:$dir/lat.scp" --words "$dir/words.txt" --ref "$dir/text" --json \
+  > "$dir/info.json"
+cat "$dir/info.json"
 touch "$dir/.done"

@@ -6,7 +6,7 @@ names, writes its record under ``--out`` and prints one Markdown table row: seed
 accuracy over the whole run above naive + 1 point, the paper's measure), mean final (last 10%)
 and whole-run accuracies. local/why_tbptt.md quotes the table.
 
-Usage (from egs/cycleworld): python3 local/why_tbptt.py [--out exp/why_tbptt] [--only NAME ...]
+Usage (from egs/cycleworld/s5): python3 local/why_tbptt.py [--out exp/why_tbptt] [--only NAME ...]
 """
 
 from __future__ import annotations

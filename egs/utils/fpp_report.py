@@ -1,17 +1,29 @@
+#!/usr/bin/env python3
 """Plots and RESULTS.md for the FPP recipes, built only from the JSON records the runs wrote.
 
+Usage: utils/fpp_report.py --kind cycleworld|seqmnist --exp-dir exp/p6 --results RESULTS.md \\
+           [--budget "one line"] [--notes local/why_tbptt.md]
+
+Run from the recipe folder (egs/cycleworld/s5, egs/seqmnist/s5), where the runs ran: the
+quoted commands are written relative to it, and a command naming a path outside it (a machine's
+data folder) is refused; the recipes link their data under data/.
 CycleWorld experiment folder: ``compare/*.json`` (FPP n vs T-BPTT T, the same buffer size) and
 ``sensitivity/*.json`` (FPP over buffer size x n). Sequential MNIST: ``*.json``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shlex
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
 from lmrescore.atomic import atomic_save, atomic_write_text
+from lmrescore.errors import InputError
 
 # What the paper reports (Nath et al., ICLR 2020), quoted for comparison, not measured here.
 PUBLISHED = {
@@ -143,8 +155,26 @@ def _table(records: list[dict[str, Any]], final: str, whole_run: bool = False) -
                    "machine; `bench/fpp_speed.py` compares the methods' speed in one run."]
 
 
-def _commands(records: list[dict[str, Any]]) -> list[str]:
-    return ["```"] + [r["command"] for r in records] + ["```"]
+def portable_command(command: str, recipe_dir: Path) -> str:
+    """``command`` with each absolute path under ``recipe_dir`` made relative to it.
+
+    Raises:
+        InputError: the command names an absolute path outside ``recipe_dir``.
+    """
+    words = []
+    for word in shlex.split(command):
+        if os.path.isabs(word):
+            relative = os.path.relpath(word, recipe_dir)
+            if relative == ".." or relative.startswith(".." + os.sep):
+                raise InputError(f"command {command!r} names {word}, outside {recipe_dir}: "
+                                 "run it with paths in the recipe folder (e.g. data/)")
+            word = relative
+        words.append(word)
+    return shlex.join(words)
+
+
+def _commands(records: list[dict[str, Any]], recipe_dir: Path) -> list[str]:
+    return ["```"] + [portable_command(r["command"], recipe_dir) for r in records] + ["```"]
 
 
 def _cycleworld_verdicts(records: list[dict[str, Any]]) -> list[str]:
@@ -193,13 +223,14 @@ def _seqmnist_claims(records: list[dict[str, Any]]) -> list[str]:
 
 
 def write_report(kind: str, exp_dir: str | Path, results: str | Path, budget: str = "",
-                 notes: str | Path = "") -> None:
+                 notes: str | Path = "", recipe_dir: str | Path = ".") -> None:
     """Write the plots beside ``results`` and the RESULTS.md itself; ``notes`` (a Markdown file
-    kept with the recipe) is copied in at the end."""
-    exp_dir, results = Path(exp_dir), Path(results)
+    kept with the recipe) is copied in at the end; commands are quoted relative to
+    ``recipe_dir``, the folder they ran in."""
+    exp_dir, results, recipe_dir = Path(exp_dir), Path(results), Path(recipe_dir).resolve()
     out = results.parent
     head = [f"# {kind} results", "",
-            "Written by `lmrescore fpp report` from the JSON records of the runs; regenerate "
+            "Written by `utils/fpp_report.py` from the JSON records of the runs; regenerate "
             "with `./run.sh` (see its stages).", ""]
     if budget:
         head += [f"**Budget run:** {budget}", ""]
@@ -215,13 +246,14 @@ def write_report(kind: str, exp_dir: str | Path, results: str | Path, budget: st
         body += ["Measured against the naive predictor:", ""] + _cycleworld_verdicts(compare)
         body += ["", "Published claims vs these runs (learned: online accuracy over the whole run "
                  "above naive + 1 point):", ""] + _cycleworld_claims(compare)
-        body += ["", "Commands:", ""] + _commands(compare) + [""]
+        body += ["", "Commands:", ""] + _commands(compare, recipe_dir) + [""]
         if sens:
             plot_sensitivity(sens, out / "cycleworld_sensitivity.png")
             body += ["## Sensitivity: buffer size N x updates n", "",
                      "![sensitivity](cycleworld_sensitivity.png)", ""]
             body += _table(sens, ONLINE_FINAL, whole_run=True)
-            body += [""] + _cycleworld_verdicts(sens) + ["", "Commands:", ""] + _commands(sens)
+            body += [""] + _cycleworld_verdicts(sens) + ["", "Commands:", ""]
+            body += _commands(sens, recipe_dir)
     else:
         records = load_records(exp_dir)
         plot_seqmnist(records, out / "seqmnist_curves.png")
@@ -233,9 +265,30 @@ def write_report(kind: str, exp_dir: str | Path, results: str | Path, budget: st
             body += ["", f"Data: {d['train_images']} training images, {d['test_images']} test "
                      f"images, {d['chunk']} pixels per step, label scored on the last "
                      f"{d['label_steps']} steps."]
-        body += ["", "Commands:", ""] + _commands(records)
+        body += ["", "Commands:", ""] + _commands(records, recipe_dir)
     commits = sorted({r["commit"] for r in load_records(exp_dir)})
     body += ["", f"Code commit(s): {', '.join(commits)}", ""]
     if notes:
         body += [Path(notes).read_text(encoding="utf-8").rstrip("\n"), ""]
     atomic_write_text(results, "\n".join(head + body))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--kind", required=True, choices=["cycleworld", "seqmnist"])
+    p.add_argument("--exp-dir", required=True, help="folder of JSON records (searched recursively)")
+    p.add_argument("--results", required=True, help="RESULTS.md to write (plots go beside it)")
+    p.add_argument("--budget", default="", help="one line saying which budget was run")
+    p.add_argument("--notes", default="", help="Markdown file copied in at the end (kept notes)")
+    args = p.parse_args()
+    try:
+        write_report(args.kind, args.exp_dir, args.results, args.budget, args.notes)
+    except InputError as e:
+        print(f"{sys.argv[0]}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+../../cycleworld/s5/cmd.sh

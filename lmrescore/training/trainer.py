@@ -173,7 +173,7 @@ class Trainer:
         payload = self.dist.broadcast(None if units is None
                                       else {"vocab": list(units.vocab.words),
                                             **units.to_checkpoint()})
-        return units or units_from_checkpoint(payload)
+        return units if units is not None else units_from_checkpoint(payload)
 
     def _stores(self, files: CorpusFiles) -> dict[str, TokenStore]:
         """Each split's token ids: rank 0 tokenises (once: kept in ``exp_dir/data``)."""

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from lmrescore.errors import InputError
+from lmrescore.lm.data import TEXT_FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help=__doc__.split(": ", 1)[1], description=__doc__)
     p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
     p.add_argument("--text", required=True, help="one sentence per line")
+    p.add_argument("--text-format", choices=TEXT_FORMATS, default="plain",
+                   help="plain, or kaldi: a Kaldi text file whose first field (the utterance "
+                        "id) is not a word (default: plain)")
     p.add_argument("--batching", choices=["sentence", "stream"],
                    help="default: as the model was trained")
     p.add_argument("--exact", action="store_true",
@@ -28,21 +35,21 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from lmrescore.lm.checkpoint import load_model
-    from lmrescore.lm.data import read_sentences
+    from lmrescore.lm.corpus import encode_text
     from lmrescore.lm.evaluate import perplexity
     from lmrescore.lm.units import units_from_checkpoint
 
     model, vocab, config, payload = load_model(args.model, args.device)
     units = units_from_checkpoint(payload)
-    sentences = read_sentences(args.text)
-    data = units.encode(sentences)
-    words = sum(len(s) for s in sentences)
+    if not Path(args.text).is_file():
+        raise InputError(f"{args.text}: no such corpus file")
+    data = encode_text(args.text, args.text_format, units)
     batching = args.batching or config.train.batching
-    order = args.order or model.config.order
+    order = args.order or model.order
     orders: list[int | None] = [order] + ([None] if args.exact and order is not None else [])
     for k in orders:
         result = perplexity(model, data, vocab, batching, args.batch_size,
-                            config.train.bptt_len, k, words)
+                            config.train.bptt_len, k)
         if args.json:
             print(json.dumps({"text": args.text, "order": k, "batching": batching,
                               "ppl": result.ppl, "words": result.words,

@@ -1,5 +1,9 @@
 """Corpora -> token ids -> training batches (sentence-level, or one continuous stream).
 
+Text is read line by line (``iter_sentences``: plain, or Kaldi ``text`` whose first field is the
+utterance id); its ids live in a ``TokenStore`` (lmrescore/lm/corpus.py, memory-mapped), and
+batches are made from the store one at a time when asked for, so memory is flat in corpus size.
+
 Sentence mode (what ASR rescoring needs): each line is an utterance, inputs ``<s> w1 .. wn``,
 targets ``w1 .. wn </s>``, the state starts fresh. Stream mode (the classic setup behind
 published PTB/WikiText perplexities): all lines joined, each followed by ``</s>``, cut into
@@ -9,21 +13,28 @@ or, for an order-K model, each chunk is preceded by K-1 context positions that a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
+import numpy as np
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from lmrescore.errors import InputError
 from lmrescore.text_input import read_lines
 from lmrescore.vocab import Vocab
 
+if TYPE_CHECKING:
+    from lmrescore.lm.corpus import TokenStore
+
 CORPUS_FILES = {
     "ptb": "ptb.{split}.txt",
     "wikitext-2": "wiki.{split}.tokens",
 }
+TEXT_FORMATS = ("plain", "kaldi")  # kaldi: "utt-id w1 w2 ...", the id is not a word
 
 
 def corpus_path(corpus_dir: str | Path, corpus: str, split: str) -> Path:
@@ -46,6 +57,32 @@ def read_sentences(path: str | Path) -> list[list[str]]:
     if not sentences:
         raise InputError(f"{path}: corpus file is empty")
     return sentences
+
+
+def iter_sentences(path: str | Path, text_format: str = "plain",
+                   desc: str | None = None) -> Iterator[list[str]]:
+    """Whitespace-tokenised non-empty lines of a UTF-8 text file, streamed.
+
+    Args:
+        text_format: "plain", or "kaldi" (a Kaldi ``text`` file: the first field of each line,
+            the utterance id, is dropped).
+        desc: show a progress bar (bytes read) with this label.
+    """
+    path = Path(path)
+    skip = 1 if text_format == "kaldi" else 0
+    with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc=desc, unit="B",
+                                     unit_scale=True, mininterval=5, leave=False,
+                                     disable=desc is None) as bar:
+        for lineno, raw in enumerate(f, 1):
+            if lineno % 10000 == 0:
+                bar.update(f.tell() - bar.n)
+            try:
+                words = raw.decode("utf-8").split()[skip:]
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}:{lineno}: not UTF-8 (byte {raw[e.start]:#04x} at "
+                                 f"column {e.start + 1})") from None
+            if words:
+                yield words
 
 
 def encode(sentences: Sequence[Sequence[str]], vocab: Vocab) -> list[Tensor]:
@@ -73,53 +110,101 @@ class Batch:
         return int(self.mask.sum())
 
 
-def sentence_batches(sentences: Sequence[Tensor], vocab: Vocab, batch_size: int,
-                     shuffle_seed: int | None = None) -> list[Batch]:
-    """Pad sentences of similar length into batches; shuffle batch order if a seed is given."""
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    batches = []
-    for first in range(0, len(order), batch_size):
-        rows = [sentences[i] for i in order[first : first + batch_size]]
+class SentenceBatches(Sequence[Batch]):
+    """Sentences of similar length padded into batches (rows ``<s> w1 .. wn`` -> ``w1 .. wn
+    </s>``), made one at a time; the batch order is shuffled if a seed is given."""
+
+    def __init__(self, store: TokenStore, vocab: Vocab, batch_size: int,
+                 shuffle_seed: int | None = None) -> None:
+        self.store, self.bos, self.eos, self.batch_size = store, vocab.bos, vocab.eos, batch_size
+        n = -(-len(store) // batch_size)
+        self.order = (torch.randperm(n, generator=torch.Generator().manual_seed(shuffle_seed))
+                      if shuffle_seed is not None else torch.arange(n))
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @overload
+    def __getitem__(self, i: int) -> Batch: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Batch]: ...
+
+    def __getitem__(self, i: int | slice) -> Batch | list[Batch]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        first = int(self.order[i]) * self.batch_size
+        rows = [self.store.sentence(j)
+                for j in self.store.by_length[first: first + self.batch_size]]
         length = max(len(r) for r in rows) + 1
         inputs = torch.zeros(len(rows), length, dtype=torch.long)
         targets = torch.zeros_like(inputs)
         mask = torch.zeros(len(rows), length, dtype=torch.bool)
         for b, r in enumerate(rows):
-            inputs[b, 0] = vocab.bos
+            inputs[b, 0] = self.bos
             inputs[b, 1 : len(r) + 1] = r
             targets[b, : len(r)] = r
-            targets[b, len(r)] = vocab.eos
+            targets[b, len(r)] = self.eos
             mask[b, : len(r) + 1] = True
-        batches.append(Batch(inputs, targets, mask))
-    if shuffle_seed is not None:
-        perm = torch.randperm(len(batches), generator=torch.Generator().manual_seed(shuffle_seed))
-        batches = [batches[i] for i in perm]
-    return batches
+        return Batch(inputs, targets, mask)
 
 
-def stream_batches(sentences: Sequence[Tensor], vocab: Vocab, batch_size: int, bptt_len: int,
-                   context: int = 0) -> list[Batch]:
+class StreamBatches(Sequence[Batch]):
     """Chunks of ``batch_size`` parallel streams; ``context`` > 0 prepends unscored positions.
 
-    With ``context == 0`` batches carry state (truncated BPTT / exact evaluation). With
-    ``context = K - 1`` every scored position sees its full K-token window inside the chunk.
+    The stream is ``</s>`` (as if a sentence had just ended) then every sentence followed by
+    ``</s>``, cut into ``batch_size`` equal rows. With ``context == 0`` batches carry state
+    (truncated BPTT / exact evaluation). With ``context = K - 1`` every scored position sees its
+    full K-token window inside the chunk.
     """
-    eos = torch.tensor([vocab.eos])
-    data = torch.cat([torch.cat([s, eos]) for s in sentences])
-    data = torch.cat([eos, data])  # the stream starts as if a sentence had just ended
-    per_stream = (len(data) - 1) // batch_size
-    if per_stream < 1:
-        raise InputError(f"corpus too small for {batch_size} streams")
-    streams = data[: per_stream * batch_size + 1]
-    inputs_all = streams[:-1].view(batch_size, per_stream)
-    targets_all = streams[1:].view(batch_size, per_stream)
-    batches = []
-    for start in range(0, per_stream, bptt_len):
-        end = min(start + bptt_len, per_stream)
-        first = max(0, start - context)
-        mask = torch.zeros(batch_size, end - first, dtype=torch.bool)
-        mask[:, start - first :] = True
-        batches.append(Batch(inputs_all[:, first:end], targets_all[:, first:end], mask,
-                             carry=context == 0))
-    return batches
 
+    def __init__(self, store: TokenStore, vocab: Vocab, batch_size: int, bptt_len: int,
+                 context: int = 0) -> None:
+        self.per_stream = len(store.tokens) // batch_size
+        if self.per_stream < 1:
+            raise InputError(f"corpus too small for {batch_size} streams")
+        self.store, self.eos, self.batch_size = store, vocab.eos, batch_size
+        self.bptt_len, self.context = bptt_len, context
+
+    def __len__(self) -> int:
+        return -(-self.per_stream // self.bptt_len)
+
+    def _span(self, start: int, end: int) -> np.ndarray:
+        """Stream positions [start, end): position 0 is the leading ``</s>``, p is token p-1."""
+        tokens = self.store.tokens
+        if start > 0:
+            return tokens[start - 1: end - 1]
+        return np.concatenate([np.array([self.eos], dtype=tokens.dtype), tokens[: end - 1]])
+
+    @overload
+    def __getitem__(self, i: int) -> Batch: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Batch]: ...
+
+    def __getitem__(self, i: int | slice) -> Batch | list[Batch]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        start = i * self.bptt_len
+        end = min(start + self.bptt_len, self.per_stream)
+        first = max(0, start - self.context)
+        rows = [self._span(b * self.per_stream + first, b * self.per_stream + end + 1)
+                for b in range(self.batch_size)]
+        data = torch.from_numpy(np.stack(rows).astype(np.int64))
+        mask = torch.zeros(self.batch_size, end - first, dtype=torch.bool)
+        mask[:, start - first :] = True
+        return Batch(data[:, :-1], data[:, 1:], mask, carry=self.context == 0)
+
+
+def shard(batch: Batch, rank: int, world: int) -> Batch | None:
+    """The rows of ``batch`` that process ``rank`` of ``world`` trains or scores (an even
+    split, in order), or None when it has none."""
+    if world == 1:
+        return batch
+    rows = batch.inputs.shape[0]
+    lo, hi = rows * rank // world, rows * (rank + 1) // world
+    if lo == hi:
+        return None
+    return Batch(batch.inputs[lo:hi], batch.targets[lo:hi], batch.mask[lo:hi], batch.carry)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
-from lmrescore.lm.data import sentence_batches, stream_batches
+from lmrescore.lm.corpus import TokenStore
+from lmrescore.lm.data import Batch, SentenceBatches, StreamBatches, shard
 from lmrescore.lm.interface import LanguageModel
 from lmrescore.vocab import Vocab
 
@@ -35,31 +35,34 @@ class Perplexity:
 
 
 @torch.no_grad()
-def perplexity(model: LanguageModel, sentences: Sequence[Tensor], vocab: Vocab, batching: str,
+def perplexity(model: LanguageModel, corpus: TokenStore, vocab: Vocab, batching: str,
                batch_size: int, bptt_len: int = 35, order: int | None | str = "model",
-               num_words: int | None = None) -> Perplexity:
-    """Evaluate ``model`` (without dropout) on encoded sentences.
+               rank: int = 0, world: int = 1) -> Perplexity:
+    """Evaluate ``model`` (without dropout) on a tokenised text.
 
     Args:
-        sentences: token ids per sentence, without markers.
+        corpus: the text's token ids (lmrescore/lm/corpus.py).
         batching: "sentence" (fresh state per sentence) or "stream" (continuous text).
         order: "model" (the model's order), None (exact recurrence) or an order K.
-        num_words: words in the text when the tokens are subwords (default: token count).
+        rank, world: score only this process's rows of each batch (``nll`` is then this
+            process's part; ``tokens`` and ``words`` are always the whole text's).
     """
     k = model.order if order == "model" else order
     device = model.device
     if batching == "sentence":
-        batches = sentence_batches(sentences, vocab, batch_size)
+        batches: Sequence[Batch] = SentenceBatches(corpus, vocab, batch_size)
     else:
-        batches = stream_batches(sentences, vocab, batch_size, bptt_len,
-                                 context=0 if k is None else k - 1)
+        batches = StreamBatches(corpus, vocab, batch_size, bptt_len,
+                                context=0 if k is None else k - 1)
     nll, tokens, state = 0.0, 0, None
     for batch in batches:
-        log_probs, final = model.sequence_log_probs(
-            batch.inputs.to(device), batch.targets.to(device), batch.mask.to(device), None, k,
-            state if batch.carry else None)
-        nll -= float(log_probs.sum(dtype=torch.float64))
         tokens += batch.num_tokens
+        part = shard(batch, rank, world)
+        if part is None:
+            continue
+        log_probs, final = model.sequence_log_probs(
+            part.inputs.to(device), part.targets.to(device), part.mask.to(device), None, k,
+            state if part.carry else None)
+        nll -= float(log_probs.sum(dtype=torch.float64))
         state = final
-    words = tokens if num_words is None else num_words + len(sentences)
-    return Perplexity(nll, tokens, words)
+    return Perplexity(nll, tokens, corpus.num_words + len(corpus))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor
 
 from lmrescore.atomic import atomic_save
+from lmrescore.errors import InputError
 from lmrescore.lm.config import DataConfig
 from lmrescore.vocab import BOS, EOS, EPS, UNK, Vocab
 
@@ -24,6 +26,9 @@ class Units(Protocol):
     def word_ids(self, word: str) -> tuple[int, ...]:
         """Token ids of one word (unknown words -> ``<unk>``)."""
 
+    def encode_ids(self, sentence: Sequence[str]) -> list[int]:
+        """Token ids of one sentence, no markers."""
+
     def encode(self, sentences: Sequence[Sequence[str]]) -> list[Tensor]:
         """Each sentence as an int64 tensor of token ids, no markers."""
 
@@ -32,9 +37,11 @@ class Units(Protocol):
 
 
 class _EncodeByWord:
+    def encode_ids(self, sentence: Sequence[str]) -> list[int]:
+        return [i for w in sentence for i in self.word_ids(w)]
+
     def encode(self, sentences: Sequence[Sequence[str]]) -> list[Tensor]:
-        return [torch.tensor([i for w in s for i in self.word_ids(w)], dtype=torch.long)
-                for s in sentences]
+        return [torch.tensor(self.encode_ids(s), dtype=torch.long) for s in sentences]
 
 
 class WordUnits(_EncodeByWord):
@@ -45,6 +52,9 @@ class WordUnits(_EncodeByWord):
 
     def word_ids(self, word: str) -> tuple[int, ...]:
         return (self.vocab.id(word),)
+
+    def encode_ids(self, sentence: Sequence[str]) -> list[int]:
+        return self.vocab.encode(sentence)
 
     def to_checkpoint(self) -> dict[str, Any]:
         return {"units": "word"}
@@ -68,7 +78,7 @@ class PieceUnits(_EncodeByWord):
         return {"units": "sentencepiece", "sp_model": self.model}
 
     @classmethod
-    def train(cls, sentences: Sequence[Sequence[str]], vocab_size: int) -> "PieceUnits":
+    def train(cls, sentences: Iterable[Sequence[str]], vocab_size: int) -> "PieceUnits":
         """Train a unigram sentencepiece model whose ids 0-3 are ``<eps> <s> </s> <unk>``."""
         import sentencepiece as spm
 
@@ -82,16 +92,53 @@ class PieceUnits(_EncodeByWord):
         return cls(out.getvalue())
 
 
-def make_units(config: DataConfig, train: Sequence[Sequence[str]], exp_dir: Path) -> Units:
-    """Units for a training run: a word vocabulary, or a sentencepiece model saved in exp_dir."""
+def make_units(config: DataConfig, train: Callable[[], Iterable[Sequence[str]]], exp_dir: Path,
+               words: Path | None = None) -> Units:
+    """Units for a training run: a word vocabulary (the words of ``words``, else the training
+    text's by count), or a sentencepiece model saved in exp_dir.
+
+    Args:
+        train: returns the training sentences (streamed; called at most once).
+        words: a words.txt or lexicon whose words are the vocabulary (word units only).
+    """
+    if words is not None:
+        if config.units != "word" or config.max_vocab is not None:
+            raise InputError(f"{words}: a given vocabulary needs data.units: word and "
+                             "data.max_vocab: null")
+        return WordUnits(Vocab.from_words(read_word_list(words)))
     if config.units == "word":
-        return WordUnits(Vocab.build(train, max_size=config.max_vocab))
+        return WordUnits(Vocab.build(train(), max_size=config.max_vocab))
     path = exp_dir / "sp.model"
     if path.exists():
         return PieceUnits(path.read_bytes())
-    units = PieceUnits.train(train, config.sp_vocab_size)
+    units = PieceUnits.train(train(), config.sp_vocab_size)
     atomic_save(path, lambda f: f.write(units.model))
     return units
+
+
+DISAMBIGUATION = re.compile(r"#\d+")  # Kaldi's #0, #1 ...: graph symbols, never in text
+
+
+def read_word_list(path: str | Path) -> list[str]:
+    """The words of a Kaldi ``words.txt`` (``word id`` lines, in id order) or of a lexicon
+    (``word pron ...`` lines, the first field, in file order), without disambiguation symbols.
+
+    A file is read as words.txt when every line has two fields and the second is an integer.
+    """
+    path = Path(path)
+    try:
+        rows = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 ({e})") from None
+    rows = [r for r in rows if r]
+    if not rows:
+        raise InputError(f"{path}: word list is empty")
+    if all(len(r) == 2 and r[1].isdigit() for r in rows):
+        by_id = sorted(rows, key=lambda r: int(r[1]))
+        words = [w for w, _ in by_id]
+    else:
+        words = [r[0] for r in rows]
+    return [w for w in words if not DISAMBIGUATION.fullmatch(w)]
 
 
 def units_from_checkpoint(payload: dict[str, Any]) -> Units:

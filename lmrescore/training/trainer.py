@@ -1,8 +1,16 @@
-"""The training loop: BPTT (exact recurrence) or AFP (order-K fixed point), resumable.
+"""The training loop: BPTT (exact recurrence) or AFP (order-K fixed point), resumable, in one
+process or several (``torchrun``, lmrescore/training/distributed.py).
 
-An experiment directory holds ``words.txt``, ``config.yaml``, ``last.pt`` (resume point, written
-every ``save_every`` steps and at each epoch end), ``best.pt`` (best validation perplexity),
-``metrics.json`` (one row per epoch), ``curves.png`` and ``results.json`` (final perplexities).
+An experiment directory holds ``words.txt``, ``config.yaml``, ``data/`` (the texts as token ids,
+lmrescore/lm/corpus.py), ``last.pt`` (resume point, written every ``save_every`` steps and at
+each epoch end), ``best.pt`` (best validation perplexity), ``metrics.json`` (one row per epoch),
+``curves.png`` and ``results.json`` (final perplexities).
+
+In several processes each batch is split by rows (lmrescore/lm/data.py ``shard``); every process
+scales its summed NLL by world / (the whole batch's tokens) and DDP averages the gradients, so a
+step is the one-process step on the same batch up to float rounding. Rank 0 writes every file;
+checkpoints hold the whole batch's carried state and every rank's random state, and load in any
+number of processes.
 """
 
 from __future__ import annotations
@@ -11,24 +19,28 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from torch import nn
 from tqdm import tqdm
 
 from lmrescore.atomic import atomic_write_text
 from lmrescore.errors import InputError
 from lmrescore.lm.checkpoint import check_same_vocab, load_checkpoint, save_checkpoint
 from lmrescore.lm.config import ExperimentConfig
-from lmrescore.lm.data import Batch, corpus_path, read_sentences, sentence_batches, stream_batches
+from lmrescore.lm.corpus import CorpusFiles, TokenStore, build_store, open_store
+from lmrescore.lm.data import Batch, SentenceBatches, StreamBatches, iter_sentences, shard
 from lmrescore.lm.evaluate import Perplexity, perplexity
 from lmrescore.online.fpp_lm import FPPStreams
 from lmrescore.lm.model import RNNLM
 from lmrescore.training.curves import plot_curves
-from lmrescore.lm.units import Units, make_units
+from lmrescore.training.distributed import Dist
+from lmrescore.lm.units import Units, make_units, units_from_checkpoint
 from lmrescore.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -91,96 +103,178 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-class Trainer:
-    """Trains one experiment; ``run()`` resumes from ``exp_dir/last.pt`` when it exists."""
+class _NLL(nn.Module):
+    """``model.nll`` as a module's forward, so DDP sees the call it synchronises."""
 
-    def __init__(self, config: ExperimentConfig, corpus_dir: str | Path, exp_dir: str | Path,
-                 device: str = "cpu") -> None:
+    def __init__(self, model: RNNLM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                state: list[torch.Tensor] | None) -> tuple[torch.Tensor, Any]:
+        return self.model.nll(inputs, targets, mask, state=state)
+
+
+class Trainer:
+    """Trains one experiment; ``run()`` resumes from ``exp_dir/last.pt`` when it exists.
+
+    Args:
+        corpus: a folder with the files of ``config.data.corpus``, or the files themselves.
+        dist: this process's place in a multi-process job (default: a single process).
+    """
+
+    def __init__(self, config: ExperimentConfig, corpus: str | Path | CorpusFiles,
+                 exp_dir: str | Path, device: str = "cpu", dist: Dist | None = None) -> None:
         self.exp_dir = Path(exp_dir)
         self.device = device
+        self.dist = dist or Dist()
         check_same_config(self.exp_dir, config)
-        texts = {s: read_sentences(corpus_path(corpus_dir, config.data.corpus, s))
-                 for s in ("train", "valid", "test")}
-        self.units: Units = make_units(config.data, texts["train"], self.exp_dir)
+        files = (corpus if isinstance(corpus, CorpusFiles)
+                 else CorpusFiles.known(corpus, config.data.corpus))
+        if config.train.method == "fpp" and self.dist.world > 1:
+            raise InputError("method 'fpp' trains in one process; run it without torchrun")
+        files.check()
+        last = self.exp_dir / "last.pt"
+        self.units: Units = self._units(config, files)
         self.vocab: Vocab = self.units.vocab
+        resume = load_checkpoint(last) if last.exists() else None
+        if resume is not None:  # before anything is written
+            check_same_vocab(self.vocab, Vocab(tuple(resume["vocab"])), str(last))
+        self.data = self._stores(files)
         self.config = replace(config, model=replace(config.model, vocab_size=len(self.vocab)))
-        self.data = {s: self.units.encode(t) for s, t in texts.items()}
-        self.num_words = {s: sum(len(x) for x in t) for s, t in texts.items()}
-        torch.manual_seed(self.config.train.seed)
+        t = self.config.train
+        if t.batching == "stream" and t.batch_size < self.dist.world:
+            raise InputError(f"stream batching splits {t.batch_size} streams over "
+                             f"{self.dist.world} processes: use train.batch_size >= processes")
+        torch.manual_seed(t.seed)
         self.model = RNNLM(self.config.model).to(device)
         self.optimizer = make_optimizer(self.model, self.config)
-        self.state = RunState(lr=self.config.train.lr)
+        self.loss = self.dist.wrap(_NLL(self.model))
+        if self.dist.rank > 0:  # other dropout masks than rank 0's
+            torch.manual_seed(t.seed + 7919 * self.dist.rank)
+        self.state = RunState(lr=t.lr)
         self.carry: list[torch.Tensor] | None = None
-        t = self.config.train
         self.fpp = (FPPStreams(self.model, self.optimizer, t.fpp, t.batch_size, t.seed, t.clip)
                     if t.method == "fpp" else None)
-        self._resume()
+        if resume is not None:
+            self._resume(resume)
+
+    # ---- data --------------------------------------------------------------------------
+
+    def _units(self, config: ExperimentConfig, files: CorpusFiles) -> Units:
+        """Rank 0 makes the units (vocabulary counts or sentencepiece), the others get them."""
+        units = None
+        if self.dist.is_main:
+            units = make_units(config.data,
+                               lambda: iter_sentences(files.splits["train"], files.text_format),
+                               self.exp_dir, files.vocab)
+        if self.dist.world == 1:
+            return units
+        payload = self.dist.broadcast(None if units is None
+                                      else {"vocab": list(units.vocab.words),
+                                            **units.to_checkpoint()})
+        return units if units is not None else units_from_checkpoint(payload)
+
+    def _stores(self, files: CorpusFiles) -> dict[str, TokenStore]:
+        """Each split's token ids: rank 0 tokenises (once: kept in ``exp_dir/data``)."""
+        data_dir = self.exp_dir / "data"
+        stores = {}
+        if self.dist.is_main:
+            stores = {s: build_store(p, files.text_format, self.units, data_dir, s)
+                      for s, p in files.splits.items()}
+        self.dist.barrier()
+        return stores or {s: open_store(data_dir, s) for s in files.splits}
 
     # ---- checkpoints -------------------------------------------------------------------
 
-    def _resume(self) -> None:
-        last = self.exp_dir / "last.pt"
-        if not last.exists():
-            return
-        payload = load_checkpoint(last)
-        check_same_vocab(self.vocab, Vocab(tuple(payload["vocab"])), str(last))
+    def _resume(self, payload: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by any number of processes."""
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.state = RunState(**payload["run_state"])
-        self.carry = payload["carry"]
+        self.carry = self._my_rows(payload["carry"])
         if self.fpp is not None:
             self.fpp.load_state_dict(payload["fpp"])
-        torch.set_rng_state(payload["rng"])
-        log.info("resumed %s at epoch %d step %d", last, self.state.epoch + 1,
-                 self.state.step_in_epoch)
+        rngs = payload.get("rank_rngs") or [payload["rng"]]
+        if len(rngs) == self.dist.world:
+            torch.set_rng_state(rngs[self.dist.rank])
+        elif self.dist.is_main:
+            torch.set_rng_state(payload["rng"])
+        log.info("resumed %s at epoch %d step %d", self.exp_dir / "last.pt",
+                 self.state.epoch + 1, self.state.step_in_epoch)
+
+    def _my_rows(self, carry: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
+        """This process's rows of the whole batch's carried state."""
+        if carry is None or self.dist.world == 1:
+            return carry
+        rows, r, w = carry[0].shape[0], self.dist.rank, self.dist.world
+        return [c[rows * r // w: rows * (r + 1) // w].to(self.device) for c in carry]
 
     def save(self, name: str = "last.pt") -> None:
-        save_checkpoint(self.exp_dir / name, self.model, self.vocab, self.config,
-                        optimizer=self.optimizer.state_dict(), run_state=asdict(self.state),
-                        carry=self.carry, rng=torch.get_rng_state(), **self.units.to_checkpoint(),
-                        fpp=None if self.fpp is None else self.fpp.state_dict())
+        """Write a checkpoint (rank 0, atomically); in several processes every one calls this."""
+        carry, rng = self.carry, torch.get_rng_state()
+        extra: dict[str, Any] = {}
+        if self.dist.world > 1:
+            parts = self.dist.gather(None if carry is None else [c.cpu() for c in carry])
+            carry = None if carry is None else [torch.cat(c) for c in zip(*parts)]
+            extra["rank_rngs"] = self.dist.gather(rng)
+        if self.dist.is_main:
+            save_checkpoint(self.exp_dir / name, self.model, self.vocab, self.config,
+                            optimizer=self.optimizer.state_dict(), run_state=asdict(self.state),
+                            carry=carry, rng=rng, **self.units.to_checkpoint(),
+                            fpp=None if self.fpp is None else self.fpp.state_dict(), **extra)
+        self.dist.barrier()  # no process reads a checkpoint before it is written
 
     # ---- one step ----------------------------------------------------------------------
 
-    def batches(self, epoch: int) -> list[Batch]:
+    def batches(self, epoch: int) -> Sequence[Batch]:
+        """The whole batches of an epoch (every process sees the same; ``step`` takes its rows)."""
         t, order = self.config.train, self.config.model.order
         if t.batching == "sentence":
-            return sentence_batches(self.data["train"], self.vocab, t.batch_size,
-                                    shuffle_seed=t.seed * 1000 + epoch)
-        return stream_batches(self.data["train"], self.vocab, t.batch_size, t.bptt_len,
-                              context=0 if order is None else order - 1)
+            return SentenceBatches(self.data["train"], self.vocab, t.batch_size,
+                                   shuffle_seed=t.seed * 1000 + epoch)
+        return StreamBatches(self.data["train"], self.vocab, t.batch_size, t.bptt_len,
+                             context=0 if order is None else order - 1)
 
     def step(self, batch: Batch) -> float:
-        """One update on ``batch``; returns its summed NLL."""
+        """One update on ``batch`` (this process's rows of it); returns its summed NLL (over
+        all processes)."""
         self.model.train()
         if self.fpp is not None:  # online: the streams continue unless the epoch restarts them
             nll = self.fpp.train_batch(batch.inputs, batch.targets, start=self.carry is None)
             self.carry = [self.fpp.learner.state]
             return nll
-        dev = self.device
-        state = self.carry if batch.carry else None
-        loss, final = self.model.nll(batch.inputs.to(dev), batch.targets.to(dev),
-                                     batch.mask.to(dev), state=state)
+        dev, world = self.device, self.dist.world
+        part = shard(batch, self.dist.rank, world)
+        weight = world
+        if part is None:  # fewer rows than processes: a zero-weight row keeps DDP in step
+            part = Batch(batch.inputs[:1], batch.targets[:1], batch.mask[:1], batch.carry)
+            weight = 0
+        state = self.carry if part.carry else None
+        loss, final = self.loss(part.inputs.to(dev), part.targets.to(dev), part.mask.to(dev),
+                                state)
         self.optimizer.zero_grad()
-        (loss / batch.num_tokens).backward()
+        (loss * weight / batch.num_tokens).backward()
         if self.config.train.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.clip)
         self.optimizer.step()
-        self.carry = [s.detach() for s in final] if batch.carry else None
-        return float(loss.detach())
+        self.carry = [s.detach() for s in final] if part.carry else None
+        return self.dist.sum(float(loss.detach()) if weight else 0.0)
 
     # ---- the loop ----------------------------------------------------------------------
 
     def evaluate(self, split: str, order: int | None | str = "model") -> Perplexity:
         t = self.config.train
-        return perplexity(self.model, self.data[split], self.vocab, t.batching,
-                          t.eval_batch_size, t.bptt_len, order, self.num_words[split])
+        result = perplexity(self.model, self.data[split], self.vocab, t.batching,
+                            t.eval_batch_size, t.bptt_len, order, self.dist.rank, self.dist.world)
+        return replace(result, nll=self.dist.sum(result.nll))
 
     def run(self) -> dict[str, Any]:
         """Train until done (resuming if possible), then evaluate the best model on valid/test."""
         self.exp_dir.mkdir(parents=True, exist_ok=True)
-        self.vocab.save(self.exp_dir / "words.txt")
-        atomic_write_text(self.exp_dir / "config.yaml", yaml.safe_dump(self.config.to_dict()))
+        if self.dist.is_main:
+            self.vocab.save(self.exp_dir / "words.txt")
+            atomic_write_text(self.exp_dir / "config.yaml", yaml.safe_dump(self.config.to_dict()))
         t, s = self.config.train, self.state
         while not s.done and s.epoch < t.epochs:
             self._train_epoch()
@@ -194,7 +288,8 @@ class Trainer:
         if s.step_in_epoch == 0:
             self.carry, s.train_nll, s.train_tokens, s.epoch_seconds = None, 0.0, 0, 0.0
         bar = tqdm(range(s.step_in_epoch, len(batches)), desc=f"epoch {s.epoch + 1}",
-                   initial=s.step_in_epoch, total=len(batches), mininterval=5, leave=False)
+                   initial=s.step_in_epoch, total=len(batches), mininterval=5, leave=False,
+                   disable=not self.dist.is_main)
         tic = time.time()
         for i in bar:
             s.train_nll += self.step(batches[i])
@@ -223,8 +318,10 @@ class Trainer:
             s.lr *= t.lr_decay
         s.done = s.bad_epochs >= t.early_stop or s.lr < t.min_lr
         self.save()
-        atomic_write_text(self.exp_dir / "metrics.json", json.dumps(s.history, indent=1) + "\n")
-        plot_curves(s.history, self.exp_dir / "curves.png", title=self.exp_dir.name)
+        if self.dist.is_main:
+            atomic_write_text(self.exp_dir / "metrics.json",
+                              json.dumps(s.history, indent=1) + "\n")
+            plot_curves(s.history, self.exp_dir / "curves.png", title=self.exp_dir.name)
 
     def final_results(self) -> dict[str, Any]:
         """Perplexities of ``best.pt`` at the model's order (and exact, for an AFP model)."""
@@ -233,10 +330,12 @@ class Trainer:
         results: dict[str, Any] = {
             "method": self.config.train.method, "order": self.config.model.order,
             "epochs": s.epoch, "train_seconds": sum(r["seconds"] for r in s.history)}
-        for split in ("valid", "test"):
+        for split in [s for s in ("valid", "test") if s in self.data]:
             results[f"{split}_ppl"] = self.evaluate(split).ppl
             if self.config.model.order is not None:
                 results[f"{split}_ppl_exact"] = self.evaluate(split, order=None).ppl
-        atomic_write_text(self.exp_dir / "results.json", json.dumps(results, indent=1) + "\n")
+        if self.dist.is_main:
+            atomic_write_text(self.exp_dir / "results.json",
+                              json.dumps(results, indent=1) + "\n")
         log.info("results: %s", results)
         return results

@@ -1,0 +1,190 @@
+"""Corpora on disk and training on any text: the token store, batches made from it, Kaldi text,
+a given vocabulary, and the command-line options that reach them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmrescore.cli import main
+from lmrescore.errors import InputError
+from lmrescore.lm.checkpoint import load_model
+from lmrescore.lm.corpus import build_store, encode_text, open_store
+from lmrescore.lm.data import SentenceBatches, StreamBatches, iter_sentences, read_sentences, shard
+from lmrescore.lm.units import WordUnits, read_word_list
+from lmrescore.vocab import Vocab
+from toy_corpus import write_toy_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_toy_corpus(tmp_path_factory.mktemp("toy"), train=101, heldout=20)
+
+
+@pytest.fixture(scope="module")
+def units(corpus: Path) -> WordUnits:
+    return WordUnits(Vocab.build(read_sentences(corpus / "ptb.train.txt"), max_size=12))
+
+
+def test_store_holds_the_encoded_sentences_and_is_made_once(corpus: Path, units: WordUnits,
+                                                            tmp_path: Path) -> None:
+    text = corpus / "ptb.train.txt"
+    store = build_store(text, "plain", units, tmp_path, "train")
+    expected = units.encode(read_sentences(text))
+    assert len(store) == len(expected) == 101
+    for i, ids in enumerate(expected):
+        assert torch.equal(store.sentence(i), ids)
+    assert (units.vocab.unk == store.tokens).any()  # a 12-word vocabulary leaves words out
+    assert store.num_words == sum(len(s) for s in read_sentences(text))
+    assert list(store.tokens[store.offsets[1:] - 1]) == [units.vocab.eos] * 101
+
+    made = (tmp_path / "train.tokens").stat().st_mtime_ns
+    build_store(text, "plain", units, tmp_path, "train")  # same text, same units: kept
+    assert (tmp_path / "train.tokens").stat().st_mtime_ns == made
+    other = WordUnits(Vocab.build(read_sentences(text)))  # other units: made again
+    again = build_store(text, "plain", other, tmp_path, "train")
+    assert not (again.tokens == other.vocab.unk).any()  # every word is in this vocabulary
+    assert torch.equal(again.sentence(0), other.encode(read_sentences(text)[:1])[0])
+
+
+def test_a_failed_build_leaves_no_store(units: WordUnits, tmp_path: Path) -> None:
+    text = tmp_path / "bad.txt"
+    text.write_bytes(b"the cat\n" * 5 + b"a \xff dog\n")
+    build_dir = tmp_path / "data"
+    with pytest.raises(InputError, match=r"bad.txt:6: not UTF-8 \(byte 0xff at column 3\)"):
+        build_store(text, "plain", units, build_dir, "train")
+    with pytest.raises(InputError, match="no complete token store"):
+        open_store(build_dir, "train")
+
+
+def test_kaldi_text_drops_the_utterance_ids(tmp_path: Path) -> None:
+    text = tmp_path / "text"
+    text.write_text("utt1 the cat\nutt2\nutt3  a dog sees\n")
+    assert list(iter_sentences(text, "kaldi")) == [["the", "cat"], ["a", "dog", "sees"]]
+    assert list(iter_sentences(text))[0] == ["utt1", "the", "cat"]
+
+
+def reference_stream(sentences: list[torch.Tensor], eos: int, batch_size: int
+                     ) -> tuple[torch.Tensor, int]:
+    """The stream ``</s> s1 </s> s2 </s> ...`` in memory, cut to ``batch_size`` equal rows (+1
+    position), and the row length: how the batches were made before the store."""
+    data = torch.cat([torch.tensor([eos])] + [torch.cat([s, torch.tensor([eos])])
+                                              for s in sentences])
+    per_stream = (len(data) - 1) // batch_size
+    return data[: per_stream * batch_size + 1], per_stream
+
+
+@pytest.mark.parametrize("context", [0, 2])
+def test_stream_batches_cut_the_stream_into_rows(corpus: Path, units: WordUnits,
+                                                 context: int) -> None:
+    store = encode_text(corpus / "ptb.train.txt", "plain", units)
+    data, per_stream = reference_stream(units.encode(read_sentences(corpus / "ptb.train.txt")),
+                                        units.vocab.eos, 4)
+    inputs, targets = data[:-1].view(4, per_stream), data[1:].view(4, per_stream)
+    batches = StreamBatches(store, units.vocab, 4, bptt_len=7, context=context)
+    assert len(batches) == -(-per_stream // 7) and len(batches[1:3]) == 2
+    for i, batch in enumerate(batches):
+        first, end = max(0, 7 * i - context), min(7 * i + 7, per_stream)
+        assert torch.equal(batch.inputs, inputs[:, first:end])
+        assert torch.equal(batch.targets, targets[:, first:end])
+        assert batch.num_tokens == 4 * (end - 7 * i) and batch.carry == (context == 0)
+
+
+def test_sentence_batches_cover_every_sentence_once(corpus: Path, units: WordUnits) -> None:
+    store = encode_text(corpus / "ptb.train.txt", "plain", units)
+    batches = SentenceBatches(store, units.vocab, 8, shuffle_seed=3)
+    assert len(batches) == 13  # 101 sentences
+    rows = sorted(tuple(b.targets[r][b.mask[r]].tolist()) for b in batches
+                  for r in range(len(b.targets)))
+    assert rows == sorted(tuple(s.tolist()) + (units.vocab.eos,) for s in
+                          units.encode(read_sentences(corpus / "ptb.train.txt")))
+
+
+def test_shards_split_a_batch_by_rows(corpus: Path, units: WordUnits) -> None:
+    store = encode_text(corpus / "ptb.train.txt", "plain", units)
+    batch = SentenceBatches(store, units.vocab, 5)[0]
+    parts = [shard(batch, r, 3) for r in range(3)]
+    assert [p.inputs.shape[0] for p in parts] == [1, 2, 2]
+    assert torch.equal(torch.cat([p.inputs for p in parts]), batch.inputs)
+    assert sum(p.num_tokens for p in parts) == batch.num_tokens
+    last = SentenceBatches(store, units.vocab, 5)[-1]  # 101 = 20 * 5 + 1 rows
+    assert last.inputs.shape[0] == 1 and shard(last, 0, 2) is None
+    assert torch.equal(shard(last, 1, 2).inputs, last.inputs)
+
+
+def test_word_lists_from_words_txt_or_a_lexicon(tmp_path: Path) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("<eps> 0\ncat 2\n!SIL 1\n<unk> 3\ndog 4\n#0 5\n")
+    assert read_word_list(words) == ["<eps>", "!SIL", "cat", "<unk>", "dog"]
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("cat k ae t\ndog d ao g\ndog d aa g\n<unk> spn\n")
+    assert read_word_list(lexicon) == ["cat", "dog", "dog", "<unk>"]
+    assert Vocab.from_words(read_word_list(lexicon)).words == (
+        "<eps>", "<s>", "</s>", "cat", "dog", "<unk>")
+
+
+def kaldi_text(plain: Path, out: Path) -> Path:
+    out.write_text("".join(f"utt{i:03d} {line}" for i, line in
+                           enumerate(plain.read_text().splitlines(keepends=True))))
+    return out
+
+
+def test_cli_trains_on_kaldi_text_with_a_given_vocabulary(corpus: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    files = {s: kaldi_text(corpus / f"ptb.{s}.txt", tmp_path / f"{s}.text")
+             for s in ("train", "valid")}
+    words = tmp_path / "words.txt"
+    asr_words = ["<eps>", "!SIL", "the", "cat", "a", "dog", "sees", "<unk>", "<s>", "</s>", "#0"]
+    words.write_text("".join(f"{w} {i}\n" for i, w in enumerate(asr_words)))
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("model: {hidden_dim: 8}\ntrain: {epochs: 1, batch_size: 8}\n")
+    exp = tmp_path / "exp"
+    assert main(["train", "--config", str(cfg), "--train", str(files["train"]), "--valid",
+                 str(files["valid"]), "--text-format", "kaldi", "--vocab", str(words),
+                 "--exp-dir", str(exp)]) == 0
+    results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "valid_ppl" in results and "test_ppl" not in results  # no --test
+    model, vocab, _, _ = load_model(exp / "best.pt")
+    assert vocab.words == tuple(asr_words[:-1])  # the ASR system's ids; #0 is not a word
+    train = open_store(exp / "data", "train")
+    assert train.num_words == sum(len(s) for s in read_sentences(corpus / "ptb.train.txt"))
+
+    text = kaldi_text(corpus / "ptb.test.txt", tmp_path / "test.text")
+    assert main(["eval", "--model", str(exp / "best.pt"), "--text", str(text),
+                 "--text-format", "kaldi"]) == 0
+    assert main(["eval", "--model", str(exp / "best.pt"), "--text",
+                 str(corpus / "ptb.test.txt")]) == 0
+    assert main(["eval", "--model", str(exp / "best.pt"), "--text", str(text)]) == 0
+    kaldi, plain, ids_as_words = capsys.readouterr().out.strip().splitlines()[-3:]
+    assert kaldi.split(":", 1)[1] == plain.split(":", 1)[1]  # the same words, the same ppl
+    assert kaldi.split(":", 1)[1] != ids_as_words.split(":", 1)[1]
+
+
+def error_of(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_cli_text_options_are_checked(corpus: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("model: {hidden_dim: 8}\n")
+    base = ["train", "--config", str(cfg), "--exp-dir", str(tmp_path / "e")]
+    train = str(corpus / "ptb.train.txt")
+    assert "not both" in error_of(capsys, base + ["--corpus-dir", str(corpus), "--train", train])
+    assert "not both" in error_of(capsys, base)
+    assert "--train needs --valid" in error_of(capsys, base + ["--train", train])
+    assert "no such word list" in error_of(
+        capsys, base + ["--corpus-dir", str(corpus), "--vocab", str(tmp_path / "none.txt")])
+    words = tmp_path / "words.txt"
+    words.write_text("<eps> 0\ncat 1\n")
+    cfg.write_text("model: {hidden_dim: 8}\ndata: {units: sentencepiece}\n")
+    assert "needs data.units: word" in error_of(
+        capsys, base + ["--corpus-dir", str(corpus), "--vocab", str(words)])
+    assert not (tmp_path / "e").exists()

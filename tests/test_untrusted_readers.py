@@ -482,3 +482,55 @@ def test_fuzz_corpus_text(tmp_path: Path, data: bytes) -> None:
         assert "c.txt" in str(e)
         return
     assert sentences and all(sentences)
+
+
+# --- utterance ids that cannot be a Kaldi key or a text line; the Kaldi readers fuzzed -------
+
+def test_an_id_with_whitespace_fails_alone_and_corrupts_no_output(tmp_path: Path) -> None:
+    from test_cli_score import make_model
+
+    make_model(tmp_path / "lm.pt")
+    words = Vocab.load(FIXTURES / "words.txt")
+    lats = [lat for _, lat in read_lattices(f"ark:{FIXTURES / 'lats.ark'}", "kaldi", words)]
+    lats[2] = replace(lats[2], utt_ids=["ptb 003"])
+    write_lattices(str(tmp_path / "l.pt"), lats, "k2")
+    args = ["--log-level", "ERROR", "score", "--model", str(tmp_path / "lm.pt"), "--lattice",
+            str(tmp_path / "l.pt"), "--format", "k2", "--words", str(FIXTURES / "words.txt"),
+            "--one-best", str(tmp_path / "hyp"), "--write-lattice", f"ark:{tmp_path / 'out.ark'}",
+            "--out-format", "kaldi", "--summary", str(tmp_path / "summary.json")]
+    assert main(args) == 1
+    hyp_ids = [line.split()[0] for line in (tmp_path / "hyp").read_text().splitlines()]
+    assert hyp_ids == ["ptb-001", "ptb-002", "ptb-004", "ptb-005"]
+    back = [u for u, lat in read_lattices(f"ark:{tmp_path / 'out.ark'}", "kaldi", words)
+            if not isinstance(lat, InputError)]
+    assert back == hyp_ids
+
+
+def test_the_kaldi_writer_refuses_a_key_with_whitespace(tmp_path: Path) -> None:
+    words = Vocab.load(FIXTURES / "words.txt")
+    lats = [lat for _, lat in read_lattices(f"ark:{FIXTURES / 'lats.ark'}", "kaldi", words)]
+    lats[0] = replace(lats[0], utt_ids=["a\tb"])
+    written, failed = write_lattices(f"ark,t:{tmp_path / 'out.ark'}", lats, "kaldi")
+    assert written == 4 and [f.utt_id for f in failed] == ["a\tb"]
+    back = [u for u, _ in read_lattices(f"ark,t:{tmp_path / 'out.ark'}", "kaldi", words)]
+    assert back == ["ptb-002", "ptb-003", "ptb-004", "ptb-005"]
+
+
+@pytest.mark.parametrize("text", [False, True])
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_kaldi_archives_give_lattices_or_input_errors(text: bool, data) -> None:
+    words = Vocab.load(FIXTURES / "words.txt")
+    name = "lats.txt" if text else "lats.ark"
+    archive = bytearray((FIXTURES / name).read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(archive) - 1))
+        archive[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(len(archive) // 2, len(archive)))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(bytes(archive[:cut]))
+        for utt, lat in read_lattices(f"ark:{path}", "kaldi", words):  # never anything else
+            assert isinstance(utt, str) and isinstance(lat, (Lattice, InputError))
+            if isinstance(lat, Lattice):
+                assert lat.num_states <= 10_000 and lat.num_arcs <= 10_000

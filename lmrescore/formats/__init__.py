@@ -134,7 +134,12 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
         with KaldiWriter(target, kaldi_compact) as writer:
             for batch in lattices:
                 for lat in unbatch(batch):
-                    writer.write(lat)
+                    try:
+                        writer.write(lat)
+                    except InputError as e:
+                        log.warning("not writing %s: %s", lat.utt_ids[0], e)
+                        failures.append(Failure(lat.utt_ids[0], str(e)))
+                        continue
                     count += 1
     elif fmt == "slf":
         out = Path(target)

@@ -396,8 +396,17 @@ class KaldiWriter:
         return self
 
     def write(self, lat: Lattice) -> None:
-        """Append one lattice (a batch of one)."""
-        key = lat.utt_ids[0].encode() + b" "
+        """Append one lattice (a batch of one).
+
+        Raises:
+            InputError: its utterance id is not a Kaldi key (empty, or with whitespace or a
+                non-printable character); nothing is written for it.
+        """
+        utt = lat.utt_ids[0]
+        if not utt or not utt.isprintable() or any(c.isspace() for c in utt):
+            raise InputError(f"utterance {utt!r}: not a Kaldi table key (empty, or whitespace "
+                             f"or a non-printable character in it); not written")
+        key = utt.encode() + b" "
         if self.spec.text:
             value = kaldi_text.format_text(lat, self.compact)
         else:

@@ -139,11 +139,14 @@ def rescored_batches(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
 
 
 def _first_of_each_id(lat: Lattice, seen: set[str]) -> tuple[Lattice | None, list[Failure]]:
-    """The lattices of ``lat`` whose utterance id is not in ``seen`` (adding them), and a
-    failure for each of the others."""
+    """The lattices of ``lat`` whose utterance id is usable (no whitespace) and not in ``seen``
+    (adding them), and a failure for each of the others."""
     keep, failed = [], []
     for i, utt in enumerate(lat.utt_ids):
-        if utt in seen:
+        if not utt or any(c.isspace() for c in utt):
+            failed.append(Failure(utt, f"utterance {utt!r}: an id with whitespace (or none) "
+                                       f"cannot be written as 'utt w1 w2 ...' or a Kaldi key"))
+        elif utt in seen:
             failed.append(Failure(utt, f"utterance {utt}: a second lattice with this id (the "
                                        f"first one is kept)"))
         else:

@@ -1,5 +1,6 @@
 """Training: learns, resumes exactly after a kill, and refuses bad input clearly."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,14 @@ def test_rerun_with_another_config_is_refused_and_says_what_differs(corpus: Path
         Trainer(changed, corpus, tmp_path / "exp")
     assert (last.read_bytes(), (tmp_path / "exp" / "config.yaml").read_text()) == before
     Trainer(config(epochs=1), corpus, tmp_path / "exp")  # the same config still resumes
+
+
+def test_metrics_lost_to_a_kill_after_the_checkpoint_come_back_on_rerun(corpus: Path,
+                                                                        tmp_path: Path) -> None:
+    Trainer(config(epochs=1), corpus, tmp_path / "exp").run()
+    metrics = json.loads((tmp_path / "exp" / "metrics.json").read_text())
+    for name in ("metrics.json", "curves.png"):  # as if killed between last.pt and these
+        (tmp_path / "exp" / name).unlink()
+    Trainer(config(epochs=1), corpus, tmp_path / "exp").run()  # done: resumes, trains nothing
+    assert json.loads((tmp_path / "exp" / "metrics.json").read_text()) == metrics
+    assert (tmp_path / "exp" / "curves.png").stat().st_size > 0

@@ -276,9 +276,19 @@ class Trainer:
             self.vocab.save(self.exp_dir / "words.txt")
             atomic_write_text(self.exp_dir / "config.yaml", yaml.safe_dump(self.config.to_dict()))
         t, s = self.config.train, self.state
+        if s.history:  # resumed: a kill may have come between the checkpoint and these
+            self._write_metrics()
         while not s.done and s.epoch < t.epochs:
             self._train_epoch()
         return self.final_results()
+
+    def _write_metrics(self) -> None:
+        """metrics.json and curves.png from the run state's history (the checkpoint's)."""
+        if self.dist.is_main:
+            s = self.state
+            atomic_write_text(self.exp_dir / "metrics.json",
+                              json.dumps(s.history, indent=1) + "\n")
+            plot_curves(s.history, self.exp_dir / "curves.png", title=self.exp_dir.name)
 
     def _train_epoch(self) -> None:
         t, s = self.config.train, self.state
@@ -318,10 +328,7 @@ class Trainer:
             s.lr *= t.lr_decay
         s.done = s.bad_epochs >= t.early_stop or s.lr < t.min_lr
         self.save()
-        if self.dist.is_main:
-            atomic_write_text(self.exp_dir / "metrics.json",
-                              json.dumps(s.history, indent=1) + "\n")
-            plot_curves(s.history, self.exp_dir / "curves.png", title=self.exp_dir.name)
+        self._write_metrics()
 
     def final_results(self) -> dict[str, Any]:
         """Perplexities of ``best.pt`` at the model's order (and exact, for an AFP model)."""

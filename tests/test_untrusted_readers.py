@@ -98,18 +98,24 @@ def test_convert_counts_an_unwritable_id_as_failed(tmp_path: Path) -> None:
     assert not (tmp_path / "evil.slf").exists()
 
 
-def test_score_counts_an_unwritable_id_as_failed(tmp_path: Path) -> None:
+def score_args_with_an_id(tmp_path: Path, index: int, utt: str) -> list[str]:
+    """``lmrescore score`` arguments over the fixtures as a k2 file, lattice ``index``
+    renamed ``utt``, with a tiny random model; 1-best to tmp_path/hyp."""
     from test_cli_score import make_model
 
     make_model(tmp_path / "lm.pt")
     words = Vocab.load(FIXTURES / "words.txt")
     lats = [lat for _, lat in read_lattices(f"ark:{FIXTURES / 'lats.ark'}", "kaldi", words)]
-    lats[1] = replace(lats[1], utt_ids=["../evil"])
+    lats[index] = replace(lats[index], utt_ids=[utt])
     write_lattices(str(tmp_path / "l.pt"), lats, "k2")
-    args = ["--log-level", "ERROR", "score", "--model", str(tmp_path / "lm.pt"), "--lattice",
+    return ["--log-level", "ERROR", "score", "--model", str(tmp_path / "lm.pt"), "--lattice",
             str(tmp_path / "l.pt"), "--format", "k2", "--words", str(FIXTURES / "words.txt"),
-            "--one-best", str(tmp_path / "hyp"), "--write-lattice", str(tmp_path / "slf"),
-            "--out-format", "slf"]
+            "--one-best", str(tmp_path / "hyp")]
+
+
+def test_score_counts_an_unwritable_id_as_failed(tmp_path: Path) -> None:
+    args = score_args_with_an_id(tmp_path, 1, "../evil") + [
+        "--write-lattice", str(tmp_path / "slf"), "--out-format", "slf"]
     assert main(args) == 1
     assert main(args + ["--max-failures", "0.2"]) == 0
     assert len((tmp_path / "hyp").read_text().splitlines()) == 5
@@ -487,17 +493,9 @@ def test_fuzz_corpus_text(tmp_path: Path, data: bytes) -> None:
 # --- utterance ids that cannot be a Kaldi key or a text line; the Kaldi readers fuzzed -------
 
 def test_an_id_with_whitespace_fails_alone_and_corrupts_no_output(tmp_path: Path) -> None:
-    from test_cli_score import make_model
-
-    make_model(tmp_path / "lm.pt")
+    args = score_args_with_an_id(tmp_path, 2, "ptb 003") + [
+        "--write-lattice", f"ark:{tmp_path / 'out.ark'}", "--out-format", "kaldi"]
     words = Vocab.load(FIXTURES / "words.txt")
-    lats = [lat for _, lat in read_lattices(f"ark:{FIXTURES / 'lats.ark'}", "kaldi", words)]
-    lats[2] = replace(lats[2], utt_ids=["ptb 003"])
-    write_lattices(str(tmp_path / "l.pt"), lats, "k2")
-    args = ["--log-level", "ERROR", "score", "--model", str(tmp_path / "lm.pt"), "--lattice",
-            str(tmp_path / "l.pt"), "--format", "k2", "--words", str(FIXTURES / "words.txt"),
-            "--one-best", str(tmp_path / "hyp"), "--write-lattice", f"ark:{tmp_path / 'out.ark'}",
-            "--out-format", "kaldi", "--summary", str(tmp_path / "summary.json")]
     assert main(args) == 1
     hyp_ids = [line.split()[0] for line in (tmp_path / "hyp").read_text().splitlines()]
     assert hyp_ids == ["ptb-001", "ptb-002", "ptb-004", "ptb-005"]

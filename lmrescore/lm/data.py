@@ -110,7 +110,25 @@ class Batch:
         return int(self.mask.sum())
 
 
-class SentenceBatches(Sequence[Batch]):
+class LazyBatches(Sequence[Batch]):
+    """Batches made when asked for: ``len()``, ``[i]`` and ``[a:b]`` over ``batch(i)``."""
+
+    def batch(self, i: int) -> Batch:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, i: int) -> Batch: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Batch]: ...
+
+    def __getitem__(self, i: int | slice) -> Batch | list[Batch]:
+        if isinstance(i, slice):
+            return [self.batch(j) for j in range(*i.indices(len(self)))]
+        return self.batch(i)
+
+
+class SentenceBatches(LazyBatches):
     """Sentences of similar length padded into batches (rows ``<s> w1 .. wn`` -> ``w1 .. wn
     </s>``), made one at a time; the batch order is shuffled if a seed is given."""
 
@@ -124,15 +142,7 @@ class SentenceBatches(Sequence[Batch]):
     def __len__(self) -> int:
         return len(self.order)
 
-    @overload
-    def __getitem__(self, i: int) -> Batch: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Batch]: ...
-
-    def __getitem__(self, i: int | slice) -> Batch | list[Batch]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def batch(self, i: int) -> Batch:
         first = int(self.order[i]) * self.batch_size
         rows = [self.store.sentence(j)
                 for j in self.store.by_length[first: first + self.batch_size]]
@@ -149,7 +159,7 @@ class SentenceBatches(Sequence[Batch]):
         return Batch(inputs, targets, mask)
 
 
-class StreamBatches(Sequence[Batch]):
+class StreamBatches(LazyBatches):
     """Chunks of ``batch_size`` parallel streams; ``context`` > 0 prepends unscored positions.
 
     The stream is ``</s>`` (as if a sentence had just ended) then every sentence followed by
@@ -176,15 +186,7 @@ class StreamBatches(Sequence[Batch]):
             return tokens[start - 1: end - 1]
         return np.concatenate([np.array([self.eos], dtype=tokens.dtype), tokens[: end - 1]])
 
-    @overload
-    def __getitem__(self, i: int) -> Batch: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Batch]: ...
-
-    def __getitem__(self, i: int | slice) -> Batch | list[Batch]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def batch(self, i: int) -> Batch:
         if not 0 <= i < len(self):
             raise IndexError(i)
         start = i * self.bptt_len

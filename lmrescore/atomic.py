@@ -4,12 +4,11 @@ Only regular files (and new paths) are replaced: a temporary file is written bes
 (after following symbolic links) and renamed over it. Anything else, ``-`` (stdout), a device
 such as /dev/null, a named pipe, is written to directly: replacing it would break it.
 Temporary files are named ``.<name>.<pid>.tmp``; one left by a killed process is removed the
-next time its target is written.
+next time a process writes into its folder.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import stat
 import sys
@@ -34,12 +33,19 @@ def _is_special(path: Path) -> bool:
         return False
 
 
-def _remove_stale(path: Path) -> None:
-    """Remove temporary files of ``path`` left by processes that no longer run."""
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2: -len(".tmp")]
+_CLEANED: set[Path] = set()  # folders this process has already cleaned
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove the temporary files in ``folder`` left by processes that no longer run; once per
+    folder and process, so that writing N files into one folder reads it once, not N times."""
+    if folder in _CLEANED:
+        return
+    for tmp in folder.glob(".*.tmp"):
+        pid = tmp.name[: -len(".tmp")].rpartition(".")[2]
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
+    _CLEANED.add(folder)
 
 
 def _alive(pid: int) -> bool:
@@ -70,7 +76,7 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
             yield f
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(path)
+    _remove_stale(path.parent)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~_umask())
     try:

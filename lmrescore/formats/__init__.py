@@ -20,12 +20,12 @@ Readers check every count a file claims against the caps of :mod:`lmrescore.form
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from lmrescore.errors import Failure, InputError
 from lmrescore.formats.archive import KaldiWriter, read_kaldi, read_kaldi_batches
-from lmrescore.formats.batch import ReadStats, batches, skip_bad, skip_bad_batches, unbatch
+from lmrescore.formats.batch import ReadStats, batches, join, skip_bad, skip_bad_batches, unbatch
 from lmrescore.formats.k2 import read_k2, write_k2
 from lmrescore.formats.slf import read_slf, slf_file_name, write_slf
 from lmrescore.lattice.lattice import Lattice
@@ -128,41 +128,40 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
     Returns:
         the number of lattices written, and the failures.
     """
-    count = 0
-    failures: list[Failure] = []
     if fmt == "kaldi":
         with KaldiWriter(target, kaldi_compact) as writer:
-            for batch in lattices:
-                for lat in unbatch(batch):
-                    try:
-                        writer.write(lat)
-                    except InputError as e:
-                        log.warning("not writing %s: %s", lat.utt_ids[0], e)
-                        failures.append(Failure(lat.utt_ids[0], str(e)))
-                        continue
-                    count += 1
-    elif fmt == "slf":
-        out = Path(target)
-        written: set[str] = set()
-        for batch in lattices:
-            for lat in unbatch(batch):
-                utt = lat.utt_ids[0]
-                try:
-                    if utt in written:
-                        raise InputError(f"utterance {utt!r}: met twice; its second lattice "
-                                         "would replace the first")
-                    write_slf(out / slf_file_name(utt), lat)
-                except InputError as e:
-                    log.warning("not writing %s: %s", utt, e)
-                    failures.append(Failure(utt, str(e)))
-                    continue
-                written.add(utt)
-                count += 1
-    elif fmt == "k2":
-        all_lats = [lat for batch in lattices for lat in unbatch(batch)]
-        if all_lats:
-            write_k2(target, Lattice.cat(all_lats))
-        count = len(all_lats)
-    else:
-        raise InputError(f"unknown lattice format {fmt!r}; expected one of {', '.join(FORMATS)}")
+            return _write_each(lattices, writer.write)
+    if fmt == "slf":
+        out, written = Path(target), set()
+
+        def write_one(lat: Lattice) -> None:
+            utt = lat.utt_ids[0]
+            if utt in written:
+                raise InputError(f"utterance {utt!r}: met twice; its second lattice would "
+                                 "replace the first")
+            write_slf(out / slf_file_name(utt), lat)
+            written.add(utt)
+        return _write_each(lattices, write_one)
+    if fmt == "k2":
+        batches = list(lattices)
+        if batches:
+            write_k2(target, join(batches))
+        return sum(b.num_lattices for b in batches), []
+    raise InputError(f"unknown lattice format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _write_each(lattices: Iterable[Lattice], write_one: Callable[[Lattice], None]
+                ) -> tuple[int, list[Failure]]:
+    """``write_one`` each lattice (a batch of one) of the batches; one whose write raises an
+    ``InputError`` is logged and returned, and the others are written."""
+    count, failures = 0, []
+    for batch in lattices:
+        for lat in unbatch(batch):
+            try:
+                write_one(lat)
+            except InputError as e:
+                log.warning("not writing %s: %s", lat.utt_ids[0], e)
+                failures.append(Failure(lat.utt_ids[0], str(e)))
+                continue
+            count += 1
     return count, failures

@@ -45,13 +45,11 @@ def add_weight_args(p: argparse.ArgumentParser, lm_scale_help: str) -> None:
                    help="subtracted per word (default 0)")
 
 
-def acoustic_scale(args: argparse.Namespace) -> float:
-    """The acoustic scale given as ``--acoustic-scale`` or ``--inv-acoustic-scale`` (default 0.1)."""
-    if args.inv_acoustic_scale is not None:
-        return 1.0 / args.inv_acoustic_scale
-    return 0.1 if args.acoustic_scale is None else args.acoustic_scale
-
-
 def weights(args: argparse.Namespace) -> Weights:
-    """The ``Weights`` record of the parsed weight options."""
-    return Weights(acoustic_scale(args), args.lm_scale, args.word_ins_penalty)
+    """The ``Weights`` record of the parsed weight options; the acoustic scale is given as
+    ``--acoustic-scale`` or ``--inv-acoustic-scale`` (default 0.1)."""
+    if args.inv_acoustic_scale is not None:
+        acoustic = 1.0 / args.inv_acoustic_scale
+    else:
+        acoustic = 0.1 if args.acoustic_scale is None else args.acoustic_scale
+    return Weights(acoustic, args.lm_scale, args.word_ins_penalty)

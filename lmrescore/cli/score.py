@@ -22,7 +22,7 @@ import logging
 import sys
 import time
 
-from lmrescore.cli.options import acoustic_scale, add_reading_args, add_weight_args, weights
+from lmrescore.cli.options import add_reading_args, add_weight_args, weights
 from lmrescore.formats import FORMATS
 from lmrescore.rescoring.methods import METHODS
 from lmrescore.rescoring.symbols import SKIP_WORDS
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                **{k: getattr(options, k) for k in rescorer.method.summary},
                **({"arpa": args.arpa, "arpa_scale": args.arpa_scale} if args.arpa else {}),
                **run.to_dict(), "unk_penalty": rescorer.unk_penalty,
-               "acoustic_scale": acoustic_scale(args), "seconds": time.time() - tic}
+               "acoustic_scale": options.weights.acoustic_scale, "seconds": time.time() - tic}
     if args.ref:
         refs = read_text(args.ref)
         errors, scored = run.word_errors(refs)

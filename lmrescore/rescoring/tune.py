@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.lattice import Lattice
-from lmrescore.lattice.topsort import levels, require_paths
+from lmrescore.lattice.topsort import require_paths
 from lmrescore.rescoring.metrics import WordErrors, corpus_word_errors
 from lmrescore.lattice.shortest_path import best_path
 from lmrescore.lattice.weights import Weights
@@ -45,7 +45,7 @@ def decodable(batches: Iterable[Lattice]) -> tuple[list[Lattice], list[Failure]]
     good, failed = [], []
     for lat in batches:
         try:
-            require_paths(lat, levels(lat))
+            require_paths(lat)
             good.append(lat)
             continue
         except InputError:
@@ -53,7 +53,7 @@ def decodable(batches: Iterable[Lattice]) -> tuple[list[Lattice], list[Failure]]
         keep = []
         for i in range(lat.num_lattices):
             try:
-                require_paths(lat[i], levels(lat[i]))
+                require_paths(lat[i])
                 keep.append(i)
             except InputError as e:
                 failed.append(Failure(lat.utt_ids[i], str(e)))

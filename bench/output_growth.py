@@ -2,7 +2,7 @@
 
 Usage:
     python3 bench/output_growth.py [--sizes 10000 33000 100000 200000] [--beam 5] [--replicate 1]
-        [--word-ranks /work/shared/data/ptb/ptb.train.txt] [--threads 1]
+        [--word-ranks ../shared/data/ptb/ptb.train.txt] [--threads 1]
 
 For each vocabulary size and output layer, a random LSTM-256 (order 4, seed 0) rescores the
 fixture lattices (tests/fixtures/lats.ark) by fixed-point, in a child process of
@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rescore import run_child  # noqa: E402  (bench/rescore.py)
 
-PTB = "/work/shared/data/ptb/ptb.train.txt"
+# the shared data folder beside the checkout (as CI and the sessions have it)
+PTB = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb" / "ptb.train.txt")
 
 
 def main() -> None:

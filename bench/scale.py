@@ -2,7 +2,7 @@
 (it should stay flat), and training tokens/s in 1 and 2 processes.
 
 Usage:
-    python3 bench/scale.py [--wikitext /work/shared/data/wikitext-2] [--sizes 1000000 20000000]
+    python3 bench/scale.py [--wikitext ../shared/data/wikitext-2] [--sizes 1000000 20000000]
                            [--steps 20] [--old-max 20000000]
 
 Per size N, a training text of N words is made by repeating WikiText-2's train split. A child
@@ -40,7 +40,8 @@ CONFIG = {"data": {"max_vocab": 10000},
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--wikitext", type=Path, default=Path("/work/shared/data/wikitext-2"))
+    p.add_argument("--wikitext", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext-2",
+                   help="WikiText-2 folder (default: ../shared/data/wikitext-2 beside the checkout)")
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 20_000_000])
     p.add_argument("--steps", type=int, default=20, help="training steps timed / run per child")
     p.add_argument("--old-max", type=int, default=20_000_000,

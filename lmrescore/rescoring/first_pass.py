@@ -1,44 +1,96 @@
 """The first-pass n-gram (an ARPA file) scored exactly on fixed-point's expansion, to subtract
-or interpolate it as Kaldi's ``lattice-lmrescore-kaldi-rnnlm-pruned --lm-scale`` does."""
+or interpolate it as Kaldi's ``lattice-lmrescore-kaldi-rnnlm-pruned --lm-scale`` does.
+
+Both LMs are scored on one expansion whose tokens are the lattice's own word ids, so any two
+histories that either LM tells apart stay apart: a word outside the RNN's vocabulary is the
+RNN's ``<unk>`` but keeps its own n-gram history (a real lexicon is larger than the RNN's
+vocabulary). Each LM reads those word ids through an id map (:class:`Translated`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from lmrescore.errors import InputError
 from lmrescore.lm.arpa import NgramLM
+from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
 from lmrescore.lm.units import Units, WordUnits
 from lmrescore.rescoring.exact import arc_log_probs
-from lmrescore.rescoring.expand import VOID, Expansion
+from lmrescore.rescoring.expand import Expansion, TokenTable
 from lmrescore.rescoring.methods import Tokens
-from lmrescore.rescoring.symbols import SKIP_WORDS, token_table
+from lmrescore.rescoring.symbols import SKIP_WORDS, skipped, token_table
 from lmrescore.vocab import Vocab
+
+
+class Translated:
+    """``model`` read in another id space: token ``t`` is the model's ``ids[t]``.
+
+    Enough of the ``LanguageModel`` protocol for the rescoring methods (states, steps and
+    queried log-probabilities); no ``logits``, since ids that share a model token do not
+    form a distribution over the new ids.
+    """
+
+    def __init__(self, model: LanguageModel, ids: Tensor) -> None:
+        self.model, self.ids = model, ids
+        self.ids_on_device = ids.to(model.device)
+        self.vocab_size, self.order = len(ids), model.order
+        self.state_size, self.device = model.state_size, model.device
+        self.work = getattr(model, "work", {})
+
+    def zero_state(self, n: int) -> Tensor:
+        return self.model.zero_state(n)
+
+    def step(self, state: Tensor, tokens: Tensor) -> Tensor:
+        return self.model.step(state, self.ids_on_device[tokens.to(self.device)])
+
+    def token_log_probs(self, state: Tensor, rows: Tensor, tokens: Tensor,
+                        block_rows: int = BLOCK_ROWS) -> Tensor:
+        return self.model.token_log_probs(state, rows, self.ids[tokens], block_rows)
+
+    def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
+                           starts: Tensor | None, order: int | None,
+                           state: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        ids = self.ids_on_device
+        return self.model.sequence_log_probs(ids[inputs], ids[targets], mask, starts, order,
+                                             state)
+
+
+def word_ids(symbols: Vocab, units: Units, skip: tuple[str, ...], oov: str | None) -> Tensor:
+    """(num_symbols + 2,) the LM id of each lattice word, then of ``<s>`` and ``</s>`` (a
+    skipped word, which is never a token, gets ``<unk>``'s)."""
+    table, _ = token_table(symbols, units, skip, oov)
+    has = table.splits[1:] > table.splits[:-1]
+    ids = torch.full((len(symbols) + 2,), units.vocab.unk, dtype=torch.long)
+    ids[:len(symbols)][has] = table.values
+    ids[-2:] = torch.tensor([units.vocab.bos, units.vocab.eos])
+    return ids
 
 
 @dataclass
 class FirstPassNgram:
-    """A first-pass n-gram scored on fixed-point's expansion: the K-token histories of model
-    word tokens, translated to the n-gram's ids, are its exact histories when K >= n-1.
+    """A first-pass n-gram scored on fixed-point's expansion over lattice word ids: its
+    K-word histories are the n-gram's exact histories when K >= n-1.
 
     Attributes:
-        lm: the n-gram model.
-        tokens: lattice label -> n-gram ids.
-        translate: (model vocabulary,) model token -> n-gram id (-1: no lattice word has it).
+        lm: the n-gram, read in lattice word ids.
+        tokens: lattice label -> lattice word id (none for skipped words); ``<s>`` and
+            ``</s>`` after the words.
+        skip, oov: as the rescorer's :func:`token_table`.
     """
 
-    lm: NgramLM
+    lm: Translated
     tokens: Tokens
-    translate: Tensor
+    skip: tuple[str, ...]
+    oov: str | None
 
     @classmethod
     def build(cls, lm: NgramLM, units: Units, symbols: Vocab, order: int | None,
               method: str, skip: tuple[str, ...] = SKIP_WORDS,
               oov: str | None = None) -> "FirstPassNgram":
-        """Check that the expansion determines the n-gram's histories, and map its tokens
-        (``skip``, ``oov``: as the rescorer's :func:`token_table`)."""
+        """Check that the expansion determines the n-gram's histories; map the ids."""
         if method != "fixed-point":
             raise InputError(f"--arpa is scored on the fixed-point expansion; --method "
                              f"{method} is not supported with it")
@@ -47,27 +99,18 @@ class FirstPassNgram:
         if order is None or order < lm.n - 1:
             raise InputError(f"--arpa: an order-{lm.n} n-gram needs --order >= {lm.n - 1} "
                              f"to be exact on the expansion, got {order}")
-        # word units: every word symbol is one token in both tables, in symbol order
-        table, _ = token_table(symbols, WordUnits(lm.vocab), skip, oov)
-        mine, _ = token_table(symbols, units, skip, oov)
-        translate = torch.full((len(units.vocab),), -1, dtype=torch.long)
-        translate[mine.values] = table.values
-        translate[units.vocab.bos] = lm.vocab.bos
-        clash = (translate[mine.values] != table.values).nonzero().squeeze(1)
-        if clash.numel():
-            a = int(clash[0])
-            b = int(((mine.values == mine.values[a]) & (table.values != table.values[a])
-                     ).nonzero()[0])
-            word = [symbols.words[i] for i in
-                    (mine.splits[1:] > mine.splits[:-1]).nonzero().squeeze(1).tolist()]
-            raise InputError(f"--arpa: the words {word[b]!r} and {word[a]!r} are one token "
-                             f"of the model but two words of the n-gram, so the expansion "
-                             f"cannot tell their n-gram histories apart (use one vocabulary)")
-        return cls(lm, Tokens(table, lm.vocab.bos, lm.vocab.eos), translate)
+        n = len(symbols)
+        keep = torch.tensor([not skipped(w, skip) for w in symbols.words])
+        table = TokenTable(keep.nonzero().squeeze(1),
+                           torch.cat([torch.zeros(1, dtype=torch.long), keep.long().cumsum(0)]))
+        ngram = Translated(lm, word_ids(symbols, WordUnits(lm.vocab), skip, oov))
+        return cls(ngram, Tokens(table, n, n + 1), skip, oov)
+
+    def read(self, model: LanguageModel, units: Units, symbols: Vocab) -> Translated:
+        """``model`` (of ``units``) read in this expansion's lattice word ids."""
+        return Translated(model, word_ids(symbols, units, self.skip, self.oov))
 
     def arc_log_probs(self, exp: Expansion) -> Tensor:
         """(A',) the n-gram's log-probability of each arc of the expansion."""
-        h = exp.history
-        history = torch.where(h >= 0, self.translate[h.clamp(min=0)], VOID)
-        return arc_log_probs(self.lm, replace(exp, history=history), self.tokens.table,
-                             self.tokens.bos, self.tokens.eos)[0]
+        return arc_log_probs(self.lm, exp, self.tokens.table, self.tokens.bos,
+                             self.tokens.eos)[0]

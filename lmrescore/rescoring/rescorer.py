@@ -10,7 +10,8 @@ Score combination follows Kaldi: the new LM score of an arc is
 ``first_pass_scale * lm + lm_scale * (rnnlm - unk_penalty * is_oov)``, and the best path
 maximises ``acoustic_scale * am + lm - word_ins_penalty * words`` (``Weights``). With a
 first-pass n-gram (``--arpa``, fixed-point only) the arc score adds ``arpa_scale * arpa``, its
-log-prob scored exactly on the same expansion: ``arpa_scale = -lm_scale`` with
+log-prob scored exactly on the same expansion (over the lattice's word ids, so a word outside
+the RNN's vocabulary keeps its own n-gram history): ``arpa_scale = -lm_scale`` with
 ``first_pass_scale = 1`` is Kaldi's ``lattice-lmrescore-kaldi-rnnlm-pruned --lm-scale``.
 """
 
@@ -155,8 +156,12 @@ class LatticeRescorer:
         self.tokens = Tokens(table, units.vocab.bos, units.vocab.eos)
         self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
                             else math.log(max(1, int(self.is_oov.sum()))))
-        self.first_pass = None if first_pass is None else FirstPassNgram.build(
-            first_pass, units, symbols, self.order, options.method, options.skip_words, oov)
+        self.first_pass = None
+        if first_pass is not None:  # both LMs on one expansion over the lattice's word ids
+            self.first_pass = FirstPassNgram.build(first_pass, units, symbols, self.order,
+                                                   options.method, options.skip_words, oov)
+            self.model = self.first_pass.read(model, units, symbols)
+            self.tokens = self.first_pass.tokens
 
     def settings(self, order: int | None) -> MethodSettings:
         """What a method reads, at history length ``order``."""

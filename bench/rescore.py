@@ -1,15 +1,16 @@
 """Lattice rescoring: fixed-point vs ngram-approx vs n-best, on the same lattices and model.
 
 Usage:
-    python3 bench/rescore.py [--model exp/ptb-lstm256-afp4/best.pt] [--replicate 4] [--beam 8]
-        [--num-paths 100 1000] [--threads 1] [--device cpu]
+    python3 bench/rescore.py [--model exp/ptb-lstm256-afp4/best.pt [OTHER.pt ...]] [--replicate 4]
+        [--beam 8] [--num-paths 100 1000] [--threads 1] [--device cpu]
 
 Each method runs in its own child process (``--worker``), so its peak memory is the child's
 ``ru_maxrss`` (from ``os.wait4``); a child that loads the model and lattices and stops gives the
 floor that every method pays. Wall time covers rescoring only (prune, expand, score, best path)
 over all batches, not loading; CPU seconds are printed beside it, since on a shared machine wall
 time includes waiting for a core. Arcs/s counts input lattice arcs (before pruning) per wall
-second. Ratios are against fixed-point from this run. Copies made by ``--replicate`` relabel the
+second. Ratios are against fixed-point from this run (with several ``--model``s: against the
+first model's first method; every model runs every method on the same lattices). Copies made by ``--replicate`` relabel the
 words by a random permutation, so copies do not share LM histories; WER against ``--ref``
 (default: the fixture references) is on the original copies, those that every method rescored
 (a lattice past ``--max-arcs`` is skipped by one method and not by another).
@@ -52,7 +53,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", help="checkpoint (default: a random LSTM-256, see above)")
+    p.add_argument("--model", nargs="*", default=[],
+                   help="checkpoint(s) (default: a random LSTM-256, see above)")
     p.add_argument("--lattice", default=f"ark:{FIXTURES / 'lats.ark'}",
                    help="Kaldi rspecifier (e.g. scp:egs/ptb/s5/data/test/lat.scp)")
     p.add_argument("--words", default=str(FIXTURES / "words.txt"))
@@ -96,7 +98,7 @@ def load(args: argparse.Namespace):
 
     symbols = Vocab.load(args.words)
     if args.model:
-        model, _, _, payload = load_model(args.model, args.device)
+        model, _, _, payload = load_model(args.model[0], args.device)
         units = units_from_checkpoint(payload)
     else:
         vocab = random_vocab(symbols, args.vocab_size, args.word_ranks)
@@ -184,10 +186,12 @@ def worker(args: argparse.Namespace) -> dict:
     from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
 
     torch.set_num_threads(args.threads)
+    which, _, job = args.worker.partition("/")
+    args.model = args.model[int(which):int(which) + 1]
     model, units, symbols, lattices = load(args)
-    if args.worker == "load":
+    if job == "load":
         return {}
-    method, _, paths = args.worker.partition(":")
+    method, _, paths = job.partition(":")
     order = args.order or model.order or 4
     options = RescoreOptions(method=method, order=order if method == "fixed-point" else None,
                              num_paths=int(paths or 1),
@@ -293,16 +297,20 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
     argv = sys.argv[1:]
-    jobs = [m for m in args.methods if m != "nbest"]
-    jobs += [f"nbest:{n}" for n in args.num_paths] if "nbest" in args.methods else []
-    floor = run_child(argv, "load")["maxrss_mib"]
-    results = {job: run_child(argv, job) for job in jobs}
+    methods = [m for m in args.methods if m != "nbest"]
+    methods += [f"nbest:{n}" for n in args.num_paths] if "nbest" in args.methods else []
+    jobs = {f"{i}/{m}": m if len(args.model) < 2 else f"{Path(path).parent.name}:{m}"
+            for i, path in enumerate(args.model or [None]) for m in methods}
+    floor = run_child(argv, "0/load")["maxrss_mib"]
+    results = {name: run_child(argv, job) for job, name in jobs.items()}
+    jobs = list(results)
+    w = max(14, *map(len, jobs))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
     fp = results[jobs[0]]
     wers, compared = common_wers(args.ref, results)
     print(f"# python3 bench/rescore.py {' '.join(argv)}  (commit {commit})")
-    model = args.model or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}, "
+    model = " vs ".join(args.model) or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}, "
                            f"{args.output} output")
     coarse = f" and the order-{args.prune_order} coarse pass" if args.prune_order else ""
     ngram = results.get("ngram-approx")
@@ -312,29 +320,28 @@ def main() -> None:
           f"{args.device}; memory floor (model + lattices loaded) {floor:.0f} MiB")
     if wers:
         print(f"# WER over the {compared} original lattices that every method rescored")
-    print(f"{'method':<14} {'seconds':>8} {'cpu s':>8} {'arcs/s':>9} {'time/fp':>8} "
+    print(f"{'method':<{w}} {'seconds':>8} {'cpu s':>8} {'arcs/s':>9} {'time/fp':>8} "
           f"{'scored arcs':>11} "
           f"{'peak MiB':>9} {'+floor':>7} {'WER%':>6} {'failed':>6}")
     for job, r in results.items():
         wer = f"{wers[job]:.2f}" if wers else "-"
-        name = job.replace(":", "-")
-        print(f"{name:<14} {r['seconds']:>8.3f} {r['cpu_seconds']:>8.3f} "
+        print(f"{job:<{w}} {r['seconds']:>8.3f} {r['cpu_seconds']:>8.3f} "
               f"{r['arcs_in'] / r['seconds']:>9.0f} "
               f"{ratio(r['seconds'], fp['seconds']):>8.2f} {r['arcs_scored']:>11} "
               f"{r['maxrss_mib']:>9.0f} {r['maxrss_mib'] - floor:>7.0f} {wer:>6} "
               f"{r['failed']:>6}")
-    print(f"{'method':<14} {'softmax rows':>12} {'head rows':>10} {'tail rows':>10} "
+    print(f"{'method':<{w}} {'softmax rows':>12} {'head rows':>10} {'tail rows':>10} "
           f"{'rows/fp':>8} {'coarse rows':>11} {'cell steps':>11} {'cell calls':>10}  "
           f"(model work, all passes; rows/fp: softmax or head rows)")
     for job, r in results.items():
         rows = r["softmax_rows"] or r["head_rows"]
-        print(f"{job.replace(':', '-'):<14} {r['softmax_rows']:>12} {r['head_rows']:>10} "
+        print(f"{job:<{w}} {r['softmax_rows']:>12} {r['head_rows']:>10} "
               f"{r['tail_rows']:>10} {ratio(rows, fp['softmax_rows'] or fp['head_rows']):>8.2f} "
               f"{r['coarse_rows']:>11} {r['cell_steps']:>11} {r['cell_calls']:>10}")
-    print(f"{'method':<14} {'err mean':>9} {'err max':>9} {'> 1e-3':>7}  (|LM score along the "
+    print(f"{'method':<{w}} {'err mean':>9} {'err max':>9} {'> 1e-3':>7}  (|LM score along the "
           f"1-best - the model's own score of its words|, nats)")
     for job, r in results.items():
-        print(f"{job.replace(':', '-'):<14} {r['lm_error_mean']:>9.4f} {r['lm_error_max']:>9.4f} "
+        print(f"{job:<{w}} {r['lm_error_mean']:>9.4f} {r['lm_error_max']:>9.4f} "
               f"{r['lm_differs']:>7}")
 
 

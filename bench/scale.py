@@ -112,7 +112,7 @@ def worker_old(args: argparse.Namespace) -> dict:
 def worker_speed(args: argparse.Namespace) -> dict:
     import torch.distributed
 
-    from lmrescore.training.distributed import Dist
+    from lmrescore.distributed import Dist
 
     dist = Dist.from_env("cpu")
     t = trainer(args, dist)

@@ -10,6 +10,10 @@ Examples:
         --words data/lang/words.txt --acoustic-scale 0.1 --one-best hyp.txt --ref data/test/text
     lmrescore score --method ngram-approx --max-ngram-order 4 ...
     lmrescore score --method nbest --num-paths 100 --nbest-out nbest.txt ...
+    torchrun --standalone --nproc-per-node 4 -m lmrescore.cli score ...   # 4 shares, 1 output
+
+Under torchrun each process rescores every world-th batch and rank 0 merges the outputs in
+input order: the same bytes as one process (lmrescore/rescoring/sharded.py).
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ import argparse
 import json
 from collections import deque
 from collections.abc import Iterator
+from datetime import timedelta
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from lmrescore.cli.options import add_reading_args, add_weight_args, weights
 from lmrescore.formats import FORMATS
 from lmrescore.rescoring.methods import METHODS
 from lmrescore.rescoring.symbols import SKIP_WORDS
+
+if TYPE_CHECKING:
+    from lmrescore.distributed import Dist
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--device", default="cpu", help="cpu or cuda")
     g.add_argument("--num-threads", type=int,
                    help="CPU threads for torch (default: torch's; use 1 per job with --nj)")
+    g.add_argument("--shard-timeout", type=float, default=6 * 3600, metavar="SECONDS",
+                   help="under torchrun: how long a process that has done its share waits for "
+                        "the others before the job fails (default: 6 hours)")
     g = p.add_argument_group("outputs")
     g.add_argument("--one-best", default="-", help="1-best 'utt w1 w2 ...' lines ('-': stdout)")
     g.add_argument("--nbest-out",
@@ -98,9 +110,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lmrescore.distributed import Dist, world_size
+    from lmrescore.errors import InputError
+
+    if world_size() == 1:
+        return _score(args, None)
+    if _is_std(args.lattice):
+        raise InputError("under torchrun every process reads the whole input: --lattice "
+                         "cannot be stdin")
+    job = Dist.from_env("cpu", timedelta(seconds=args.shard_timeout))
+    if not job.is_main:  # one log, one progress bar and one "Done" line for the job
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        return _score(args, job)
+    finally:
+        job.close()
+
+
+def _score(args: argparse.Namespace, job: Dist | None) -> int:
+    """Rescore in one process (``job`` None) or this process's share of a torchrun job."""
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
     from lmrescore.formats import read_lattice_batches, write_lattices
+    from lmrescore.formats.parts import write_part
     from lmrescore.lm.arpa import NgramLM
     from lmrescore.lm.checkpoint import load_model
     from lmrescore.lattice.lattice import Lattice
@@ -108,15 +140,17 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.rescoring.metrics import read_text
     from lmrescore.rescoring.pipeline import RunSummary, rescored_batches
     from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
+    from lmrescore.rescoring.sharded import Share, merge_shares
     from lmrescore.vocab import Vocab
 
     tic = time.time()
-    if args.one_best == "-" and _is_stdout(args.write_lattice):
+    if args.one_best == "-" and _is_std(args.write_lattice):
         raise InputError("--write-lattice and --one-best both write to stdout: give "
                          "--one-best a file (or /dev/null)")
     if not args.words:
         raise InputError("--words is needed to map lattice labels to words")
-    model, _, _, payload = load_model(args.model, args.device)
+    device = args.device if job is None else job.device(args.device)
+    model, _, _, payload = load_model(args.model, device)
     symbols = Vocab.load(args.words)
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
@@ -133,36 +167,49 @@ def run(args: argparse.Namespace) -> int:
                                first_pass)
     batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
     run = RunSummary()
-    nbest_lines: list[str] = []
+    share = (0, 1) if job is None else (job.rank, job.world)
+    done: list[tuple[int, list[str]]] = []  # (input index, utterances) of each rescored batch
+    nbest: dict[str, str] = {}
 
     def rescored_lattices() -> Iterator[Lattice]:
         """Each rescored batch's lattices, its n-best lists kept on the way."""
-        for result in rescored_batches(rescorer, batches, run):
+        for i, result in rescored_batches(rescorer, batches, run, share[0] == 0, share):
             if result.lattice is None:
                 continue
+            done.append((i, result.lattice.utt_ids))
             if args.nbest_out:
                 for u, paths in zip(result.lattice.utt_ids,
                                     rescorer.nbest_lists(result, args.num_paths)):
-                    nbest_lines.extend(f"{u}-{k} {' '.join(symbols.decode(w))}\n"
+                    nbest[u] = "".join(f"{u}-{k} {' '.join(symbols.decode(w))}\n"
                                        for k, w in enumerate(paths, 1))
             yield result.lattice
 
-    if args.write_lattice:  # written batch by batch as they are rescored: memory stays flat
-        _, write_failed = write_lattices(args.write_lattice, rescored_lattices(),
-                                         args.out_format or args.format)
+    fmt = args.out_format or args.format
+    part = None
+    if args.write_lattice and job is not None:  # this process's part, joined by rank 0
+        part = write_part(args.write_lattice, fmt, rescored_lattices(), job.rank)
+        run.failed += part.failed
+    elif args.write_lattice:  # written batch by batch as they are rescored: memory stays flat
+        _, write_failed = write_lattices(args.write_lattice, rescored_lattices(), fmt)
         run.failed += write_failed  # e.g. an utterance id that cannot be an SLF file name
     else:
         deque(rescored_lattices(), maxlen=0)
+    if job is not None:
+        merged = merge_shares(job, Share(run, done, nbest, part), args.write_lattice, fmt)
+        if merged is None:  # not rank 0: its share is with rank 0, which writes and decides
+            return job.broadcast(None)
+        run, nbest = merged
     atomic_write_text(args.one_best, "".join(f"{u} {' '.join(w)}\n"
                                              for u, w in run.one_best.items()))
     if args.nbest_out:
-        atomic_write_text(args.nbest_out, "".join(nbest_lines))
+        atomic_write_text(args.nbest_out, "".join(nbest.values()))
 
     summary = {"method": args.method, "order": rescorer.order,
                **{k: getattr(options, k) for k in rescorer.method.summary},
                **({"arpa": args.arpa, "arpa_scale": args.arpa_scale} if args.arpa else {}),
                **run.to_dict(), "unk_penalty": rescorer.unk_penalty,
-               "acoustic_scale": options.weights.acoustic_scale, "seconds": time.time() - tic}
+               "acoustic_scale": options.weights.acoustic_scale, "seconds": time.time() - tic,
+               **({} if job is None else {"processes": job.world})}
     if args.ref:
         refs = read_text(args.ref)
         errors, scored = run.word_errors(refs)
@@ -174,9 +221,10 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         atomic_write_text(args.summary, json.dumps(summary, indent=1) + "\n")
     log.info("Done %d lattices, failed for %d", len(run.one_best), len(run.failed))
-    return 1 if len(run.failed) > args.max_failures * max(1, run.lattices) else 0
+    code = 1 if len(run.failed) > args.max_failures * max(1, run.lattices) else 0
+    return code if job is None else job.broadcast(code)
 
 
-def _is_stdout(target: str | None) -> bool:
-    """Whether a lattice output (wspecifier, SLF dir, k2 file) is stdout."""
+def _is_std(target: str | None) -> bool:
+    """Whether a lattice output or input (Kaldi specifier, SLF dir, k2 file) is stdout / stdin."""
     return target is not None and (target == "-" or target.rpartition(":")[2] == "-")

@@ -88,7 +88,7 @@ def corpus_files(args: argparse.Namespace, corpus: str) -> "CorpusFiles":
 
 def run(args: argparse.Namespace) -> int:
     from lmrescore.lm.config import ExperimentConfig
-    from lmrescore.training.distributed import Dist
+    from lmrescore.distributed import Dist
     from lmrescore.training.trainer import Trainer
 
     raw = ExperimentConfig.load(args.config).to_dict()

@@ -19,26 +19,24 @@ Readers check every count a file claims against the caps of :mod:`lmrescore.form
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lmrescore.errors import Failure, InputError
 from lmrescore.formats.archive import KaldiWriter, read_kaldi, read_kaldi_batches
-from lmrescore.formats.batch import ReadStats, batches, join, skip_bad, skip_bad_batches, unbatch
+from lmrescore.formats.batch import (ReadStats, batches, join, skip_bad, skip_bad_batches,
+                                     unbatch, write_each)
 from lmrescore.formats.k2 import read_k2, write_k2
 from lmrescore.formats.slf import read_slf, slf_file_name, write_slf
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.text_input import read_lines
 from lmrescore.vocab import Vocab
 
-log = logging.getLogger(__name__)
-
 FORMATS = ("kaldi", "slf", "k2")
 _SLF_SUFFIXES = (".slf", ".lat", ".htk", ".slf.gz", ".lat.gz", ".htk.gz")
 
 __all__ = ["FORMATS", "ReadStats", "batches", "read_lattice_batches", "read_lattices", "skip_bad",
-           "skip_bad_batches", "slf_inputs", "unbatch", "write_lattices"]
+           "skip_bad_batches", "slf_inputs", "unbatch", "write_each", "write_lattices"]
 
 
 def slf_inputs(source: str | Path) -> list[tuple[str | None, Path]]:
@@ -130,7 +128,7 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
     """
     if fmt == "kaldi":
         with KaldiWriter(target, kaldi_compact) as writer:
-            return _write_each(lattices, writer.write)
+            return write_each(lattices, writer.write)
     if fmt == "slf":
         out, written = Path(target), set()
 
@@ -141,27 +139,10 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
                                  "replace the first")
             write_slf(out / slf_file_name(utt), lat)
             written.add(utt)
-        return _write_each(lattices, write_one)
+        return write_each(lattices, write_one)
     if fmt == "k2":
         batches = list(lattices)
         if batches:
             write_k2(target, join(batches))
         return sum(b.num_lattices for b in batches), []
     raise InputError(f"unknown lattice format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def _write_each(lattices: Iterable[Lattice], write_one: Callable[[Lattice], None]
-                ) -> tuple[int, list[Failure]]:
-    """``write_one`` each lattice (a batch of one) of the batches; one whose write raises an
-    ``InputError`` is logged and returned, and the others are written."""
-    count, failures = 0, []
-    for batch in lattices:
-        for lat in unbatch(batch):
-            try:
-                write_one(lat)
-            except InputError as e:
-                log.warning("not writing %s: %s", lat.utt_ids[0], e)
-                failures.append(Failure(lat.utt_ids[0], str(e)))
-                continue
-            count += 1
-    return count, failures

@@ -378,16 +378,22 @@ class KaldiWriter:
     Args:
         wspecifier: ``ark:``, ``ark,t:`` or ``ark,scp:`` specifier.
         compact: write CompactLattices (else Lattices).
+        index: keep ``index`` for any specifier (``ark,scp`` always keeps it, for the scp).
+
+    Attributes:
+        index: (key, byte offset of its value, value length in bytes) of each entry written,
+            or None.
     """
 
-    def __init__(self, wspecifier: str, compact: bool = True) -> None:
+    def __init__(self, wspecifier: str, compact: bool = True, index: bool = False) -> None:
         self.spec = parse_specifier(wspecifier)
         if self.spec.kind not in ("ark", "ark,scp"):
             raise InputError(f"{wspecifier!r}: write with ark: or ark,scp:")
         if self.spec.kind == "ark,scp" and _is_stream(self.spec.paths[0]):
             raise InputError(f"{wspecifier!r}: ark,scp needs a file for the archive")
         self.compact = compact
-        self._scp: list[str] = []
+        self.index: list[tuple[str, int, int]] | None = (
+            [] if index or self.spec.kind == "ark,scp" else None)
 
     def __enter__(self) -> "KaldiWriter":
         self._cm = open_output(self.spec.paths[0])
@@ -406,18 +412,24 @@ class KaldiWriter:
         if not utt or not utt.isprintable() or any(c.isspace() for c in utt):
             raise InputError(f"utterance {utt!r}: not a Kaldi table key (empty, or whitespace "
                              f"or a non-printable character in it); not written")
-        key = utt.encode() + b" "
         if self.spec.text:
             value = kaldi_text.format_text(lat, self.compact)
         else:
             value = kaldi_binary.format_binary(lat, self.compact)
-        self._f.write(key + value)
-        if self.spec.kind == "ark,scp":
-            self._scp.append(f"{lat.utt_ids[0]} {self.spec.paths[0]}:{self._offset + len(key)}\n")
-        self._offset += len(key) + len(value)
+        self.write_entry(utt, value)
+
+    def write_entry(self, key: str, value: bytes) -> None:
+        """Append ``key``, a space and ``value``: an entry already formatted (as ``write``
+        formats it, e.g. copied from another archive this class wrote)."""
+        head = key.encode() + b" "
+        self._f.write(head + value)
+        if self.index is not None:
+            self.index.append((key, self._offset + len(head), len(value)))
+        self._offset += len(head) + len(value)
 
     def __exit__(self, *exc) -> None:
         self._cm.__exit__(*exc)
         if exc[0] is None and self.spec.kind == "ark,scp":
             with open_output(self.spec.paths[1], "w") as f:
-                f.write("".join(self._scp))
+                f.write("".join(f"{key} {self.spec.paths[0]}:{offset}\n"
+                                for key, offset, _ in self.index))

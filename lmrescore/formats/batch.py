@@ -1,12 +1,13 @@
-"""Split batches into single lattices and assemble single lattices into batches."""
+"""Split batches into single lattices and assemble single lattices into batches; write a stream of
+batches one lattice at a time."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from lmrescore.errors import InputError
+from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.lattice import Lattice
 
 log = logging.getLogger(__name__)
@@ -100,3 +101,20 @@ def skip_bad_batches(items: Iterable[tuple[Lattice | None, list[tuple[str, Input
             log.warning("skipping %s: %s", utt, e)
         if lat is not None:
             yield lat
+
+
+def write_each(lattices: Iterable[Lattice], write_one: Callable[[Lattice], None]
+               ) -> tuple[int, list[Failure]]:
+    """``write_one`` each lattice (a batch of one) of the batches; one whose write raises an
+    ``InputError`` is logged and returned, and the others are written."""
+    count, failures = 0, []
+    for batch in lattices:
+        for lat in unbatch(batch):
+            try:
+                write_one(lat)
+            except InputError as e:
+                log.warning("not writing %s: %s", lat.utt_ids[0], e)
+                failures.append(Failure(lat.utt_ids[0], str(e)))
+                continue
+            count += 1
+    return count, failures

@@ -17,6 +17,8 @@ from lmrescore.errors import InputError
 from lmrescore.lm.config import DataConfig
 from lmrescore.vocab import BOS, EOS, EPS, UNK, Vocab
 
+SP_SAMPLE = 1_000_000  # sentences sentencepiece trains on at most (0: all of them)
+
 
 class Units(Protocol):
     """Turns words into model tokens."""
@@ -79,7 +81,12 @@ class PieceUnits(_EncodeByWord):
 
     @classmethod
     def train(cls, sentences: Iterable[Sequence[str]], vocab_size: int) -> "PieceUnits":
-        """Train a unigram sentencepiece model whose ids 0-3 are ``<eps> <s> </s> <unk>``."""
+        """Train a unigram sentencepiece model whose ids 0-3 are ``<eps> <s> </s> <unk>``.
+
+        The sentences are streamed into sentencepiece, which keeps a uniform sample of
+        ``SP_SAMPLE`` of them (its reservoir, fixed seed): memory is bounded by the sample, not
+        the corpus, and a corpus within the sample trains on every sentence, in order.
+        """
         import sentencepiece as spm
 
         out = io.BytesIO()
@@ -88,7 +95,7 @@ class PieceUnits(_EncodeByWord):
             model_writer=out, vocab_size=vocab_size, model_type="unigram",
             character_coverage=1.0, pad_id=0, pad_piece=EPS, bos_id=1, bos_piece=BOS,
             eos_id=2, eos_piece=EOS, unk_id=3, unk_piece=UNK, minloglevel=2,
-            num_threads=1)
+            num_threads=1, input_sentence_size=SP_SAMPLE, shuffle_input_sentence=True)
         return cls(out.getvalue())
 
 

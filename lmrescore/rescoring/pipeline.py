@@ -59,6 +59,16 @@ class RunSummary:
         for key, value in result.counts.items():
             self.counts[key] = self.counts.get(key, 0) + value
 
+    def merge(self, other: "RunSummary") -> None:
+        """Add the totals of another process's run; its 1-best go after these."""
+        self.one_best.update(other.one_best)
+        self.failed += other.failed
+        for key in ("lattices", "arcs_in", "arcs_pruned", "arcs_expanded", "oov_words", "words",
+                    "seconds", "cpu_seconds"):
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+        for key, value in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + value
+
     def word_errors(self, refs: dict[str, list[str]]) -> tuple[WordErrors, int]:
         """Errors of the 1-best against ``refs`` over the rescored utterances that have one, and
         how many those are."""
@@ -86,14 +96,15 @@ def rescore_stream(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
         progress: show a progress bar on stderr.
     """
     summary = RunSummary()
-    for result in rescored_batches(rescorer, batches, summary, progress):
+    for _, result in rescored_batches(rescorer, batches, summary, progress):
         if on_batch is not None:
             on_batch(result)
     return summary
 
 
 def rescored_batches(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
-                     summary: RunSummary, progress: bool = True) -> Iterator[RescoredBatch]:
+                     summary: RunSummary, progress: bool = True, share: tuple[int, int] = (0, 1)
+                     ) -> Iterator[tuple[int, RescoredBatch]]:
     """Rescore batch after batch, counting into ``summary``; failures are logged and counted,
     the other lattices go on. Nothing is kept but the 1-best, so memory is flat in the number
     of batches.
@@ -106,19 +117,24 @@ def rescored_batches(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
             read), e.g. from :func:`lmrescore.formats.read_lattice_batches`.
         summary: the run's totals and 1-best, updated as each batch is done.
         progress: show a progress bar on stderr.
+        share: (rank, world): rescore and count only the batches ``i`` with
+            ``i % world == rank`` (one process of several); the ids of the others are checked
+            all the same, so that a repeated id fails in whichever share it falls.
     Returns:
-        an iterator of each batch's result.
+        an iterator of (the batch's index in ``batches``, its result).
     """
     decode = rescorer.symbols.decode
+    rank, world = share
     seen: set[str] = set()
     with tqdm(desc="rescoring", unit="lat", mininterval=5, disable=not progress) as bar:
-        for lat, errors in batches:
-            summary.lattices += len(errors)
-            failed = [Failure(utt, str(e)) for utt, e in errors]
+        for i, (lat, errors) in enumerate(batches):
+            repeated: list[Failure] = []
             if lat is not None:
                 lat, repeated = _first_of_each_id(lat, seen)
-                summary.lattices += len(repeated)
-                failed += repeated
+            if i % world != rank:
+                continue
+            summary.lattices += len(errors) + len(repeated)
+            failed = [Failure(utt, str(e)) for utt, e in errors] + repeated
             result = None
             if lat is not None:
                 wall, cpu = time.perf_counter(), time.process_time()
@@ -135,7 +151,7 @@ def rescored_batches(rescorer: LatticeRescorer, batches: Iterable[ReadBatch],
                 log.warning("skipping %s: %s", f.utt_id, f.message)
             summary.failed += failed
             if result is not None:
-                yield result
+                yield i, result
 
 
 def _first_of_each_id(lat: Lattice, seen: set[str]) -> tuple[Lattice | None, list[Failure]]:

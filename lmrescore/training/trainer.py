@@ -1,5 +1,5 @@
 """The training loop: BPTT (exact recurrence) or AFP (order-K fixed point), resumable, in one
-process or several (``torchrun``, lmrescore/training/distributed.py).
+process or several (``torchrun``, lmrescore/distributed.py).
 
 An experiment directory holds ``words.txt``, ``config.yaml``, ``data/`` (the texts as token ids,
 lmrescore/lm/corpus.py), ``last.pt`` (resume point, written every ``save_every`` steps and at
@@ -39,7 +39,7 @@ from lmrescore.lm.evaluate import Perplexity, perplexity
 from lmrescore.online.fpp_lm import FPPStreams
 from lmrescore.lm.model import RNNLM
 from lmrescore.training.curves import plot_curves
-from lmrescore.training.distributed import Dist
+from lmrescore.distributed import Dist
 from lmrescore.lm.units import Units, make_units, units_from_checkpoint
 from lmrescore.vocab import Vocab
 

@@ -1,6 +1,7 @@
-"""Training in several processes (``torchrun``): who this process is, and the few collectives the
-trainer needs. In a single process every operation is the identity, so one-process training
-runs exactly the code it ran before.
+"""Several processes (``torchrun``): who this process is, and the few collectives that training
+(lmrescore/training/trainer.py) and sharded rescoring (lmrescore/rescoring/sharded.py) need. In a
+single process every operation is the identity, so one-process runs run exactly the code they
+ran before.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the process group uses ``nccl`` on GPUs, ``gloo`` on
 CPU; small CPU-side exchanges (losses, random states, carried states) always go over ``gloo``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -36,16 +38,22 @@ class Dist:
     group: Any = None
 
     @classmethod
-    def from_env(cls, device: str) -> "Dist":
-        """Join the job ``torchrun`` started (its environment), or a single process."""
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+    def from_env(cls, device: str, timeout: timedelta | None = None) -> "Dist":
+        """Join the job ``torchrun`` started (its environment), or a single process.
+
+        Args:
+            device: ``cuda``: gradients go over ``nccl``; else everything over ``gloo``.
+            timeout: how long a collective waits for the slowest process before it fails
+                (default: torch's).
+        """
+        world = world_size()
         if world == 1:
             return cls()
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         cuda = device.startswith("cuda")
         if cuda:
             torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if cuda else "gloo")
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout)
         group = dist.new_group(backend="gloo") if cuda else dist.group.WORLD
         return cls(dist.get_rank(), world, local_rank, group)
 
@@ -92,6 +100,14 @@ class Dist:
         dist.all_gather_object(out, obj, group=self.group)
         return out
 
+    def collect(self, obj: Any) -> list[Any] | None:
+        """Every process's ``obj``, in rank order, in rank 0; None in the others."""
+        if self.world == 1:
+            return [obj]
+        out: list[Any] | None = [None] * self.world if self.is_main else None
+        dist.gather_object(obj, out, dst=0, group=self.group)
+        return out
+
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier(group=self.group)
@@ -99,3 +115,8 @@ class Dist:
     def close(self) -> None:
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def world_size() -> int:
+    """The number of processes ``torchrun`` started (``WORLD_SIZE``; 1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))

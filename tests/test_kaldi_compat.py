@@ -434,10 +434,16 @@ def test_gzip_pipe_of_a_kaldi_archive(tmp_path: Path) -> None:
     assert [u for u, x in got if not isinstance(x, InputError)] == ["u0", "u1"]
 
 
-# ----------------------------------------------------- the committed archives in Kaldi's layout
+# ------------------- the committed archives (and the recipe's, once made) in Kaldi's layout
 
-@pytest.mark.parametrize("path", [DEMO / "lat.ark", FIXTURES / "lats.ark"])
-def test_committed_archives_are_in_kaldi_layout(path: Path, tmp_path: Path) -> None:
+RECIPE = DEMO.parent / "data"  # egs/ptb/s5/data: the recipe's 500 real lattices, once made
+
+
+@pytest.mark.parametrize("path", [DEMO / "lat.ark", FIXTURES / "lats.ark",
+                                  RECIPE / "dev" / "lat.ark", RECIPE / "test" / "lat.ark"])
+def test_archives_are_in_kaldi_layout(path: Path, tmp_path: Path) -> None:
+    if not path.is_file():
+        pytest.skip(f"{path} is made by egs/ptb/s5/run.sh --stop-stage 3")
     data = path.read_bytes()
     words = path.parent / "words.txt"
     from lmrescore.vocab import Vocab

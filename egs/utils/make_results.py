@@ -28,7 +28,8 @@ def perplexities(path: Path) -> dict[int | None, float]:
 
 
 # rescoring systems: folders score_<prefix><number> (utils/rescore_tuned.sh), in table order
-SYSTEMS = (("fp_k", "fixed-point K="), ("nbest", "n-best N="), ("ngram", "n-gram approx n="))
+SYSTEMS = (("fp_k", "fixed-point K="), ("nbest", "n-best N="), ("ngram", "n-gram approx n="),
+           ("fp_arpa_k", "fixed-point + first-pass n-gram, K="))
 
 
 def parse_system(sdir: Path) -> tuple[int, int] | None:
@@ -117,7 +118,9 @@ def main() -> None:
         "",
         f"{utts} test sentences ({ref_words} words, `{lat / 'text'}`) spoken by espeak-ng and "
         f"decoded by PocketSphinx (`local/make_lattices.sh`); {arcs:.1f} arcs per lattice on "
-        "average. The lattices carry acoustic scores only; rescoring adds the RNN LM's. Each "
+        "average. The lattices carry acoustic scores only; rescoring adds the RNN LM's (and, "
+        "in the systems with the first-pass n-gram, `--arpa-scale` times the decoder's own "
+        "trigram, `local/make_first_pass_arpa.sh`, scored exactly on the same expansion). Each "
         "system rescores the dev lattices "
         f"({dev_utts} valid sentences, `{args.dev_dir / 'text'}`) and the test lattices the "
         "same way; the LM weight LMWT (= 1 / acoustic scale) and the word insertion penalty "

@@ -9,10 +9,12 @@
 # utils/train_lms.sh (best.pt, results.json, .done.train).
 # Options: --nj N, --cmd (job launcher, see cmd.sh), --orders "K ..." (every model is rescored
 #   exactly at these K and at its own K), --nbest-sizes "N ...", --ngram-orders "n ...",
-#   --score-opts (to every `lmrescore score`), --tune-opts (to `lmrescore tune`); the defaults
-#   are the settings of the full recipes (egs/ptb/s5, egs/wikitext2/s5).
-# Writes EXP/<model>/score_<system>/ (system: fp_k<K>, nbest<N>, ngram<n>), each complete when
-# its .done is there; a rerun redoes only what is not.
+#   --score-opts (to every `lmrescore score`), --tune-opts (to `lmrescore tune`), --arpa FILE
+#   (the first-pass n-gram: one more system per model, at its own K, the RNN LM plus
+#   --arpa-scale times the n-gram's log-prob); the defaults are the settings of the full recipes
+#   (egs/ptb/s5, egs/wikitext2/s5).
+# Writes EXP/<model>/score_<system>/ (system: fp_k<K>, nbest<N>, ngram<n>, fp_arpa_k<K>), each
+# complete when its .done is there; a rerun redoes only what is not.
 
 set -euo pipefail
 nj=2
@@ -26,7 +28,9 @@ ngram_orders="4"        # baseline: Kaldi's pruned rescoring, states merged by t
 # before the order-K expansion. Every system rescores the same pruned lattices.
 score_opts="--acoustic-scale 0.1 --beam 10 --prune-order 2 --prune-beam 5"
 tune_opts="--inv-acoustic-scale 4:30 --word-ins-penalty=-2:6"
-help_message=$(sed -n '2,16s/^# \{0,1\}//p' "$0")
+arpa=                   # first-pass n-gram (ARPA, e.g. of local/make_first_pass_arpa.sh)
+arpa_scale=0.5          # its weight beside the RNN LM's
+help_message=$(sed -n '2,18s/^# \{0,1\}//p' "$0")
 . utils/parse_options.sh
 if [ $# -lt 4 ]; then echo "$help_message" >&2; exit 1; fi
 dev=$1; test=$2; exp=$3
@@ -45,10 +49,12 @@ for m in "$@"; do
 print("" if k is None else k)' "$dir/results.json")
   systems=$(for k in $(echo $orders $own | tr ' ' '\n' | sort -nu); do echo fp_k$k; done
             for n in $nbest_sizes; do echo nbest$n; done
-            for n in $ngram_orders; do echo ngram$n; done)
+            for n in $ngram_orders; do echo ngram$n; done
+            if [ -n "$arpa" ] && [ -n "$own" ]; then echo fp_arpa_k$own; fi)
   for system in $systems; do
     case $system in
       fp_k*) opts="--order ${system#fp_k}" ;;
+      fp_arpa_k*) opts="--order ${system#fp_arpa_k} --arpa $arpa --arpa-scale $arpa_scale" ;;
       nbest*) opts="--method nbest --num-paths ${system#nbest}" ;;
       ngram*) opts="--method ngram-approx --max-ngram-order ${system#ngram}" ;;
     esac

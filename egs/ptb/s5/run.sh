@@ -10,7 +10,7 @@
 #        ./run.sh --quick --corpus-dir /path/to/ptb  # every stage on a small slice: 2000
 #            training sentences, 1 epoch of 32-unit BPTT, AFP K=4 and FPP LMs, 5 lattices
 # Other options (see the variables below): --models, --train-opts, --rescore-opts,
-#   --num-utts, --num-dev-utts, --check-md5, --model-dir.
+#   --num-utts, --num-dev-utts, --check-md5, --model-dir, --first-pass-arpa.
 # Stages: 0 data, 1 training (builds each LM's vocabulary; utils/train_lms.sh), 2 perplexity
 #   (utils/eval_lms.sh), 3 lattices, 4 rescoring and tuning on dev (utils/rescore_lms.sh),
 #   5 RESULTS.md (utils/make_results.py). Every finished unit of work leaves a .done marker;
@@ -36,6 +36,10 @@ num_dev_utts=300       # valid sentences, for tuning the LM weight and insertion
 # sizes, n-gram orders), beams and tuning grid of the full recipe; --config FILE for values
 # with spaces (e.g. orders="2 4")
 rescore_opts=
+# true: one more system per model, the RNN LM interpolated with the decoder's own trigram
+# (local/make_first_pass_arpa.sh; with PocketSphinx 5.1.1 it builds a patched PocketSphinx,
+# which needs cmake and a C compiler)
+first_pass_arpa=true
 help_message=$(sed -n '2,18s/^# \{0,1\}//p' "$0")
 
 . ./cmd.sh
@@ -85,11 +89,15 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     --prefix ptb-valid $corpus/ptb.valid.txt $dev
   local/make_lattices.sh --nj $nj --cmd "$decode_cmd" --num-utts $num_utts --prefix ptb-test \
     $corpus/ptb.test.txt $lats
+  if $first_pass_arpa; then local/make_first_pass_arpa.sh $data/lang/first_pass.arpa.gz; fi
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   echo "$0: stage 4: rescoring dev and test lattices; weights tuned on dev"
-  utils/rescore_lms.sh --nj $nj --cmd "$decode_cmd" $rescore_opts $dev $lats $exp $models
+  arpa_opts=
+  if $first_pass_arpa; then arpa_opts="--arpa $data/lang/first_pass.arpa.gz"; fi
+  utils/rescore_lms.sh --nj $nj --cmd "$decode_cmd" $arpa_opts $rescore_opts $dev $lats $exp \
+    $models
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The first-pass trigram of local/make_lattices.sh (PocketSphinx's en-us.lm.bin) as an ARPA
+# file, for `lmrescore score --arpa` (interpolating it with the RNN LM).
+#
+# Usage: local/make_first_pass_arpa.sh [--tools-dir DIR] OUT.arpa.gz
+# PocketSphinx writes ARPA with its own writer (NGramModel.write). Release 5.1.1 crashes on
+# its own en-us model (the header counts 2051547 bigrams, the trie holds 2051541:
+# cmusphinx/pocketsphinx#502, fixed upstream after 5.1.1). If the installed release fails, its
+# source is downloaded from PyPI, local/pocketsphinx-arpa-counts.patch (sections and counts as
+# the trie holds them) applied, and it is built into DIR (needs cmake and a C compiler).
+
+set -euo pipefail
+tools_dir=exp/tools
+help_message=$(sed -n '2,10s/^# \{0,1\}//p' "$0")
+. utils/parse_options.sh
+if [ $# -ne 1 ]; then echo "$help_message" >&2; exit 1; fi
+out=$1
+
+if [ -f "$out" ]; then echo "$0: $out exists, nothing to do"; exit 0; fi
+mkdir -p "$(dirname "$out")"
+write_arpa='
+import os, sys, pocketsphinx
+lm = pocketsphinx.NGramModel.readfile(
+    os.path.join(pocketsphinx.get_model_path(), "en-us", "en-us.lm.bin"))
+lm.write(sys.argv[1], pocketsphinx.NGramModel.str_to_type("arpa"))'
+tmp=$out.tmp.arpa
+if ! python3 -c "$write_arpa" "$tmp" 2>/dev/null || ! tail -n 1 "$tmp" | grep -q '^\\end\\$'; then
+  echo "$0: the installed PocketSphinx cannot write its LM as ARPA; building a patched one"
+  version=$(python3 -c 'from importlib.metadata import version; print(version("pocketsphinx"))')
+  build=$tools_dir/pocketsphinx-$version
+  if [ ! -f "$build/.done" ]; then
+    rm -rf "$build" && mkdir -p "$build/src"
+    python3 -m pip download -q --no-deps --no-binary :all: "pocketsphinx==$version" -d "$build"
+    tar xzf "$build/pocketsphinx-$version.tar.gz" -C "$build/src" --strip-components 1
+    patch -d "$build/src" -p1 < local/pocketsphinx-arpa-counts.patch
+    python3 -m pip install -q --no-deps --target "$build/site" "$build/src"
+    touch "$build/.done"
+  fi
+  PYTHONPATH=$build/site python3 -c "$write_arpa" "$tmp"
+fi
+gzip -c "$tmp" > "$out.tmp"
+rm "$tmp"
+mv "$out.tmp" "$out"
+echo "$0: wrote $out: $(zcat "$out" | sed -n 's/^ngram //p' | tr '\n' ' ')"

@@ -18,10 +18,13 @@ out=$1
 
 if [ -f "$out" ]; then echo "$0: $out exists, nothing to do"; exit 0; fi
 mkdir -p "$(dirname "$out")"
+# (read through NGramModel.readfile, whose LogMath nothing keeps alive, every probability came
+# out as 0 in one run here; so a LogMath is kept, and the 1-grams are checked below)
 write_arpa='
 import os, sys, pocketsphinx
-lm = pocketsphinx.NGramModel.readfile(
-    os.path.join(pocketsphinx.get_model_path(), "en-us", "en-us.lm.bin"))
+logmath = pocketsphinx.LogMath()
+lm = pocketsphinx.NGramModel(pocketsphinx.Config(), logmath,
+                             os.path.join(pocketsphinx.get_model_path(), "en-us", "en-us.lm.bin"))
 lm.write(sys.argv[1], pocketsphinx.NGramModel.str_to_type("arpa"))'
 tmp=$out.tmp.arpa
 if ! python3 -c "$write_arpa" "$tmp" 2>/dev/null || ! tail -n 1 "$tmp" | grep -q '^\\end\\$'; then
@@ -37,6 +40,10 @@ if ! python3 -c "$write_arpa" "$tmp" 2>/dev/null || ! tail -n 1 "$tmp" | grep -q
     touch "$build/.done"
   fi
   PYTHONPATH=$build/site python3 -c "$write_arpa" "$tmp"
+fi
+if ! awk '/^\\1-grams:/ { on = 1; next } /^\\/ { on = 0 } on && NF > 1 && $1 != "-0.0000" { ok = 1 }
+         END { exit !ok }' "$tmp"; then
+  echo "$0: every 1-gram of $tmp has log-prob 0: not a usable LM" >&2; exit 1
 fi
 gzip -c "$tmp" > "$out.tmp"
 rm "$tmp"

@@ -7,8 +7,9 @@ of :func:`lmrescore.formats.kaldi_binary.parse_binary`, followed by pointer doub
 bodies at once), so the cost per run is a fixed number of numpy passes, not one per lattice.
 
 The run stops before the first entry this fast path cannot vouch for (a bad header, a body
-that does not end where the next key begins, anything but whitespace and a key between two
-entries): the caller reads that entry the per-entry, failure-tolerant way. An entry that is
+that does not end where the next key begins or before the data does, anything but whitespace
+and a key between two entries, an entry larger than the cap): the caller reads that entry the
+per-entry, failure-tolerant way. An entry that is
 well formed but not a valid lattice (no final state, a state or word out of range) is decoded
 again on its own by :func:`~lmrescore.formats.kaldi_binary.parse_binary`, which names the
 error, so errors and lattices are exactly those of per-entry reading.
@@ -221,16 +222,20 @@ def _walk(w: np.ndarray, total: int, first: np.ndarray, size: np.ndarray,
     return _Walk(states=states, fst_end=fst_end, narcs=s_narcs, arcs=arcs)
 
 
-def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None) -> Run:
+def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None, base: int = 0,
+               max_bytes: int | None = None) -> Run:
     """Read up to ``max_entries`` binary entries from ``pos`` (the first byte of a key).
 
     Args:
-        data: the archive bytes.
-        pos: where an entry's key begins.
+        data: the archive bytes, or a window on them.
+        pos: where an entry's key begins in ``data``.
         max_entries: the most entries to consume (good and bad).
         symbols: words.txt to check word ids against, or None.
+        base: the archive offset of ``data[0]``, for error messages.
+        max_bytes: the run stops before an entry (key and value) larger than this.
     Returns:
-        the run; ``count == 0`` when the entry at ``pos`` is not one this fast path reads.
+        the run (``end`` an offset in ``data``); ``count == 0`` when the entry at ``pos`` is not
+        one this fast path reads.
     """
     h = _headers(data, pos, max_entries)
     if h is None:
@@ -247,28 +252,33 @@ def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None) -
     broken |= walk.fst_end == total
     end_pos = (h.body_pos + 4 * (walk.fst_end - first)).tolist()
     count = int(broken.argmax()) if broken.any() else size.shape[0]
+    key_pos = [pos]
     for j in range(count - 1):  # between two entries: whitespace, then the next key
         key = data[end_pos[j]: int(h.marker[j + 1])].lstrip(_WS)
         if not _KEY.fullmatch(key):
             count = j + 1
             break
         h.keys.append(key.decode("utf-8", "replace"))
+        key_pos.append(int(h.marker[j + 1]) - len(key))
+    if max_bytes is not None:
+        count = next((j for j in range(count) if end_pos[j] - key_pos[j] > max_bytes), count)
     if count == 0:
         return Run(count=0)
     num_s = int(h.num_states[:count].sum())
     return _lattices(w32, h, count, walk.states[:num_s], walk.narcs[:num_s],
-                     walk.arcs[:int(walk.narcs[:num_s].sum())], end_pos[count - 1], data, symbols)
+                     walk.arcs[:int(walk.narcs[:num_s].sum())], end_pos[count - 1], data, symbols,
+                     base)
 
 
 def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, counts: np.ndarray,
-              arcs: np.ndarray, end: int, data: bytes, symbols: Vocab | None) -> Run:
+              arcs: np.ndarray, end: int, data: bytes, symbols: Vocab | None, base: int) -> Run:
     """Check and convert the first ``count`` walked entries (as ``kaldi.to_lattice`` does).
 
     Args:
         w32: (T,) int32 words of the bodies; h: the entries' headers.
         states, counts: (S,) word index and arc count of each state record [entry][state].
         arcs: (A,) word index of each arc record [entry][state][arc].
-        end: archive offset just past the last entry.
+        end: offset in ``data`` just past the last entry; base: archive offset of ``data[0]``.
     """
     f32 = w32.view("<f4")
     num_states, start, compact = h.num_states[:count], h.start[:count], h.compact[:count]
@@ -299,7 +309,7 @@ def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, coun
     errors = []
     for j in np.nonzero(bad)[0].tolist():
         try:
-            parse_binary(data, int(h.fst_pos[j]), h.keys[j], symbols)
+            parse_binary(data, int(h.fst_pos[j]), h.keys[j], symbols, base)
         except EntryError as e:
             errors.append((h.keys[j], e))
     assert len(errors) == int(bad.sum()), "a lattice the batch check rejected parsed on its own"

@@ -364,9 +364,9 @@ def _scp_entry(key: str, rx: str, symbols: Vocab | None, max_bytes: int
                 return
         value = _bounded(win, win.base, max_bytes, lambda data, eof: _parse_value(
             data, 0, key, 1, symbols, win.base, eof))
-        yield key, (value[0] if value is not None else InputError(
-            f"utterance {key} ({path}, offset {offset or 0}): the value is larger than the cap "
-            f"of {max_bytes} bytes"))
+    yield key, (value[0] if value is not None else InputError(  # once a pipe is known good
+        f"utterance {key} ({path}, offset {offset or 0}): the value is larger than the cap of "
+        f"{max_bytes} bytes"))
 
 
 def read_kaldi(rspecifier: str, symbols: Vocab | None = None, max_bytes: int = MAX_ENTRY_BYTES

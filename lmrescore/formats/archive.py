@@ -34,7 +34,7 @@ from lmrescore.errors import InputError
 from lmrescore.formats import kaldi_binary, kaldi_text
 from lmrescore.formats.batch import batches, join
 from lmrescore.formats.kaldi import EntryError, Truncated
-from lmrescore.formats.kaldi_batch import decode_run
+from lmrescore.formats.kaldi_batch import Run, decode_run
 from lmrescore.formats.kaldi_binary import FST_MAGIC_BYTES, NULL_B
 from lmrescore.formats.limits import MAX_ENTRY_BYTES
 from lmrescore.formats.resync import resync
@@ -55,9 +55,10 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class _Short:
     """The data ends before what is parsed may: read on to offset ``need`` (of the same data)
-    at least, then parse again."""
+    at least, then parse again; it probably ends by ``guess`` (None: no better guess)."""
 
     need: int
+    guess: int | None = None
 
 
 def _parse_value(data: bytes, pos: int, key: str, line: int, symbols: Vocab | None, base: int,
@@ -83,7 +84,7 @@ def _parse_value(data: bytes, pos: int, key: str, line: int, symbols: Vocab | No
         try:
             return kaldi_binary.parse_binary(data, pos, key, symbols, base)
         except Truncated as e:
-            return (e, None) if eof else _Short(e.need)
+            return (e, None) if eof else _Short(e.need, e.guess)
         except EntryError as e:
             return e, e.end
     nl = _SPACES.match(data, pos).end()
@@ -156,7 +157,8 @@ def _bounded(win: Window, start: int, max_bytes: int,
             return parse(data, True)
         if win.end >= limit:
             return None
-        win.fill(min(limit, max(win.base + got.need, start + 2 * (win.end - start))))
+        ahead = win.base + (got.need if got.guess is None else got.guess)
+        win.fill(min(limit, max(ahead, start + 2 * (win.end - start))))
 
 
 class _Cursor:
@@ -274,9 +276,7 @@ def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
     count = 0
     window = batch_size  # halved after each entry the fast path refuses, so refusals stay cheap
     while cursor.at_entry():
-        win.fill(cursor.pos + win.chunk)
-        run = decode_run(win.buf, cursor.pos - win.base, min(window, batch_size - count), symbols,
-                         win.base, max_bytes)
+        run = _decode_run(win, cursor.pos, min(window, batch_size - count), symbols, max_bytes)
         window = min(2 * window, batch_size) if run.count else max(1, window // 2)
         if run.count:
             cursor.pos = win.base + run.end
@@ -296,6 +296,19 @@ def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
             pieces, errors, count = [], [], 0
     if pieces or errors:
         yield (join(pieces) if pieces else None), errors
+
+
+def _decode_run(win: Window, pos: int, max_entries: int, symbols: Vocab | None,
+                max_bytes: int) -> Run:
+    """``decode_run`` at archive offset ``pos``, the window read on while the first entry may
+    end past it (up to ``max_bytes`` from ``pos``); ``end`` is an offset of the window."""
+    win.fill(pos + win.chunk)
+    while True:
+        run = decode_run(win.buf, pos - win.base, max_entries, symbols, win.base, max_bytes)
+        if run.need is None or win.eof or win.base + run.need - pos > max_bytes:
+            return run
+        ahead = win.base + (run.need if run.guess is None else run.guess)
+        win.fill(min(pos + max_bytes + 4, max(ahead, pos + 2 * (win.end - pos))))
 
 
 def _lines(win: Window) -> Iterator[bytes]:

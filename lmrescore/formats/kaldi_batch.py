@@ -28,7 +28,8 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import TIDS, EntryError
-from lmrescore.formats.kaldi_binary import FST_HEAD, NULL_B, jump, parse_binary, power_tables
+from lmrescore.formats.kaldi_binary import (FST_HEAD, NULL_B, extrapolate, jump, parse_binary,
+                                            power_tables)
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
@@ -48,12 +49,17 @@ class Run:
         lattices: the good ones as one batch, in archive order, or None.
         errors: (utterance id, error) of the bad ones, in archive order.
         end: archive offset just past the last entry consumed.
+        need: with ``count == 0``, where the data would have to reach at least for the first
+            entry to end in it (None: it does not lack data): read on and try again.
+        guess: where the first entry probably ends (None: no better guess than ``need``).
     """
 
     count: int
     lattices: Lattice | None = None
     errors: list[tuple[str, InputError]] = field(default_factory=list)
     end: int = 0
+    need: int | None = None
+    guess: int | None = None
 
 
 @dataclass
@@ -88,13 +94,19 @@ def _markers(data: bytes, start: int) -> Iterator[tuple[int, int]]:
         fst = data.find(FST_HEAD, fst + 1)
 
 
-def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
-    """Headers of up to ``max_entries`` binary entries from ``pos``, stopping at a bad one."""
+def _headers(data: bytes, pos: int, max_entries: int) -> tuple[_Headers | None, int | None]:
+    """Headers of up to ``max_entries`` binary entries from ``pos``, stopping at a bad one.
+
+    Returns:
+        the headers (None: not even the first one), and if the first one's FST does not fit in
+        ``data`` and no other entry follows it there, how far ``data`` would have to reach.
+    """
     key = _KEY.match(data, pos)
     found = list(islice(_markers(data, key.end()), max_entries + 1)) if key else []
     if not found or found[0][0] != key.end():
-        return None
+        return None, None
     markers = [m for m, _ in found]
+    need = None
     cols: list[list[int]] = [[] for _ in range(7)]
     for j, m in enumerate(markers[:max_entries]):
         fst = found[j][1]
@@ -104,17 +116,21 @@ def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
             break
         body = fst + 14 + len(arc_type) + _HEADER_TAIL.size
         if body > limit:
+            need = body if len(markers) == 1 else None
             break
         _, flags, _, start, num_states, _ = _HEADER_TAIL.unpack_from(data, body - 40)
         if flags & 3 or not 0 < num_states <= (limit - body) // 4:
+            short = not flags & 3 and num_states > 0 and len(markers) == 1
+            need = body + 4 * num_states if short else None
             break
         for col, v in zip(cols, (fst, body, limit, m, start, num_states, _ARC_TYPES[arc_type])):
             col.append(v)
     if not cols[0]:
-        return None
+        return None, need
     a = [np.array(c, dtype=np.int64) for c in cols]
     return _Headers(keys=[key.group().decode("utf-8", "replace")], fst_pos=a[0], body_pos=a[1],
-                    limit=a[2], marker=a[3], start=a[4], num_states=a[5], compact=a[6] == 1)
+                    limit=a[2], marker=a[3], start=a[4], num_states=a[5],
+                    compact=a[6] == 1), None
 
 
 @dataclass
@@ -235,11 +251,11 @@ def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None, b
         max_bytes: the run stops before an entry (key and value) larger than this.
     Returns:
         the run (``end`` an offset in ``data``); ``count == 0`` when the entry at ``pos`` is not
-        one this fast path reads.
+        one this fast path reads, or not in ``data`` (``need`` set: it may end further on).
     """
-    h = _headers(data, pos, max_entries)
+    h, need = _headers(data, pos, max_entries)
     if h is None:
-        return Run(count=0)
+        return Run(count=0, need=need)
     # bodies back to back, each up to the next marker, whole words, then one end slot
     size = (h.limit - h.body_pos) // 4
     w32 = np.frombuffer(b"".join([*(data[b: b + 4 * n] + b"\0\0\0\0" for b, n in zip(
@@ -252,6 +268,12 @@ def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None, b
     broken |= walk.fst_end == total
     end_pos = (h.body_pos + 4 * (walk.fst_end - first)).tolist()
     count = int(broken.argmax()) if broken.any() else size.shape[0]
+    if count == 0:  # the first FST does not end where it may: past the end of the data?
+        if int(h.limit[0]) != len(data):
+            return Run(count=0)
+        got = int((walk.states[:int(h.num_states[0])] != total).sum())
+        return Run(count=0, need=len(data) + 4, guess=extrapolate(
+            int(h.body_pos[0]), len(data), got, int(h.num_states[0])))
     key_pos = [pos]
     for j in range(count - 1):  # between two entries: whitespace, then the next key
         key = data[end_pos[j]: int(h.marker[j + 1])].lstrip(_WS)

@@ -65,6 +65,14 @@ def jump(tables: list[np.ndarray], x: np.ndarray, count: np.ndarray) -> np.ndarr
     return x
 
 
+def extrapolate(body: int, end: int, got: int, num_states: int) -> int:
+    """Where an FST body starting at ``body`` would end if its ``num_states`` states took the
+    room its first ``got`` states take up to ``end`` (an eighth more; at least ``end + 4``)."""
+    if got <= 0:
+        return end + 4
+    return max(end + 4, body + (end - body) * num_states * 9 // (8 * got))
+
+
 def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np.ndarray, int]:
     """Record offsets of a VectorFst body without a Python loop over states or arcs.
 
@@ -179,7 +187,8 @@ def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None,
         guess *= 4
     if end < 0:
         raise Truncated(f"utterance {utt_id} ({where}): truncated FST ({num_states} states "
-                        f"declared, the data ends at offset {base + len(buf)})", len(buf) + 4)
+                        f"declared, the data ends at offset {base + len(buf)})", len(buf) + 4,
+                        extrapolate(p, len(buf), int((starts < nwords).sum()), num_states))
     end_pos = p + 4 * end
     f = w.view("<f4")
     if compact:

@@ -18,7 +18,7 @@ from typing import IO
 
 from lmrescore.errors import InputError
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 """Bytes read at a time (at least)."""
 
 

@@ -338,9 +338,9 @@ def iter_scp(scp_path: str, symbols: Vocab | None = None, max_bytes: int = MAX_E
     with open_input(scp_path) as listing:
         for lineno, raw in enumerate(_lines(listing), 1):
             parts = raw.split(None, 1)
-            key = parts[0].decode("utf-8", "replace") if parts else ""
             if not parts:
                 continue
+            key = parts[0].decode("utf-8", "replace")
             if len(parts) != 2:
                 yield key, InputError(f"{scp_path}:{lineno}: expected 'key rxfilename'")
                 continue

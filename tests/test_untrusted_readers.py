@@ -532,3 +532,78 @@ def test_fuzzed_kaldi_archives_give_lattices_or_input_errors(text: bool, data) -
             assert isinstance(utt, str) and isinstance(lat, (Lattice, InputError))
             if isinstance(lat, Lattice):
                 assert lat.num_states <= 10_000 and lat.num_arcs <= 10_000
+
+
+# --- scp lines that fail alone; a k2 file that holds no lattices ---------------------------
+
+BAD_SCP_LINES = {  # what each bad line is, and what its error must say
+    "missing file": "missing.ark", "offset inside a value": "expected an FST",
+    "offset past the end": "past the end", "failing pipe": "exit status 1",
+    "offset no file has": "past the end", "not UTF-8": "UTF-8"}
+
+
+def _scp_with_bad_lines(tmp_path: Path, bad: list[str]) -> Path:
+    """An scp: ptb-001, a line for each of ``bad`` (keys of BAD_SCP_LINES), ptb-005."""
+    words = Vocab.load(FIXTURES / "words.txt")
+    lats = [lat for _, lat in read_lattices(f"ark:{FIXTURES / 'lats.ark'}", "kaldi", words)]
+    ark = tmp_path / "a.ark"
+    write_lattices(f"ark,scp:{ark},{tmp_path / 'a.scp'}", lats, "kaldi")
+    good = (tmp_path / "a.scp").read_text().splitlines()
+    second = int(good[1].rpartition(":")[2])
+    lines = {"missing file": f"m {tmp_path / 'missing.ark'}:8".encode(),
+             "offset inside a value": f"m {ark}:{second + 7}".encode(),
+             "offset past the end": f"m {ark}:{ark.stat().st_size + 10}".encode(),
+             "failing pipe": b"m false |",
+             "offset no file has": f"m {ark}:{10 ** 30}".encode(),
+             "not UTF-8": b"m caf\xe9.ark"}
+    scp = tmp_path / "b.scp"
+    scp.write_bytes(b"\n".join([good[0].encode(), *(lines[b] for b in bad), good[4].encode()])
+                    + b"\n")
+    return scp
+
+
+@pytest.mark.parametrize("bad", list(BAD_SCP_LINES))
+def test_an_scp_line_that_cannot_be_read_fails_alone(tmp_path: Path, bad: str) -> None:
+    scp = _scp_with_bad_lines(tmp_path, [bad])
+    got = list(read_lattices(f"scp:{scp}", "kaldi", Vocab.load(FIXTURES / "words.txt")))
+    assert [u for u, _ in got] == ["ptb-001", "m", "ptb-005"]
+    assert [isinstance(x, InputError) for _, x in got] == [False, True, False]
+    message = str(got[1][1])
+    assert "b.scp:2: " in message and BAD_SCP_LINES[bad] in message, message
+
+
+def test_score_counts_each_bad_scp_line_as_failed(tmp_path: Path, caplog) -> None:
+    from test_cli_score import make_model
+
+    scp = _scp_with_bad_lines(tmp_path, list(BAD_SCP_LINES))
+    make_model(tmp_path / "lm.pt")
+    args = ["score", "--model", str(tmp_path / "lm.pt"), "--lattice", f"scp:{scp}", "--words",
+            str(FIXTURES / "words.txt"), "--one-best", str(tmp_path / "hyp")]
+    with caplog.at_level("INFO"):
+        assert main(args) == 1
+    assert "Done 2 lattices, failed for 6" in caplog.text
+    assert all(f"b.scp:{n}: " in caplog.text for n in range(2, 8))
+    assert [line.split()[0] for line in (tmp_path / "hyp").read_text().splitlines()] == \
+        ["ptb-001", "ptb-005"]
+    assert main(args + ["--max-failures", "0.8"]) == 0  # 6 of 8
+
+
+@pytest.mark.parametrize("obj", [torch.zeros(3), [1, 2], [torch.zeros(2)], [], "s", 7, {},
+                                 {"a": 1}])
+def test_a_k2_file_of_no_fsa_dict_is_one_line_and_exit_1(tmp_path: Path, obj: object,
+                                                          capsys) -> None:
+    from test_cli_score import make_model
+
+    make_model(tmp_path / "lm.pt")
+    pt = str(tmp_path / "x.pt")
+    torch.save(obj, pt)
+    common = ["--words", str(FIXTURES / "words.txt"), "--max-failures", "1"]
+    for command in (["info", pt, "--format", "k2"],
+                    ["convert", pt, str(tmp_path / "out"), "--in-format", "k2", "--out-format",
+                     "slf"],
+                    ["score", "--model", str(tmp_path / "lm.pt"), "--lattice", pt, "--format",
+                     "k2", "--one-best", str(tmp_path / "hyp")]):
+        assert main(["--log-level", "ERROR", *command, *common]) == 1, command
+        err = capsys.readouterr().err  # (score's progress bar aside)
+        said = [line for line in re.split(r"[\r\n]", err) if line.startswith("lmrescore")]
+        assert len(said) == 1 and "x.pt" in said[0] and "Traceback" not in err, err

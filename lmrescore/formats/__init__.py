@@ -23,10 +23,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lmrescore.errors import Failure, InputError
-from lmrescore.formats.archive import KaldiWriter, read_kaldi, read_kaldi_batches
+from lmrescore.formats.archive import read_kaldi, read_kaldi_batches
 from lmrescore.formats.batch import (ReadStats, batches, join, skip_bad, skip_bad_batches,
                                      unbatch, write_each)
 from lmrescore.formats.k2 import read_k2, write_k2
+from lmrescore.formats.kaldi_writer import KaldiWriter
 from lmrescore.formats.slf import read_slf, slf_file_name, write_slf
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.text_input import read_lines

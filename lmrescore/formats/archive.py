@@ -1,146 +1,104 @@
-"""Kaldi tables of lattices: rspecifiers / wspecifiers, archives that survive bad entries.
+"""Kaldi tables of lattices read: rspecifiers, archives read a chunk at a time that survive bad
+entries.
 
 rspecifiers: ``ark:lat.ark``, ``ark:gunzip -c lat.1.gz|``, ``ark,t:-``, ``scp:lat.scp``
-(``key file[:offset]`` lines). wspecifiers: ``ark:out.ark``, ``ark,t:-``, ``ark:| gzip -c > x.gz``,
-``ark,scp:out.ark,out.scp``. Files are written atomically; pipes and stdout stream. A pipe
-whose command fails is an error (raised once what it gave has been read).
+(``key rxfilename[:offset]`` lines), parsed by :mod:`lmrescore.formats.specifier`; written
+by :mod:`lmrescore.formats.kaldi_writer`. A pipe whose command fails is an error (raised once
+what it gave has been read).
 
 Entries are laid out as Kaldi's table code and lattice holders do (util/kaldi-table-inl.h,
 src/lat/kaldi-lattice.cc): the key, then a space (a tab is accepted; a newline is accepted
 and starts a text value); binary: the OpenFst FST right after it, no ``\\0B`` header (one is
 tolerated on reading, never written); text: a newline, lines, an empty (or blank) line.
 
-An archive is read whole into memory. A bad entry is yielded as an :class:`InputError` naming
-the utterance and byte offset or line. Reading goes on with the next entry: right after the bad
-one when its extent is known (a text value ends at its empty line; most bad binary values have
-a readable layout), else at the next place an entry can be found (``key `` + FST header, or a
-key line after an empty line); the error says which bytes were skipped, or where reading had
-to stop, and each FST seen in the skipped bytes counts as one more failed entry.
+An input is read through a window (:mod:`lmrescore.formats.window`) a chunk at a time, one
+entry after another, so memory is flat in the archive's length. An entry (key and value) of
+more than ``max_bytes`` (:data:`~lmrescore.formats.limits.MAX_ENTRY_BYTES`) fails once that
+many bytes of it have been read, or at once if its header claims more. A bad entry is yielded
+as an :class:`InputError` naming the utterance and byte offset or line. Reading goes on with
+the next entry: right after the bad one when its extent is known (a text value ends at its
+empty line; most bad binary values have a readable layout), else at the next place an entry
+can be found (:mod:`lmrescore.formats.resync`); the error says which bytes were skipped, or
+where reading had to stop, and each FST seen in the skipped bytes counts as one more failed
+entry. What is read does not depend on the chunk size.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import subprocess
-import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import TypeVar
 
-from kaldiio.utils import open_like_kaldi
-
-from lmrescore.atomic import atomic_open
 from lmrescore.errors import InputError
 from lmrescore.formats import kaldi_binary, kaldi_text
 from lmrescore.formats.batch import batches, join
-from lmrescore.formats.kaldi import EntryError
-from lmrescore.formats.kaldi_batch import decode_run
-from lmrescore.formats.kaldi_binary import FST_HEAD, FST_MAGIC_BYTES, NULL_B
+from lmrescore.formats.kaldi import EntryError, Truncated
+from lmrescore.formats.kaldi_batch import Run, decode_run
+from lmrescore.formats.kaldi_binary import FST_MAGIC_BYTES, NULL_B
+from lmrescore.formats.limits import MAX_ENTRY_BYTES
+from lmrescore.formats.resync import resync
+from lmrescore.formats.specifier import parse_specifier
+from lmrescore.formats.window import Window, open_input
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
-_WS = b" \t\n\r\x0b\x0c"  # C's isspace(): what ends a key
-_KEY = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
+_KEY = re.compile(rb"[^ \t\n\r\x0b\x0c]+")  # C's isspace() ends a key
+_NOT_WS = re.compile(rb"[^ \t\n\r\x0b\x0c]")
 _SPACES = re.compile(rb"[ \t\r\x0b\x0c]*")
 # where a text value ends: an empty or blank line (Kaldi splits lines on " \t\r")
 _END_OF_TEXT = re.compile(rb"\n[ \t\r]*(?:\n|\Z)")
-# where an entry can be found again after a bad one of unknown extent
-_BINARY_ENTRY = re.compile(rb"[\x21-\x7e]+[ \t](?:\0B)?" + re.escape(FST_HEAD))
-_TEXT_ENTRY = re.compile(rb"\n[ \t\r]*\n(?=[\x21-\x7e]+[ \t\r]*\n)")
-_FST = re.compile(re.escape(FST_HEAD))
+_PEEK = len(NULL_B) + len(FST_MAGIC_BYTES)  # the bytes after a key that tell binary from text
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Specifier:
-    """A parsed rspecifier / wspecifier.
+class _Short:
+    """The data ends before what is parsed may: read on to offset ``need`` (of the same data)
+    at least, then parse again; it probably ends by ``guess`` (None: no better guess)."""
 
-    Attributes:
-        kind: ``"ark"``, ``"scp"`` or ``"ark,scp"``.
-        text: ``t`` option (text output).
-        paths: one path (or two for ``ark,scp``).
-    """
-
-    kind: str
-    text: bool
-    paths: tuple[str, ...]
+    need: int
+    guess: int | None = None
 
 
-def parse_specifier(spec: str) -> Specifier:
-    """Split ``ark,t:path`` into kind, options and path(s)."""
-    head, sep, rest = spec.partition(":")
-    if not sep or not rest:
-        raise InputError(f"{spec!r}: expected a Kaldi specifier like ark:lat.ark or scp:lat.scp")
-    opts = head.split(",")
-    kinds = [o for o in opts if o in ("ark", "scp")]
-    if not kinds or len(set(kinds)) != len(kinds):
-        raise InputError(f"{spec!r}: the specifier must start with ark: or scp:")
-    kind = ",".join(kinds)
-    paths = tuple(rest.split(",", 1)) if kind == "ark,scp" else (rest,)
-    if kind == "scp,ark":
-        raise InputError(f"{spec!r}: write ark,scp:ARK,SCP")
-    return Specifier(kind=kind, text="t" in opts, paths=paths)
-
-
-def _read_all(path: str) -> tuple[bytes, InputError | None]:
-    """The whole content of a file, pipe (``cmd |``) or stdin (``-``).
-
-    Returns:
-        the bytes, and for a pipe whose command failed the error to raise once they are read.
-    Raises:
-        InputError: a file or stdin that cannot be read.
-    """
-    if path.strip().endswith("|"):
-        cmd = path.strip()[:-1].strip()
-        proc = subprocess.run(cmd, shell=True, stdout=subprocess.PIPE)
-        if proc.returncode == 0:
-            return proc.stdout, None
-        status = (f"exit status {proc.returncode}" if proc.returncode > 0
-                  else f"killed by signal {-proc.returncode}")
-        return proc.stdout, InputError(f"the input command {cmd!r} failed ({status}) after "
-                                       f"giving {len(proc.stdout)} bytes")
-    try:
-        if path == "-":
-            return sys.stdin.buffer.read(), None
-        with open(path, "rb") as f:
-            return f.read(), None
-    except OSError as e:
-        raise InputError(f"cannot read {path!r}: {e}") from e
-
-
-def _then_raise(items: Iterable, error: InputError | None) -> Iterator:
-    """``items``, then ``error`` raised (if any)."""
-    yield from items
-    if error is not None:
-        raise error
-
-
-def _parse_entry(data: bytes, pos: int, key: str, line: int,
-                 symbols: Vocab | None) -> tuple[Lattice | InputError, int | None]:
+def _parse_value(data: bytes, pos: int, key: str, line: int, symbols: Vocab | None, base: int,
+                 eof: bool) -> tuple[Lattice | InputError, int | None] | _Short:
     """Parse the value at ``pos`` (after the key and the space or tab that follows it).
 
     As Kaldi's lattice holders read (src/lat/kaldi-lattice.cc ``LatticeHolder::Read``): byte
     214 (the FST magic) starts a binary value; whitespace up to and including a newline starts
     a text one. ``\\0B`` before the magic is tolerated.
 
+    Args:
+        data: a window on the archive; base: the archive offset of ``data[0]``.
+        eof: whether ``data`` ends where the archive does.
     Returns:
-        the lattice or the error, and where the next entry starts (None: unknown).
+        the lattice or the error, and where in ``data`` the next entry starts (None: unknown);
+        or ``_Short`` if more data could parse otherwise.
     """
+    if not eof and len(data) < pos + _PEEK:
+        return _Short(pos + _PEEK)
     if data.startswith(NULL_B + FST_MAGIC_BYTES, pos):
         pos += len(NULL_B)
     if data.startswith(FST_MAGIC_BYTES[:1], pos):
         try:
-            return kaldi_binary.parse_binary(data, pos, key, symbols)
+            return kaldi_binary.parse_binary(data, pos, key, symbols, base)
+        except Truncated as e:
+            return (e, None) if eof else _Short(e.need, e.guess)
         except EntryError as e:
             return e, e.end
     nl = _SPACES.match(data, pos).end()
+    if nl >= len(data) and not eof:
+        return _Short(nl + 1)
     if nl >= len(data) or data[nl] != 10:
         got = repr(data[nl: nl + 1]) if nl < len(data) else "the end of the data"
-        return InputError(f"utterance {key} (archive offset {pos}, line {line}): expected an "
-                          f"FST (byte 214, binary) or a newline (text) after the key, got "
+        return InputError(f"utterance {key} (archive offset {base + pos}, line {line}): expected "
+                          f"an FST (byte 214, binary) or a newline (text) after the key, got "
                           f"{got}"), None
     end = _END_OF_TEXT.search(data, nl)
+    if not eof and (end is None or end.end() == len(data) and not end.group().endswith(b"\n")
+                    or end.group() == b"\n"):  # the value may go on past the end of data
+        return _Short(len(data) + 1)
     block = data[nl + 1: end.start() + 1] if end else data[nl + 1:]
     stop = end.end() if end else len(data)
     if not block.strip():
@@ -151,91 +109,153 @@ def _parse_entry(data: bytes, pos: int, key: str, line: int,
         return e, stop
 
 
+def _parse_entry(data: bytes, pos: int, line: int, symbols: Vocab | None, name: str, base: int,
+                 eof: bool) -> tuple[str, Lattice | InputError, int, int | None] | _Short:
+    """Parse the entry whose key starts at ``pos`` (arguments as for ``_parse_value``).
+
+    Returns:
+        the key, the lattice or the error, where in ``data`` the value starts and where the
+        next entry starts (None: unknown); or ``_Short``.
+    """
+    end = _KEY.match(data, pos).end()
+    if end >= len(data) and not eof:
+        return _Short(end + 1)
+    key = data[pos:end].decode("utf-8", "replace")
+    sep = data[end: end + 1]
+    if sep in (b" ", b"\t", b"\n"):  # a newline is not consumed: it starts a text value
+        value_pos = end + (sep != b"\n")
+        got = _parse_value(data, value_pos, key, line, symbols, base, eof)
+        return got if isinstance(got, _Short) else (key, got[0], value_pos, got[1])
+    value = InputError(f"utterance {key} ({name}, archive offset {base + end}, line {line}): "
+                       f"expected a space, tab or newline after the key, got {sep!r}" if sep else
+                       f"utterance {key} ({name}, archive offset {base + end}): the data ends "
+                       f"after the key")
+    return key, value, end, None
+
+
+def _bounded(win: Window, start: int, max_bytes: int,
+             parse: Callable[[bytes, bool], T | _Short]) -> T | None:
+    """``parse(data, eof)`` on the window's bytes, read on while it says they are short, up to
+    ``max_bytes`` from archive offset ``start`` (what it sees ends there). What it needs is
+    checked against the cap before the end of the input is: a claim past the cap fails as such
+    whether or not the input ends first, so the answer does not depend on the chunk size.
+
+    Returns:
+        what ``parse`` gave, or None: it needs more than ``max_bytes``.
+    """
+    limit = start + max_bytes
+    while True:
+        data, eof = win.buf, win.eof
+        if win.end > limit:
+            data, eof = data[: limit - win.base], False
+        got = parse(data, False)
+        if not isinstance(got, _Short):
+            return got
+        if win.base + got.need > limit:
+            return None
+        if eof:
+            return parse(data, True)
+        if win.end >= limit:
+            return None
+        ahead = win.base + (got.need if got.guess is None else got.guess)
+        win.fill(min(limit, max(ahead, start + 2 * (win.end - start))))
+
+
 class _Cursor:
     """A position in an archive, read one entry at a time the failure-tolerant way.
 
     Args:
-        data: the archive bytes; symbols: words.txt or None; name: for error messages.
+        win: the window on the archive; symbols: words.txt or None; name: for error messages;
+        max_bytes: the cap on one entry.
     """
 
-    def __init__(self, data: bytes, symbols: Vocab | None, name: str) -> None:
-        self.data, self.symbols, self.name = data, symbols, name
-        self.pos, self.line, self.line_pos = 0, 1, 0
+    def __init__(self, win: Window, symbols: Vocab | None, name: str, max_bytes: int) -> None:
+        self.win, self.symbols, self.name, self.max_bytes = win, symbols, name, max_bytes
+        self.pos = self.line_pos = win.base
+        self.line = 1
+
+    def _release(self, upto: int) -> None:
+        """Count the lines up to archive offset ``upto``; the window may drop what is before."""
+        self.line += self.win.buf.count(b"\n", self.line_pos - self.win.base,
+                                        upto - self.win.base)
+        self.line_pos = upto
+        self.win.release(upto)
 
     def at_entry(self) -> bool:
-        """Skip whitespace; whether an entry follows."""
-        data, n = self.data, len(self.data)
-        while self.pos < n and data[self.pos] in _WS:
-            self.pos += 1
-        return self.pos < n
+        """Skip whitespace; whether an entry follows (its key at ``pos``)."""
+        win = self.win
+        while (m := _NOT_WS.search(win.buf, self.pos - win.base)) is None:
+            self.pos = win.end
+            self._release(self.pos)
+            if not win.grow():
+                return False
+        self.pos = win.base + m.start()
+        self._release(self.pos)
+        return True
 
     def next_entries(self) -> list[tuple[str, Lattice | InputError]]:
         """The entry at ``pos``, which moves past it; if it is bad and its extent unknown, past
         the bytes skipped to the next entry found, with one error per FST seen in them."""
-        data, pos = self.data, self.pos
-        end = _KEY.match(data, pos).end()  # at_entry: pos is not whitespace
-        key = data[pos:end].decode("utf-8", "replace")
-        self.line += data.count(b"\n", self.line_pos, pos)
-        self.line_pos = pos
-        sep = data[end: end + 1]
-        if sep in (b" ", b"\t", b"\n"):  # a newline is not consumed: it starts a text value
-            value_pos = end + (sep != b"\n")
-            value, stop = _parse_entry(data, value_pos, key, self.line, self.symbols)
+        start, win = self.pos, self.win
+        got = _bounded(win, start, self.max_bytes, lambda data, eof: _parse_entry(
+            data, start - win.base, self.line, self.symbols, self.name, win.base, eof))
+        if got is None:
+            key, value, value_pos, stop = self._too_big(start)
         else:
-            value_pos, stop = end, None
-            value = InputError(f"utterance {key} ({self.name}, archive offset {end}, line "
-                               f"{self.line}): expected a space, tab or newline after the key, "
-                               f"got {sep!r}" if sep else
-                               f"utterance {key} ({self.name}, archive offset {end}): the data "
-                               f"ends after the key")
-        if stop is not None:
-            self.pos = stop
-            return [(key, value)]
-        if data.startswith(NULL_B + FST_MAGIC_BYTES, value_pos):
-            value_pos += len(NULL_B)
-        binary = data.startswith(FST_MAGIC_BYTES, value_pos)
-        what, lost = self._skip(value_pos + 1, binary)
+            key, value, value_pos, stop = got
+            value_pos += win.base
+            if stop is not None:
+                self.pos = win.base + stop
+                return [(key, value)]
+        data, v = win.buf, value_pos - win.base
+        if data.startswith(NULL_B + FST_MAGIC_BYTES, v):
+            v += len(NULL_B)
+        skip = win.base + v + 1
+        found, heads = resync(win, skip, data.startswith(FST_MAGIC_BYTES, v), self.max_bytes,
+                              self._release)
+        self.pos = win.end if found is None else found
+        what = (f"skipped to offset {found}" if found is not None else
+                f"no later entry found: reading stopped, bytes {skip - 1} to {win.end} of "
+                f"{self.name} were not read")
+        lost = [("?", InputError(f"{self.name} (archive offset {h}): an FST in the skipped "
+                                 "bytes whose key was not found; not read")) for h in heads]
         return [(key, InputError(f"{value}; {what}"))] + lost
 
-    def _skip(self, start: int, binary: bool) -> tuple[str, list[tuple[str, InputError]]]:
-        """Move to the next entry found from ``start`` on, or to the end of the data.
-
-        After a bad binary value: the next ``key `` + FST header; after a bad text one, that or
-        the next key line after an empty line, whichever comes first.
-
-        Returns:
-            what was skipped, in words, and an error for each FST seen in the skipped bytes.
-        """
-        data = self.data
-        found = [m.start() for m in [_BINARY_ENTRY.search(data, start)] if m]
-        if not binary:
-            found += [m.end() for m in [_TEXT_ENTRY.search(data, start)] if m]
-        self.pos = min(found) if found else len(data)
-        what = (f"skipped to offset {self.pos}" if found else
-                f"no later entry found: reading stopped, bytes {start - 1} to {len(data)} of "
-                f"{self.name} were not read")
-        lost = [("?", InputError(f"{self.name} (archive offset {m.start()}): an FST in the "
-                                 "skipped bytes whose key was not found; not read"))
-                for m in _FST.finditer(data, start, self.pos)]
-        return what, lost
+    def _too_big(self, start: int) -> tuple[str, InputError, int, None]:
+        """The entry at ``start`` needs more than ``max_bytes``: its key, the error, where its
+        value starts (a key as long as the cap: where the cap ends)."""
+        data, base, cap = self.win.buf, self.win.base, self.max_bytes
+        end = _KEY.match(data, start - base).end()
+        if end - (start - base) < cap:
+            key, value_pos = data[start - base: end].decode("utf-8", "replace"), base + end + 1
+            why = f"the entry (from offset {start} of {self.name}) is larger than the cap of {cap}"
+        else:
+            key, value_pos = "?", start + cap
+            why = f"a key (in {self.name}) longer than the cap of {cap}"
+        return key, InputError(f"utterance {key} (archive offset {value_pos}): {why} bytes"), \
+            value_pos, None
 
 
-def iter_archive(data: bytes, symbols: Vocab | None = None,
-                 name: str = "archive") -> Iterator[tuple[str, Lattice | InputError]]:
+def iter_archive(data: bytes | Window, symbols: Vocab | None = None, name: str = "archive",
+                 max_bytes: int = MAX_ENTRY_BYTES
+                 ) -> Iterator[tuple[str, Lattice | InputError]]:
     """Entries of a Kaldi archive of lattices, binary and text entries mixed freely.
 
     Args:
-        data: the archive bytes; name: for error messages.
+        data: the archive bytes, or a window on it (read on to its end); name: for error
+            messages; max_bytes: the cap on one entry (key and value).
     Returns:
         an iterator of (utterance id, lattice or the error that entry raised).
     """
-    cursor = _Cursor(data, symbols, name)
+    win = data if isinstance(data, Window) else Window.of_bytes(data, name)
+    cursor = _Cursor(win, symbols, name, max_bytes)
     while cursor.at_entry():
         yield from cursor.next_entries()
 
 
-def iter_archive_batches(data: bytes, symbols: Vocab | None = None, name: str = "archive",
-                         batch_size: int = 100
+def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
+                         name: str = "archive", batch_size: int = 100,
+                         max_bytes: int = MAX_ENTRY_BYTES
                          ) -> Iterator[tuple[Lattice | None, list[tuple[str, InputError]]]]:
     """Batches of the lattices of an archive: ``batches(iter_archive(...))``, read faster.
 
@@ -243,22 +263,23 @@ def iter_archive_batches(data: bytes, symbols: Vocab | None = None, name: str = 
     entries and entries the fast path cannot vouch for are read one by one.
 
     Args:
-        data: the archive bytes; name: for error messages.
+        data, name, max_bytes: as for :func:`iter_archive`.
         batch_size: lattices per batch.
     Returns:
         an iterator of (a batch of up to ``batch_size`` lattices or None, the errors met while
         collecting it), exactly as :func:`lmrescore.formats.batch.batches` gives them.
     """
-    cursor = _Cursor(data, symbols, name)
+    win = data if isinstance(data, Window) else Window.of_bytes(data, name)
+    cursor = _Cursor(win, symbols, name, max_bytes)
     pieces: list[Lattice] = []
     errors: list[tuple[str, InputError]] = []
     count = 0
     window = batch_size  # halved after each entry the fast path refuses, so refusals stay cheap
     while cursor.at_entry():
-        run = decode_run(data, cursor.pos, min(window, batch_size - count), symbols)
+        run = _decode_run(win, cursor.pos, min(window, batch_size - count), symbols, max_bytes)
         window = min(2 * window, batch_size) if run.count else max(1, window // 2)
         if run.count:
-            cursor.pos = run.end
+            cursor.pos = win.base + run.end
             errors += run.errors
             if run.lattices is not None:
                 pieces.append(run.lattices)
@@ -277,159 +298,114 @@ def iter_archive_batches(data: bytes, symbols: Vocab | None = None, name: str = 
         yield (join(pieces) if pieces else None), errors
 
 
-def iter_scp(scp_path: str, symbols: Vocab | None = None
+def _decode_run(win: Window, pos: int, max_entries: int, symbols: Vocab | None,
+                max_bytes: int) -> Run:
+    """``decode_run`` at archive offset ``pos``, the window read on while the first entry may
+    end past it (up to ``max_bytes`` from ``pos``); ``end`` is an offset of the window."""
+    win.fill(pos + win.chunk)
+    while True:
+        run = decode_run(win.buf, pos - win.base, max_entries, symbols, win.base, max_bytes)
+        if run.need is None or win.eof or win.base + run.need - pos > max_bytes:
+            return run
+        ahead = win.base + (run.need if run.guess is None else run.guess)
+        win.fill(min(pos + max_bytes + 4, max(ahead, pos + 2 * (win.end - pos))))
+
+
+def _lines(win: Window) -> Iterator[bytes]:
+    """The lines of an input, without their newlines."""
+    pos = win.base
+    while True:
+        end = win.buf.find(b"\n", pos - win.base)
+        if end >= 0:
+            yield win.buf[pos - win.base: end]
+            pos = win.base + end + 1
+            win.release(pos)
+        elif not win.grow():
+            if pos < win.end:
+                yield win.buf[pos - win.base:]
+            return
+
+
+def iter_scp(scp_path: str, symbols: Vocab | None = None, max_bytes: int = MAX_ENTRY_BYTES
              ) -> Iterator[tuple[str, Lattice | InputError]]:
-    """Lattices listed in an scp file (``key rxfilename[:offset]`` per line)."""
-    cache: tuple[str, bytes] | None = None
-    listing, failed = _read_all(scp_path)
-    if failed is not None:
-        raise failed
-    for lineno, raw in enumerate(listing.decode("utf-8").splitlines(), 1):
-        if not raw.strip():
-            continue
-        parts = raw.split(None, 1)
-        if len(parts) != 2:
-            yield "?", InputError(f"{scp_path}:{lineno}: expected 'key rxfilename'")
-            continue
-        key, rx = parts[0], parts[1].strip()
-        m = re.fullmatch(r"(.*[^|]):(\d+)", rx)
-        path, offset = (m.group(1), int(m.group(2))) if m else (rx, None)
-        if cache is None or cache[0] != path:
+    """Lattices listed in an scp file (``key rxfilename[:offset]`` per line).
+
+    Each line is read on its own: one that cannot be (not UTF-8, a missing file, an offset past
+    the end or not at a value, a failing pipe) fails that utterance alone, named with the scp
+    file and line. A file without an offset holds one value, or an archive. Line numbers in
+    text values count from the line the offset is on (1).
+    """
+    with open_input(scp_path) as listing:
+        for lineno, raw in enumerate(_lines(listing), 1):
+            parts = raw.split(None, 1)
+            if not parts:
+                continue
+            key = parts[0].decode("utf-8", "replace")
+            if len(parts) != 2:
+                yield key, InputError(f"{scp_path}:{lineno}: expected 'key rxfilename'")
+                continue
             try:
-                data, failed = _read_all(path)
-                if failed is not None:
-                    raise failed
-                cache = (path, data)
+                rx = parts[1].decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                yield key, InputError(f"{scp_path}:{lineno}: utterance {key}: not UTF-8 ({e})")
+                continue
+            try:
+                for utt, value in _scp_entry(key, rx, symbols, max_bytes):
+                    if isinstance(value, InputError):
+                        value = InputError(f"{scp_path}:{lineno}: {value}")
+                    yield utt, value
             except InputError as e:
                 yield key, InputError(f"{scp_path}:{lineno}: utterance {key}: {e}")
-                continue
-        data = cache[1]
+
+
+def _scp_entry(key: str, rx: str, symbols: Vocab | None, max_bytes: int
+               ) -> Iterator[tuple[str, Lattice | InputError]]:
+    """The lattice ``rx`` (``file[:offset]``, or a pipe) points at, or those of the archive it is.
+
+    Raises:
+        InputError: ``rx`` cannot be opened, or it is a pipe that failed.
+    """
+    m = re.fullmatch(r"(.*[^|]):(\d+)", rx)
+    path, offset = (m.group(1), int(m.group(2))) if m else (rx, None)
+    with open_input(path, offset or 0) as win:
         if offset is None:
-            offset = 0
-            if not data.startswith((FST_MAGIC_BYTES, NULL_B + FST_MAGIC_BYTES)) and \
-                    data[:1] not in tuple(bytes([c]) for c in _WS):  # an archive, not a value
-                yield from ((k if k != "?" else key, v) for k, v in iter_archive(data, symbols,
-                                                                                path))
-                continue
-        if offset > len(data):
-            yield key, InputError(f"{scp_path}:{lineno}: utterance {key}: offset {offset} is past "
-                                  f"the end of {path}")
-            continue
-        value, _ = _parse_entry(data, offset, key, data.count(b"\n", 0, offset), symbols)
-        yield key, value
+            win.fill(_PEEK)
+            if win.buf and not win.buf.startswith((FST_MAGIC_BYTES, NULL_B + FST_MAGIC_BYTES)) \
+                    and win.buf[0] not in b" \t\n\r\x0b\x0c":  # an archive, not a value
+                yield from ((k if k != "?" else key, v)
+                            for k, v in iter_archive(win, symbols, path, max_bytes))
+                return
+        value = _bounded(win, win.base, max_bytes, lambda data, eof: _parse_value(
+            data, 0, key, 1, symbols, win.base, eof))
+    yield key, (value[0] if value is not None else InputError(  # once a pipe is known good
+        f"utterance {key} ({path}, offset {offset or 0}): the value is larger than the cap of "
+        f"{max_bytes} bytes"))
 
 
-def read_kaldi(rspecifier: str, symbols: Vocab | None = None
+def read_kaldi(rspecifier: str, symbols: Vocab | None = None, max_bytes: int = MAX_ENTRY_BYTES
                ) -> Iterator[tuple[str, Lattice | InputError]]:
     """(utterance id, lattice or error) for each entry of a Kaldi rspecifier."""
     spec = parse_specifier(rspecifier)
     if spec.kind == "ark":
-        data, failed = _read_all(spec.paths[0])
-        return _then_raise(iter_archive(data, symbols, spec.paths[0]), failed)
+        return _read_ark(spec.paths[0], lambda win: iter_archive(win, symbols, spec.paths[0],
+                                                                 max_bytes))
     if spec.kind == "scp":
-        return iter_scp(spec.paths[0], symbols)
+        return iter_scp(spec.paths[0], symbols, max_bytes)
     raise InputError(f"{rspecifier!r}: read with ark: or scp:")
 
 
-def read_kaldi_batches(rspecifier: str, symbols: Vocab | None = None, batch_size: int = 100
+def read_kaldi_batches(rspecifier: str, symbols: Vocab | None = None, batch_size: int = 100,
+                       max_bytes: int = MAX_ENTRY_BYTES
                        ) -> Iterator[tuple[Lattice | None, list[tuple[str, InputError]]]]:
     """Batches of the lattices of a Kaldi rspecifier and the errors met (see ``batches``)."""
     spec = parse_specifier(rspecifier)
     if spec.kind == "ark":
-        data, failed = _read_all(spec.paths[0])
-        return _then_raise(iter_archive_batches(data, symbols, spec.paths[0], batch_size), failed)
-    return batches(read_kaldi(rspecifier, symbols), batch_size)
+        return _read_ark(spec.paths[0], lambda win: iter_archive_batches(
+            win, symbols, spec.paths[0], batch_size, max_bytes))
+    return batches(read_kaldi(rspecifier, symbols, max_bytes), batch_size)
 
 
-def _is_stream(path: str) -> bool:
-    return path == "-" or path.strip().startswith("|") or path.strip().endswith("|")
-
-
-@contextmanager
-def open_output(path: str, mode: str = "wb") -> Iterator[IO]:
-    """A file written atomically, or a pipe (``| cmd``) / stdout (``-``) written as a stream.
-
-    Raises:
-        InputError: the pipe's command failed.
-    """
-    if path.strip().startswith("|"):
-        cmd = path.strip()[1:].strip()
-        proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE)
-        try:
-            with proc.stdin if "b" in mode else io.TextIOWrapper(proc.stdin, "utf-8") as f:
-                yield f
-        except BrokenPipeError:  # the command ended early: its exit status says why
-            pass
-        finally:
-            status = proc.wait()
-        if status != 0:
-            raise InputError(f"the output command {cmd!r} failed (exit status {status})")
-    elif _is_stream(path):
-        with open_like_kaldi(path, mode) as f:
-            yield f
-    else:
-        with atomic_open(path, mode) as f:
-            yield f
-
-
-class KaldiWriter:
-    """Writes lattices to a wspecifier; use as a context manager.
-
-    Args:
-        wspecifier: ``ark:``, ``ark,t:`` or ``ark,scp:`` specifier.
-        compact: write CompactLattices (else Lattices).
-        index: keep ``index`` for any specifier (``ark,scp`` always keeps it, for the scp).
-
-    Attributes:
-        index: (key, byte offset of its value, value length in bytes) of each entry written,
-            or None.
-    """
-
-    def __init__(self, wspecifier: str, compact: bool = True, index: bool = False) -> None:
-        self.spec = parse_specifier(wspecifier)
-        if self.spec.kind not in ("ark", "ark,scp"):
-            raise InputError(f"{wspecifier!r}: write with ark: or ark,scp:")
-        if self.spec.kind == "ark,scp" and _is_stream(self.spec.paths[0]):
-            raise InputError(f"{wspecifier!r}: ark,scp needs a file for the archive")
-        self.compact = compact
-        self.index: list[tuple[str, int, int]] | None = (
-            [] if index or self.spec.kind == "ark,scp" else None)
-
-    def __enter__(self) -> "KaldiWriter":
-        self._cm = open_output(self.spec.paths[0])
-        self._f = self._cm.__enter__()
-        self._offset = 0
-        return self
-
-    def write(self, lat: Lattice) -> None:
-        """Append one lattice (a batch of one).
-
-        Raises:
-            InputError: its utterance id is not a Kaldi key (empty, or with whitespace or a
-                non-printable character); nothing is written for it.
-        """
-        utt = lat.utt_ids[0]
-        if not utt or not utt.isprintable() or any(c.isspace() for c in utt):
-            raise InputError(f"utterance {utt!r}: not a Kaldi table key (empty, or whitespace "
-                             f"or a non-printable character in it); not written")
-        if self.spec.text:
-            value = kaldi_text.format_text(lat, self.compact)
-        else:
-            value = kaldi_binary.format_binary(lat, self.compact)
-        self.write_entry(utt, value)
-
-    def write_entry(self, key: str, value: bytes) -> None:
-        """Append ``key``, a space and ``value``: an entry already formatted (as ``write``
-        formats it, e.g. copied from another archive this class wrote)."""
-        head = key.encode() + b" "
-        self._f.write(head + value)
-        if self.index is not None:
-            self.index.append((key, self._offset + len(head), len(value)))
-        self._offset += len(head) + len(value)
-
-    def __exit__(self, *exc) -> None:
-        self._cm.__exit__(*exc)
-        if exc[0] is None and self.spec.kind == "ark,scp":
-            with open_output(self.spec.paths[1], "w") as f:
-                f.write("".join(f"{key} {self.spec.paths[0]}:{offset}\n"
-                                for key, offset, _ in self.index))
+def _read_ark(path: str, read: Callable[[Window], Iterator[T]]) -> Iterator[T]:
+    """``read`` on a window on ``path``, which is closed (a pipe's exit status checked) after."""
+    with open_input(path) as win:
+        yield from read(win)

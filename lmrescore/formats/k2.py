@@ -17,8 +17,10 @@ A file we write holds one FsaVec dict plus ``utt_ids`` (list of str), ``state_at
 ``ragged_arc_attrs`` (dicts of tensors): ``k2.Fsa.from_dict(torch.load(path))`` loads it.
 Reading also accepts a single Fsa dict, a list of FSA dicts, or a dict utt_id -> FSA dict.
 
-Untrusted files: the layout (dtype, shapes, row splits, the length of every per-arc, per-state
-and ragged attribute, ``utt_ids``) is checked before use; a malformed dict fails as a whole.
+Untrusted files: a file holding no FSA dict at all (a tensor, a list of numbers) is not
+lattices, an error for the whole file. The layout (dtype, shapes, row splits, the length of
+every per-arc, per-state and ragged attribute, ``utt_ids``) is checked before use; a malformed
+dict fails as a whole.
 Then each FSA is checked on its own (caps of :mod:`lmrescore.formats.limits`, local state ids
 inside the FSA, labels -1..len(symbols)-1 with -1 exactly on the arcs into the last state,
 finite scores: k2 scores of -inf are refused, not read as "no arc"); a bad FSA fails alone
@@ -276,6 +278,10 @@ def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MA
     """(utterance id, lattice or error) for each FSA of a ``.pt`` file (see module doc).
 
     A malformed dict fails as one item; a bad FSA of a good FsaVec fails alone.
+
+    Raises:
+        InputError: the file holds no FSA dict at all (a tensor, a list of numbers, ...): it is
+            not lattices, so there is nothing to fail alone.
     """
     path = str(path)
     try:
@@ -287,11 +293,13 @@ def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MA
         items = [(None, obj)]
     elif isinstance(obj, dict):
         items = [([k], v) for k, v in obj.items()]
-    elif isinstance(obj, list):
-        items = [(None, v) for v in obj]
     else:
-        yield "?", InputError(f"{path}: expected an FSA dict, a list or a dict of them")
-        return
+        items = [(None, v) for v in obj] if isinstance(obj, list) else []
+    if not any(isinstance(d, dict) for _, d in items):
+        held = f" of {len(items)} items, none a dict" if isinstance(obj, (dict, list)) else ""
+        raise InputError(f"{path}: not k2 lattices: it holds a {type(obj).__name__}{held}; "
+                         "expected an FSA dict (k2's as_dict()), a list of them or a dict "
+                         "utt_id -> FSA dict")
     for i, (ids, d) in enumerate(items):
         key = ids[0] if ids else i
         try:

@@ -37,6 +37,16 @@ class EntryError(InputError):
         self.end = end
 
 
+class Truncated(EntryError):
+    """A value the data ends inside of: more data could read otherwise. ``need``: where the
+    data would have to reach at least (an offset of the same buffer as ``end``'s); ``guess``:
+    where the value probably ends (None: no better guess than ``need``)."""
+
+    def __init__(self, message: str, need: int, guess: int | None = None) -> None:
+        super().__init__(message, None)
+        self.need, self.guess = need, guess
+
+
 def to_lattice(utt_id: str, num_states: int, start: int, src: np.ndarray, dst: np.ndarray,
                word: np.ndarray, graph: np.ndarray, acoustic: np.ndarray, tid_values: np.ndarray,
                tid_counts: np.ndarray, final_state: np.ndarray, final_graph: np.ndarray,

@@ -7,8 +7,9 @@ of :func:`lmrescore.formats.kaldi_binary.parse_binary`, followed by pointer doub
 bodies at once), so the cost per run is a fixed number of numpy passes, not one per lattice.
 
 The run stops before the first entry this fast path cannot vouch for (a bad header, a body
-that does not end where the next key begins, anything but whitespace and a key between two
-entries): the caller reads that entry the per-entry, failure-tolerant way. An entry that is
+that does not end where the next key begins or before the data does, anything but whitespace
+and a key between two entries, an entry larger than the cap): the caller reads that entry the
+per-entry, failure-tolerant way. An entry that is
 well formed but not a valid lattice (no final state, a state or word out of range) is decoded
 again on its own by :func:`~lmrescore.formats.kaldi_binary.parse_binary`, which names the
 error, so errors and lattices are exactly those of per-entry reading.
@@ -27,7 +28,8 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import TIDS, EntryError
-from lmrescore.formats.kaldi_binary import FST_HEAD, NULL_B, jump, parse_binary, power_tables
+from lmrescore.formats.kaldi_binary import (FST_HEAD, NULL_B, extrapolate, jump, parse_binary,
+                                            power_tables)
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
@@ -47,12 +49,17 @@ class Run:
         lattices: the good ones as one batch, in archive order, or None.
         errors: (utterance id, error) of the bad ones, in archive order.
         end: archive offset just past the last entry consumed.
+        need: with ``count == 0``, where the data would have to reach at least for the first
+            entry to end in it (None: it does not lack data): read on and try again.
+        guess: where the first entry probably ends (None: no better guess than ``need``).
     """
 
     count: int
     lattices: Lattice | None = None
     errors: list[tuple[str, InputError]] = field(default_factory=list)
     end: int = 0
+    need: int | None = None
+    guess: int | None = None
 
 
 @dataclass
@@ -87,13 +94,19 @@ def _markers(data: bytes, start: int) -> Iterator[tuple[int, int]]:
         fst = data.find(FST_HEAD, fst + 1)
 
 
-def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
-    """Headers of up to ``max_entries`` binary entries from ``pos``, stopping at a bad one."""
+def _headers(data: bytes, pos: int, max_entries: int) -> tuple[_Headers | None, int | None]:
+    """Headers of up to ``max_entries`` binary entries from ``pos``, stopping at a bad one.
+
+    Returns:
+        the headers (None: not even the first one), and if the first one's FST does not fit in
+        ``data`` and no other entry follows it there, how far ``data`` would have to reach.
+    """
     key = _KEY.match(data, pos)
     found = list(islice(_markers(data, key.end()), max_entries + 1)) if key else []
     if not found or found[0][0] != key.end():
-        return None
+        return None, None
     markers = [m for m, _ in found]
+    need = None
     cols: list[list[int]] = [[] for _ in range(7)]
     for j, m in enumerate(markers[:max_entries]):
         fst = found[j][1]
@@ -103,17 +116,21 @@ def _headers(data: bytes, pos: int, max_entries: int) -> _Headers | None:
             break
         body = fst + 14 + len(arc_type) + _HEADER_TAIL.size
         if body > limit:
+            need = body if len(markers) == 1 else None
             break
         _, flags, _, start, num_states, _ = _HEADER_TAIL.unpack_from(data, body - 40)
         if flags & 3 or not 0 < num_states <= (limit - body) // 4:
+            short = not flags & 3 and num_states > 0 and len(markers) == 1
+            need = body + 4 * num_states if short else None
             break
         for col, v in zip(cols, (fst, body, limit, m, start, num_states, _ARC_TYPES[arc_type])):
             col.append(v)
     if not cols[0]:
-        return None
+        return None, need
     a = [np.array(c, dtype=np.int64) for c in cols]
     return _Headers(keys=[key.group().decode("utf-8", "replace")], fst_pos=a[0], body_pos=a[1],
-                    limit=a[2], marker=a[3], start=a[4], num_states=a[5], compact=a[6] == 1)
+                    limit=a[2], marker=a[3], start=a[4], num_states=a[5],
+                    compact=a[6] == 1), None
 
 
 @dataclass
@@ -221,20 +238,24 @@ def _walk(w: np.ndarray, total: int, first: np.ndarray, size: np.ndarray,
     return _Walk(states=states, fst_end=fst_end, narcs=s_narcs, arcs=arcs)
 
 
-def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None) -> Run:
+def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None, base: int = 0,
+               max_bytes: int | None = None) -> Run:
     """Read up to ``max_entries`` binary entries from ``pos`` (the first byte of a key).
 
     Args:
-        data: the archive bytes.
-        pos: where an entry's key begins.
+        data: the archive bytes, or a window on them.
+        pos: where an entry's key begins in ``data``.
         max_entries: the most entries to consume (good and bad).
         symbols: words.txt to check word ids against, or None.
+        base: the archive offset of ``data[0]``, for error messages.
+        max_bytes: the run stops before an entry (key and value) larger than this.
     Returns:
-        the run; ``count == 0`` when the entry at ``pos`` is not one this fast path reads.
+        the run (``end`` an offset in ``data``); ``count == 0`` when the entry at ``pos`` is not
+        one this fast path reads, or not in ``data`` (``need`` set: it may end further on).
     """
-    h = _headers(data, pos, max_entries)
+    h, need = _headers(data, pos, max_entries)
     if h is None:
-        return Run(count=0)
+        return Run(count=0, need=need)
     # bodies back to back, each up to the next marker, whole words, then one end slot
     size = (h.limit - h.body_pos) // 4
     w32 = np.frombuffer(b"".join([*(data[b: b + 4 * n] + b"\0\0\0\0" for b, n in zip(
@@ -247,28 +268,39 @@ def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None) -
     broken |= walk.fst_end == total
     end_pos = (h.body_pos + 4 * (walk.fst_end - first)).tolist()
     count = int(broken.argmax()) if broken.any() else size.shape[0]
+    if count == 0:  # the first FST does not end where it may: past the end of the data?
+        if int(h.limit[0]) != len(data):
+            return Run(count=0)
+        got = int((walk.states[:int(h.num_states[0])] != total).sum())
+        return Run(count=0, need=len(data) + 4, guess=extrapolate(
+            int(h.body_pos[0]), len(data), got, int(h.num_states[0])))
+    key_pos = [pos]
     for j in range(count - 1):  # between two entries: whitespace, then the next key
         key = data[end_pos[j]: int(h.marker[j + 1])].lstrip(_WS)
         if not _KEY.fullmatch(key):
             count = j + 1
             break
         h.keys.append(key.decode("utf-8", "replace"))
+        key_pos.append(int(h.marker[j + 1]) - len(key))
+    if max_bytes is not None:
+        count = next((j for j in range(count) if end_pos[j] - key_pos[j] > max_bytes), count)
     if count == 0:
         return Run(count=0)
     num_s = int(h.num_states[:count].sum())
     return _lattices(w32, h, count, walk.states[:num_s], walk.narcs[:num_s],
-                     walk.arcs[:int(walk.narcs[:num_s].sum())], end_pos[count - 1], data, symbols)
+                     walk.arcs[:int(walk.narcs[:num_s].sum())], end_pos[count - 1], data, symbols,
+                     base)
 
 
 def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, counts: np.ndarray,
-              arcs: np.ndarray, end: int, data: bytes, symbols: Vocab | None) -> Run:
+              arcs: np.ndarray, end: int, data: bytes, symbols: Vocab | None, base: int) -> Run:
     """Check and convert the first ``count`` walked entries (as ``kaldi.to_lattice`` does).
 
     Args:
         w32: (T,) int32 words of the bodies; h: the entries' headers.
         states, counts: (S,) word index and arc count of each state record [entry][state].
         arcs: (A,) word index of each arc record [entry][state][arc].
-        end: archive offset just past the last entry.
+        end: offset in ``data`` just past the last entry; base: archive offset of ``data[0]``.
     """
     f32 = w32.view("<f4")
     num_states, start, compact = h.num_states[:count], h.start[:count], h.compact[:count]
@@ -299,7 +331,7 @@ def _lattices(w32: np.ndarray, h: _Headers, count: int, states: np.ndarray, coun
     errors = []
     for j in np.nonzero(bad)[0].tolist():
         try:
-            parse_binary(data, int(h.fst_pos[j]), h.keys[j], symbols)
+            parse_binary(data, int(h.fst_pos[j]), h.keys[j], symbols, base)
         except EntryError as e:
             errors.append((h.keys[j], e))
     assert len(errors) == int(bad.sum()), "a lattice the batch check rejected parsed on its own"

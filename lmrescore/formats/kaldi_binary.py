@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.formats.kaldi import (EntryError, expand_strings, from_lattice, single_tids,
-                                      to_lattice)
+from lmrescore.formats.kaldi import (EntryError, Truncated, expand_strings, from_lattice,
+                                      single_tids, to_lattice)
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.vocab import Vocab
@@ -40,6 +40,7 @@ COMPACT_ARC = "compactlattice44"
 # kExpanded | kMutable: no other property is claimed, so readers recompute what they need.
 _PROPERTIES = 0x3
 _I32 = struct.Struct("<i")
+_MAX_HEADER = 4 + 2 * (4 + 64) + 40  # magic, two strings of at most 64 bytes, the rest
 
 
 def _read_string(buf: bytes, pos: int) -> tuple[str, int]:
@@ -62,6 +63,14 @@ def jump(tables: list[np.ndarray], x: np.ndarray, count: np.ndarray) -> np.ndarr
     for j, table in enumerate(tables):
         x = np.where((count >> j) & 1 == 1, table[x], x)
     return x
+
+
+def extrapolate(body: int, end: int, got: int, num_states: int) -> int:
+    """Where an FST body starting at ``body`` would end if its ``num_states`` states took the
+    room its first ``got`` states take up to ``end`` (an eighth more; at least ``end + 4``)."""
+    if got <= 0:
+        return end + 4
+    return max(end + 4, body + (end - body) * num_states * 9 // (8 * got))
 
 
 def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np.ndarray, int]:
@@ -125,30 +134,35 @@ def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np
     return starts, arcs, end
 
 
-def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None) -> tuple[Lattice, int]:
+def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None,
+                 base: int = 0) -> tuple[Lattice, int]:
     """Parse one binary Lattice / CompactLattice at ``buf[pos:]``.
 
     Args:
-        buf: the archive bytes; pos: offset of the FST magic number.
+        buf: archive bytes (all of them, or a window on them); pos: offset of the FST magic
+            number in ``buf``; base: the archive offset of ``buf[0]``, for error messages.
     Returns:
-        the lattice and the offset just past it.
+        the lattice and the offset in ``buf`` just past it.
     Raises:
-        EntryError: naming the utterance and byte offset; ``end`` set when the FST's extent is
-            known.
+        EntryError: naming the utterance and archive offset; ``end`` set when the FST's extent
+            is known. ``Truncated`` (an EntryError) if ``buf`` ends before the FST may: read
+            again with more data, unless ``buf`` ends where the archive does.
     """
+    where = f"archive offset {base + pos}"
     try:
         magic, = _I32.unpack_from(buf, pos)
         if magic != FST_MAGIC:
-            raise EntryError(f"utterance {utt_id} (archive offset {pos}): not an OpenFst FST "
-                              f"(magic {magic})", None)
+            raise EntryError(f"utterance {utt_id} ({where}): not an OpenFst FST (magic {magic})",
+                             None)
         fst_type, p = _read_string(buf, pos + 4)
         arc_type, p = _read_string(buf, p)
         version, flags, _props, start, num_states, _num_arcs = struct.unpack_from("<iiQqqq", buf, p)
         p += 40
     except (struct.error, UnicodeDecodeError):
-        raise EntryError(f"utterance {utt_id} (archive offset {pos}): truncated or corrupt FST "
-                          "header", None) from None
-    where = f"archive offset {pos}"
+        message = f"utterance {utt_id} ({where}): truncated or corrupt FST header"
+        if len(buf) - pos < _MAX_HEADER:
+            raise Truncated(message, pos + _MAX_HEADER) from None
+        raise EntryError(message, None) from None
     if fst_type != "vector" or arc_type not in (LATTICE_ARC, COMPACT_ARC):
         raise EntryError(f"utterance {utt_id} ({where}): unsupported FST type {fst_type!r} "
                           f"with arc type {arc_type!r}", None)
@@ -157,8 +171,12 @@ def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None) -> tu
                           "supported", None)
     compact = arc_type == COMPACT_ARC
     if not 0 <= num_states <= (len(buf) - p) // 16:  # a state record takes at least 16 bytes
-        raise EntryError(f"utterance {utt_id} ({where}): truncated or corrupt FST ({num_states} "
-                         f"states declared, the data ends at offset {len(buf)})", None)
+        if num_states < 0:
+            raise EntryError(f"utterance {utt_id} ({where}): corrupt FST ({num_states} states "
+                             "declared)", None)
+        raise Truncated(f"utterance {utt_id} ({where}): truncated or corrupt FST ({num_states} "
+                        f"states declared, the data ends at offset {base + len(buf)})",
+                        p + 16 * num_states)
     guess = max(1024, 64 * num_states)
     while True:
         nwords = min(guess, (len(buf) - p) // 4)
@@ -168,8 +186,9 @@ def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None) -> tu
             break
         guess *= 4
     if end < 0:
-        raise EntryError(f"utterance {utt_id} ({where}): truncated FST ({num_states} states "
-                          f"declared, the data ends at offset {len(buf)})", None)
+        raise Truncated(f"utterance {utt_id} ({where}): truncated FST ({num_states} states "
+                        f"declared, the data ends at offset {base + len(buf)})", len(buf) + 4,
+                        extrapolate(p, len(buf), int((starts < nwords).sum()), num_states))
     end_pos = p + 4 * end
     f = w.view("<f4")
     if compact:

@@ -13,3 +13,7 @@ MAX_ARCS = 50_000_000
 
 MAX_SLF_BYTES = 256 << 20
 """Bytes of one SLF file after decompression; parsing takes about ten times this in memory."""
+
+MAX_ENTRY_BYTES = 256 << 20
+"""Bytes of one Kaldi archive entry (key and value): a reader holds at most about this much of
+an archive (plus a chunk); parsing takes several times it in memory."""

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from lmrescore.errors import Failure
 from lmrescore.formats import write_lattices
-from lmrescore.formats.archive import KaldiWriter, parse_specifier
+from lmrescore.formats.kaldi_writer import KaldiWriter
+from lmrescore.formats.specifier import parse_specifier
 from lmrescore.formats.batch import write_each
 from lmrescore.lattice.lattice import Lattice
 

@@ -1,0 +1,159 @@
+"""Time to refuse one lattice over the readers' caps, against its size: it should stay bounded.
+
+Usage:
+    python3 bench/oversize.py [--arcs 10000 100000 1000000 4000000] [--cap-bytes 1048576]
+        [--cap-arcs 50000] [--uncapped-max 1000000] [--repeat 3]
+
+For each size N, one random lattice of N arcs (N/4 states, the fixture words) is written in each
+input format, a small good lattice after it where the format holds several (Kaldi archives, the
+k2 file). Each input is then read with fixed caps, timed in this process:
+- kaldi-ark / kaldi-text: ``read_kaldi_batches("ark:...", max_bytes=cap_bytes)``, a binary or
+  text archive (the oversize entry, then the good one);
+- slf: ``read_slf(path, max_bytes=cap_bytes, max_arcs=cap_arcs)``;
+- k2: ``list(read_k2(path, max_arcs=cap_arcs))``.
+Printed per format and size: the file's MB, seconds with the caps (best of ``--repeat``), their
+ratio to the smallest size's, what happened to the big lattice and to the good one, and (up to
+``--uncapped-max`` arcs, once) the seconds the same input takes with the default caps, i.e.
+read whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+FORMATS = ("kaldi-ark", "kaldi-text", "slf", "k2")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--arcs", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 4_000_000])
+    p.add_argument("--cap-bytes", type=int, default=1 << 20)
+    p.add_argument("--cap-arcs", type=int, default=50_000)
+    p.add_argument("--uncapped-max", type=int, default=1_000_000,
+                   help="time reading without the caps only up to this many arcs")
+    p.add_argument("--repeat", type=int, default=3, help="best of this many capped reads")
+    return p
+
+
+def make_lattice(num_arcs: int, utt: str, symbols):
+    """A random acyclic lattice of ``num_arcs`` arcs over ``symbols``, one final arc."""
+    from lmrescore.lattice.lattice import Lattice
+
+    rng = np.random.default_rng(num_arcs)
+    s = max(3, num_arcs // 4)
+    src = np.sort(rng.integers(0, s - 2, num_arcs - 1))
+    dst = np.minimum(src + 1 + rng.integers(0, 3, num_arcs - 1), s - 2)
+    label = rng.integers(1, len(symbols), num_arcs - 1)
+    scores = {k: torch.from_numpy(rng.standard_normal(num_arcs).astype(np.float32) * 10)
+              for k in ("am", "lm")}
+    return Lattice.from_arcs(utt, s, np.append(src, s - 2), np.append(dst, s - 1),
+                             np.append(label, -1), scores, symbols=symbols)
+
+
+def write_inputs(folder: Path, num_arcs: int, symbols) -> dict[str, Path]:
+    """The lattice of ``num_arcs`` arcs in each format (a good one after it where possible)."""
+    from lmrescore.formats import write_lattices
+    from lmrescore.formats.k2 import write_k2
+    from lmrescore.formats.slf import write_slf
+    from lmrescore.lattice.lattice import Lattice
+
+    big, good = make_lattice(num_arcs, "big", symbols), make_lattice(200, "good", symbols)
+    paths = {f: folder / f"{num_arcs}.{f}" for f in FORMATS}
+    write_lattices(f"ark:{paths['kaldi-ark']}", [big, good], "kaldi")
+    write_lattices(f"ark,t:{paths['kaldi-text']}", [big, good], "kaldi")
+    write_slf(paths["slf"], big)
+    write_k2(paths["k2"], Lattice.cat([big, good]))
+    return paths
+
+
+def readers(symbols, capped: bool, args: argparse.Namespace) -> dict[str, Callable]:
+    """Per format: path -> [(utt_id, lattice or error)], with the caps or the defaults."""
+    from lmrescore.errors import InputError
+    from lmrescore.formats.archive import read_kaldi_batches
+    from lmrescore.formats.k2 import read_k2
+    from lmrescore.formats.slf import read_slf
+
+    kaldi = {"max_bytes": args.cap_bytes} if capped else {}
+    slf = {"max_bytes": args.cap_bytes, "max_arcs": args.cap_arcs} if capped else {}
+    k2 = {"max_arcs": args.cap_arcs} if capped else {}
+
+    def from_batches(path: Path) -> list:
+        out = []
+        for lat, errors in read_kaldi_batches(f"ark:{path}", symbols, **kaldi):
+            out += errors + [(utt, lat) for utt in ([] if lat is None else lat.utt_ids)]
+        return out
+
+    def one_slf(path: Path) -> list:
+        try:
+            return [("big", read_slf(path, symbols, "big", **slf))]
+        except InputError as e:
+            return [("big", e)]
+
+    return {"kaldi-ark": from_batches, "kaldi-text": from_batches, "slf": one_slf,
+            "k2": lambda path: list(read_k2(path, symbols, **k2))}
+
+
+def outcome(items: list) -> str:
+    """What happened to ``big`` and ``good``."""
+    from lmrescore.errors import InputError
+
+    said = {utt: ("refused" if isinstance(x, InputError) else "read") for utt, x in items}
+    lost = sum(utt not in ("big", "good") for utt, _ in items)
+    return f"big {said.get('big', 'missing')}" + (f", good {said['good']}" if "good" in said
+                                                  else "") + (f", {lost} other" if lost else "")
+
+
+def timed(read: Callable, path: Path) -> tuple[float, list]:
+    start = time.perf_counter()
+    items = read(path)
+    return time.perf_counter() - start, items
+
+
+def main() -> None:
+    args = get_parser().parse_args()
+    from lmrescore.vocab import Vocab
+
+    symbols = Vocab.load(FIXTURES / "words.txt")
+    sizes = sorted(args.arcs)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        capped, whole = readers(symbols, True, args), readers(symbols, False, args)
+        for n in sizes:
+            paths = write_inputs(Path(tmp), n, symbols)
+            for f in FORMATS:
+                seconds, items = min((timed(capped[f], paths[f]) for _ in range(args.repeat)),
+                                     key=lambda t: t[0])
+                uncapped = timed(whole[f], paths[f])[0] if n <= args.uncapped_max else None
+                rows.append((f, n, paths[f].stat().st_size / 1e6, seconds, outcome(items),
+                             uncapped))
+                paths[f].unlink()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    print(f"# python3 bench/oversize.py {' '.join(sys.argv[1:])}  (commit {commit})")
+    print(f"# caps: Kaldi entry {args.cap_bytes} bytes; SLF file {args.cap_bytes} bytes and "
+          f"{args.cap_arcs} links; k2 FSA {args.cap_arcs} arcs")
+    print(f"{'format':<10} {'arcs':>8} {'MB':>7} {'capped s':>9} {'ratio':>6}  "
+          f"{'outcome':<26} {'uncapped s':>10}")
+    first = {}
+    for f in FORMATS:
+        for fmt, n, mb, seconds, what, uncapped in rows:
+            if fmt != f:
+                continue
+            first.setdefault(f, seconds)
+            whole = f"{uncapped:.3f}" if uncapped is not None else "-"
+            print(f"{f:<10} {n:>8} {mb:>7.1f} {seconds:>9.3f} {seconds / first[f]:>6.1f}  "
+                  f"{what:<26} {whole:>10}")
+
+
+if __name__ == "__main__":
+    main()

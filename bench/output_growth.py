@@ -2,7 +2,7 @@
 
 Usage:
     python3 bench/output_growth.py [--sizes 10000 33000 100000 200000] [--beam 5] [--replicate 1]
-        [--word-ranks ../shared/data/ptb/ptb.train.txt] [--threads 1]
+        [--word-ranks ../shared/data/ptb/ptb.train.txt] [--threads 1] [--cutoffs 2000 10000 50000]
 
 For each vocabulary size and output layer, a random LSTM-256 (order 4, seed 0) rescores the
 fixture lattices (tests/fixtures/lats.ark) by fixed-point, in a child process of
@@ -10,7 +10,8 @@ bench/rescore.py (``--methods fixed-point``); a second child only loads the mode
 (the memory floor: the model grows with V). The lattice words sit in the big vocabulary at
 their frequency rank in ``--word-ranks`` (PTB's training text), and the words it lacks at
 random ids (rare words: in a big vocabulary, mostly in the far tail clusters). The adaptive
-layer uses bench/rescore.py's default cutoffs (2000, 10000, 50000 below V; div_value 4).
+layer uses ``--cutoffs`` (those below V), by default bench/rescore.py's (2000, 10000, 50000
+below V); div_value 4.
 
 Ratios are of CPU seconds (rescoring only, not loading) against the 10k-word run of the same
 output layer, measured in this run; wall seconds include waiting for a shared core.
@@ -39,6 +40,8 @@ def main() -> None:
     p.add_argument("--order", default="4")
     p.add_argument("--word-ranks", default=PTB if Path(PTB).is_file() else "")
     p.add_argument("--threads", default="1")
+    p.add_argument("--cutoffs", type=int, nargs="+",
+                   help="adaptive cutoffs (those below each V); default: bench/rescore.py's")
     args = p.parse_args()
 
     rows = []
@@ -49,8 +52,10 @@ def main() -> None:
                     args.threads, "--methods", "fixed-point", "--ref", ""]
             if args.word_ranks:
                 argv += ["--word-ranks", args.word_ranks]
-            floor = run_child(argv, "load")["maxrss_mib"]
-            r = run_child(argv, "fixed-point")
+            if output == "adaptive" and args.cutoffs:
+                argv += ["--cutoffs", *(str(c) for c in args.cutoffs if c < size)]
+            floor = run_child(argv, "0/load")["maxrss_mib"]
+            r = run_child(argv, "0/fixed-point")
             rows.append((output, size, r, floor))
             print(f"  done {output} {size}: {r['cpu_seconds']:.2f} cpu s", file=sys.stderr)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,

@@ -57,3 +57,21 @@ def assert_same(a: Lattice, b: Lattice, ragged: bool = True) -> None:
             assert torch.equal(v, b.ragged_arc_attrs[k][0]) and torch.equal(s, b.ragged_arc_attrs[k][1])
     for k, v in a.state_attrs.items():
         assert torch.equal(v, b.state_attrs[k]), k
+
+
+def corrupt(data: bytes, rng) -> bytes:
+    """``data`` with 1-3 random damages (``rng``: a numpy Generator): a byte changed, 4 bytes
+    made 0 / all ones / +inf, a run of bytes deleted, or the end cut off."""
+    out = bytearray(data)
+    for _ in range(rng.integers(1, 4)):
+        at = int(rng.integers(len(out)))
+        kind = rng.integers(4)
+        if kind == 0:
+            out[at] = int(rng.integers(256))
+        elif kind == 1:
+            out[at: at + 4] = [b"\0\0\0\0", b"\xff\xff\xff\xff", b"\0\0\x80\x7f"][at % 3]
+        elif kind == 2:
+            del out[at: at + int(rng.integers(1, 40))]
+        else:
+            del out[at:]
+    return bytes(out)

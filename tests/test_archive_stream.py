@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from formats_testing import VOCAB, assert_same, random_lattice
+from formats_testing import VOCAB, assert_same, corrupt, random_lattice
 from test_formats_kaldi import _archive, _lattices, _mixed_archive
 
 from lmrescore.errors import InputError
@@ -63,22 +63,6 @@ def _assert_chunk_free(data: bytes, max_bytes: int = 1 << 30,
     return want
 
 
-def _corrupt(data: bytes, rng: np.random.Generator) -> bytes:
-    out = bytearray(data)
-    for _ in range(rng.integers(1, 4)):
-        at = int(rng.integers(len(out)))
-        kind = rng.integers(4)
-        if kind == 0:
-            out[at] = int(rng.integers(256))
-        elif kind == 1:
-            out[at: at + 4] = [b"\0\0\0\0", b"\xff\xff\xff\xff", b"\0\0\x80\x7f"][at % 3]
-        elif kind == 2:
-            del out[at: at + int(rng.integers(1, 40))]
-        else:
-            del out[at:]
-    return bytes(out)
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_the_chunk_size_does_not_change_what_is_read(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -87,7 +71,7 @@ def test_the_chunk_size_does_not_change_what_is_read(seed: int) -> None:
     for base in bases:
         _assert_chunk_free(base, symbols=None)
     for _ in range(8):
-        _assert_chunk_free(_corrupt(bases[rng.integers(len(bases))], rng), symbols=None)
+        _assert_chunk_free(corrupt(bases[rng.integers(len(bases))], rng), symbols=None)
 
 
 def test_resync_over_a_long_key_like_run_is_linear_and_chunk_free() -> None:

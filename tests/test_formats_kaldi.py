@@ -12,6 +12,7 @@ import kaldifst
 import numpy as np
 import pytest
 import torch
+from formats_testing import corrupt
 
 from lmrescore.errors import InputError
 from lmrescore.formats import batches, read_lattice_batches, read_lattices, write_lattices
@@ -357,17 +358,6 @@ def test_batched_reader_on_randomly_corrupted_archives(seed: int) -> None:
     rng = np.random.default_rng(seed)
     bases = [_archive(_lattices(8)), _archive(_lattices(8, max_tids=1)), _mixed_archive(12)]
     for _ in range(10):
-        data = bytearray(bases[rng.integers(len(bases))])
-        for _ in range(rng.integers(1, 4)):
-            at = int(rng.integers(len(data)))
-            kind = rng.integers(4)
-            if kind == 0:
-                data[at] = int(rng.integers(256))
-            elif kind == 1:
-                data[at: at + 4] = [b"\0\0\0\0", b"\xff\xff\xff\xff", b"\0\0\x80\x7f"][at % 3]
-            elif kind == 2:
-                del data[at: at + int(rng.integers(1, 40))]
-            else:
-                del data[at:]
+        data = corrupt(bases[rng.integers(len(bases))], rng)
         for batch_size in (1, 3, 100):
             _assert_same_batches(bytes(data), batch_size)

@@ -75,3 +75,13 @@ def corrupt(data: bytes, rng) -> bytes:
         else:
             del out[at:]
     return bytes(out)
+
+
+def assert_same_batches(got: list, want: list) -> None:
+    """Two lists of (batch or None, errors) from the batched readers are the same."""
+    assert len(got) == len(want)
+    for (lat, errors), (ref, ref_errors) in zip(got, want):
+        assert [(u, str(e)) for u, e in errors] == [(u, str(e)) for u, e in ref_errors]
+        assert (lat is None) == (ref is None)
+        if ref is not None:
+            assert_same(lat, ref)

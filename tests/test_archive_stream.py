@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from formats_testing import VOCAB, assert_same, corrupt, random_lattice
+from formats_testing import VOCAB, assert_same, assert_same_batches, corrupt, random_lattice
 from test_formats_kaldi import _archive, _lattices, _mixed_archive
 
 from lmrescore.errors import InputError
@@ -40,15 +40,6 @@ def _assert_same_items(got: list, want: list) -> None:
             assert_same(x, y)
 
 
-def _assert_same_batches(got: list, want: list) -> None:
-    assert len(got) == len(want)
-    for (lat, errors), (ref, ref_errors) in zip(got, want):
-        assert [(u, str(e)) for u, e in errors] == [(u, str(e)) for u, e in ref_errors]
-        assert (lat is None) == (ref is None)
-        if ref is not None:
-            assert_same(lat, ref)
-
-
 def _assert_chunk_free(data: bytes, max_bytes: int = 1 << 30,
                        symbols: Vocab | None = VOCAB) -> list:
     """Reading ``data`` from a stream in any chunk size gives what reading it whole gives."""
@@ -57,7 +48,7 @@ def _assert_chunk_free(data: bytes, max_bytes: int = 1 << 30,
     for chunk in CHUNKS:
         _assert_same_items(list(iter_archive(_stream(data, chunk), symbols,
                                              max_bytes=max_bytes)), want)
-        _assert_same_batches(list(iter_archive_batches(_stream(data, chunk), symbols,
+        assert_same_batches(list(iter_archive_batches(_stream(data, chunk), symbols,
                                                        batch_size=3, max_bytes=max_bytes)),
                              want_b)
     return want

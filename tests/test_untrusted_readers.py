@@ -206,6 +206,15 @@ def test_k2_malformed_item_fails_only_itself(tmp_path: Path) -> None:
     assert "[1]" in str(got[1][1]) and "[2]" in str(got[2][1])
 
 
+def test_k2_file_over_the_byte_cap_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "l.pt"
+    torch.save(_one_fsa(), path)
+    assert [isinstance(x, InputError) for _, x in read_k2(path, VOCAB)] == [False]
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    (utt, err), = read_k2(path, VOCAB, max_bytes=path.stat().st_size - 1)
+    assert isinstance(err, InputError) and f"{path.stat().st_size} bytes, over the cap" in str(err)
+
+
 def test_k2_arc_to_state_two_billion_fails_before_allocating() -> None:
     d = {"arcs": torch.tensor([[0, 2_000_000_000, 2, 0], [2_000_000_000, 2_000_000_001, -1, 0]],
                               dtype=torch.int32)}

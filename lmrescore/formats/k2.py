@@ -29,6 +29,7 @@ with its utterance and arc named, and never reaches its neighbours' states.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from torch import Tensor
 
 from lmrescore.atomic import atomic_save
 from lmrescore.errors import InputError
-from lmrescore.formats.limits import MAX_ARCS, MAX_STATES
+from lmrescore.formats.limits import MAX_ARCS, MAX_K2_BYTES, MAX_STATES
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
 
@@ -274,10 +275,12 @@ def to_dict(lat: Lattice) -> dict[str, Any]:
 
 
 def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MAX_STATES,
-            max_arcs: int = MAX_ARCS) -> Iterator[tuple[str, Lattice | InputError]]:
+            max_arcs: int = MAX_ARCS, max_bytes: int = MAX_K2_BYTES,
+            ) -> Iterator[tuple[str, Lattice | InputError]]:
     """(utterance id, lattice or error) for each FSA of a ``.pt`` file (see module doc).
 
-    A malformed dict fails as one item; a bad FSA of a good FsaVec fails alone.
+    A malformed dict fails as one item; a bad FSA of a good FsaVec fails alone; a file over
+    ``max_bytes`` fails as one item, unread.
 
     Raises:
         InputError: the file holds no FSA dict at all (a tensor, a list of numbers, ...): it is
@@ -285,6 +288,10 @@ def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MA
     """
     path = str(path)
     try:
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise InputError(f"{size} bytes, over the cap of {max_bytes} (torch.load would "
+                             f"read it whole)")
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure is bad input
         yield "?", InputError(f"cannot load k2 lattices from {path}: {e}")

@@ -17,3 +17,7 @@ MAX_SLF_BYTES = 256 << 20
 MAX_ENTRY_BYTES = 256 << 20
 """Bytes of one Kaldi archive entry (key and value): a reader holds at most about this much of
 an archive (plus a chunk); parsing takes several times it in memory."""
+
+MAX_K2_BYTES = 4 << 30
+"""Bytes of one k2 ``.pt`` file: ``torch.load`` reads a file whole before any FSA can be checked,
+so the file's size is what bounds its cost (it is a batch of lattices, hence the larger cap)."""

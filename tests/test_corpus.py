@@ -16,6 +16,7 @@ from lmrescore.lm.corpus import build_store, encode_text, open_store
 from lmrescore.lm.data import SentenceBatches, StreamBatches, iter_sentences, read_sentences, shard
 from lmrescore.lm.units import WordUnits, read_word_list
 from lmrescore.vocab import Vocab
+from test_train import error_of
 from toy_corpus import write_toy_corpus
 
 
@@ -162,13 +163,6 @@ def test_cli_trains_on_kaldi_text_with_a_given_vocabulary(corpus: Path, tmp_path
     kaldi, plain, ids_as_words = capsys.readouterr().out.strip().splitlines()[-3:]
     assert kaldi.split(":", 1)[1] == plain.split(":", 1)[1]  # the same words, the same ppl
     assert kaldi.split(":", 1)[1] != ids_as_words.split(":", 1)[1]
-
-
-def error_of(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def test_cli_text_options_are_checked(corpus: Path, tmp_path: Path,

@@ -21,16 +21,16 @@ from lmrescore.lm.units import Units, WordUnits
 from lmrescore.rescoring.exact import arc_log_probs
 from lmrescore.rescoring.expand import Expansion, TokenTable
 from lmrescore.rescoring.methods import Tokens
-from lmrescore.rescoring.symbols import SKIP_WORDS, skipped, token_table
+from lmrescore.rescoring.symbols import SKIP_WORDS, token_table
 from lmrescore.vocab import Vocab
 
 
 class Translated:
     """``model`` read in another id space: token ``t`` is the model's ``ids[t]``.
 
-    Enough of the ``LanguageModel`` protocol for the rescoring methods (states, steps and
-    queried log-probabilities); no ``logits``, since ids that share a model token do not
-    form a distribution over the new ids.
+    The part of the ``LanguageModel`` protocol that fixed-point scoring uses (states, steps
+    and queried log-probabilities; ``--arpa`` is fixed-point only). No ``logits``: ids that
+    share a model token do not form a distribution over the new ids.
     """
 
     def __init__(self, model: LanguageModel, ids: Tensor) -> None:
@@ -50,22 +50,14 @@ class Translated:
                         block_rows: int = BLOCK_ROWS) -> Tensor:
         return self.model.token_log_probs(state, rows, self.ids[tokens], block_rows)
 
-    def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
-                           starts: Tensor | None, order: int | None,
-                           state: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        ids = self.ids_on_device
-        return self.model.sequence_log_probs(ids[inputs], ids[targets], mask, starts, order,
-                                             state)
 
-
-def word_ids(symbols: Vocab, units: Units, skip: tuple[str, ...], oov: str | None) -> Tensor:
-    """(num_symbols + 2,) the LM id of each lattice word, then of ``<s>`` and ``</s>`` (a
-    skipped word, which is never a token, gets ``<unk>``'s)."""
-    table, _ = token_table(symbols, units, skip, oov)
+def word_ids(table: TokenTable, vocab: Vocab) -> Tensor:
+    """(num_symbols + 2,) from a word-level token table: the LM id of each lattice word, then
+    of ``<s>`` and ``</s>`` (a skipped word, which is never a token, gets ``<unk>``'s)."""
     has = table.splits[1:] > table.splits[:-1]
-    ids = torch.full((len(symbols) + 2,), units.vocab.unk, dtype=torch.long)
-    ids[:len(symbols)][has] = table.values
-    ids[-2:] = torch.tensor([units.vocab.bos, units.vocab.eos])
+    ids = torch.full((has.shape[0] + 2,), vocab.unk, dtype=torch.long)
+    ids[:-2][has] = table.values
+    ids[-2:] = torch.tensor([vocab.bos, vocab.eos])
     return ids
 
 
@@ -78,13 +70,10 @@ class FirstPassNgram:
         lm: the n-gram, read in lattice word ids.
         tokens: lattice label -> lattice word id (none for skipped words); ``<s>`` and
             ``</s>`` after the words.
-        skip, oov: as the rescorer's :func:`token_table`.
     """
 
     lm: Translated
     tokens: Tokens
-    skip: tuple[str, ...]
-    oov: str | None
 
     @classmethod
     def build(cls, lm: NgramLM, units: Units, symbols: Vocab, order: int | None,
@@ -99,16 +88,12 @@ class FirstPassNgram:
         if order is None or order < lm.n - 1:
             raise InputError(f"--arpa: an order-{lm.n} n-gram needs --order >= {lm.n - 1} "
                              f"to be exact on the expansion, got {order}")
-        n = len(symbols)
-        keep = torch.tensor([not skipped(w, skip) for w in symbols.words])
-        table = TokenTable(keep.nonzero().squeeze(1),
+        table, _ = token_table(symbols, WordUnits(lm.vocab), skip, oov)
+        keep = table.splits[1:] > table.splits[:-1]  # the words that are not skipped
+        words = TokenTable(keep.nonzero().squeeze(1),
                            torch.cat([torch.zeros(1, dtype=torch.long), keep.long().cumsum(0)]))
-        ngram = Translated(lm, word_ids(symbols, WordUnits(lm.vocab), skip, oov))
-        return cls(ngram, Tokens(table, n, n + 1), skip, oov)
-
-    def read(self, model: LanguageModel, units: Units, symbols: Vocab) -> Translated:
-        """``model`` (of ``units``) read in this expansion's lattice word ids."""
-        return Translated(model, word_ids(symbols, units, self.skip, self.oov))
+        n = len(symbols)
+        return cls(Translated(lm, word_ids(table, lm.vocab)), Tokens(words, n, n + 1))
 
     def arc_log_probs(self, exp: Expansion) -> Tensor:
         """(A',) the n-gram's log-probability of each arc of the expansion."""

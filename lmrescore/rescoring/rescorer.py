@@ -35,7 +35,7 @@ from lmrescore.lm.arpa import NgramLM
 from lmrescore.lm.interface import LanguageModel
 from lmrescore.lm.units import Units
 from lmrescore.rescoring.exact import BLOCK_ROWS
-from lmrescore.rescoring.first_pass import FirstPassNgram
+from lmrescore.rescoring.first_pass import FirstPassNgram, Translated, word_ids
 from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, Tokens, fixed_point
 from lmrescore.rescoring.symbols import SKIP_WORDS, oov_symbol, token_table
 from lmrescore.vocab import Vocab
@@ -160,7 +160,7 @@ class LatticeRescorer:
         if first_pass is not None:  # both LMs on one expansion over the lattice's word ids
             self.first_pass = FirstPassNgram.build(first_pass, units, symbols, self.order,
                                                    options.method, options.skip_words, oov)
-            self.model = self.first_pass.read(model, units, symbols)
+            self.model = Translated(model, word_ids(table, units.vocab))
             self.tokens = self.first_pass.tokens
 
     def settings(self, order: int | None) -> MethodSettings:

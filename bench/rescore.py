@@ -299,21 +299,20 @@ def main() -> None:
     argv = sys.argv[1:]
     methods = [m for m in args.methods if m != "nbest"]
     methods += [f"nbest:{n}" for n in args.num_paths] if "nbest" in args.methods else []
-    jobs = {f"{i}/{m}": m if len(args.model) < 2 else f"{Path(path).parent.name}:{m}"
-            for i, path in enumerate(args.model or [None]) for m in methods}
+    names = {f"{i}/{m}": m if len(args.model) < 2 else f"{Path(path).parent.name}:{m}"
+             for i, path in enumerate(args.model or [None]) for m in methods}  # job -> name
     floor = run_child(argv, "0/load")["maxrss_mib"]
-    results = {name: run_child(argv, job) for job, name in jobs.items()}
-    jobs = list(results)
-    w = max(14, *map(len, jobs))
+    results = {name: run_child(argv, job) for job, name in names.items()}
+    w = max(14, *map(len, results))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
-    fp = results[jobs[0]]
+    fp = next(iter(results.values()))
     wers, compared = common_wers(args.ref, results)
     print(f"# python3 bench/rescore.py {' '.join(argv)}  (commit {commit})")
     model = " vs ".join(args.model) or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}, "
                            f"{args.output} output")
     coarse = f" and the order-{args.prune_order} coarse pass" if args.prune_order else ""
-    ngram = results.get("ngram-approx")
+    ngram = next((r for name, r in results.items() if name.endswith("ngram-approx")), None)
     print(f"# model: {model}; K = {fp['order']}, ngram-approx n = "
           f"{ngram['order'] + 1 if ngram else '-'}; {fp['arcs_in']} input arcs, "
           f"{fp['arcs_pruned']} after --beam {args.beam}{coarse}; {args.threads} thread(s) on "

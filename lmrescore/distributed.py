@@ -11,6 +11,7 @@ of waiting, and ``torchrun`` ends the job with an error.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -113,7 +114,15 @@ class Dist:
             dist.barrier(group=self.group)
 
     def close(self) -> None:
+        """Tear the process group down while the interpreter is whole.
+
+        DDP's reducer holds the group; a wrapped module left to the interpreter's exit frees
+        it (and joins gloo's threads) in the middle of finalisation, which can abort the
+        process (SIGABRT, "terminate called without an active exception") after a good run.
+        So the garbage (a finished ``Trainer`` is a reference cycle) goes first.
+        """
         if self.world > 1 and dist.is_initialized():
+            gc.collect()
             dist.destroy_process_group()
 
 

@@ -345,4 +345,5 @@ class Trainer:
             atomic_write_text(self.exp_dir / "results.json",
                               json.dumps(results, indent=1) + "\n")
         log.info("results: %s", results)
+        self.dist.barrier()  # no process tears the job down while another still works
         return results

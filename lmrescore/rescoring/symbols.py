@@ -9,8 +9,10 @@ LM's ``<unk>`` and not charged the OOV penalty; any other word outside the LM's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
+from fnmatch import translate
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -29,7 +31,14 @@ OOV_SYMBOLS = ("<unk>", "<UNK>")
 
 def skipped(word: str, skip: Sequence[str] = SKIP_WORDS) -> bool:
     """Whether the LM skips ``word`` (it matches one of the fnmatch patterns ``skip``)."""
-    return any(fnmatchcase(word, p) for p in skip)
+    return _skip_regex(tuple(skip)).match(word) is not None
+
+
+@lru_cache(maxsize=8)
+def _skip_regex(skip: tuple[str, ...]) -> re.Pattern[str]:
+    """The fnmatch patterns as one case-sensitive regex (one match per word of a 126k-word
+    words.txt instead of 15: 0.65 s to 0.04 s)."""
+    return re.compile("|".join(translate(p) for p in skip))
 
 
 def oov_symbol(symbols: Vocab, given: str | None = None) -> str | None:

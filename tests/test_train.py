@@ -201,6 +201,24 @@ def test_rerun_with_another_config_is_refused_and_says_what_differs(corpus: Path
     Trainer(config(epochs=1), corpus, tmp_path / "exp")  # the same config still resumes
 
 
+def test_a_finished_run_given_more_epochs_trains_on_as_one_longer_run(corpus: Path,
+                                                                      tmp_path: Path) -> None:
+    Trainer(config(epochs=1), corpus, tmp_path / "short").run()
+    longer = Trainer(config(epochs=2), corpus, tmp_path / "short")  # the same folder
+    assert longer.state.epoch == 1
+    longer.run()
+    Trainer(config(epochs=2), corpus, tmp_path / "long").run()
+    runs = [json.loads((tmp_path / e / "metrics.json").read_text()) for e in ("short", "long")]
+    assert [len(r) for r in runs] == [2, 2]
+    for key in ("train_ppl", "valid_ppl", "lr"):
+        assert [row[key] for row in runs[0]] == [row[key] for row in runs[1]], key
+    short, long = (load_model(tmp_path / e / "best.pt", "cpu")[0].state_dict()
+                   for e in ("short", "long"))
+    for name, value in long.items():
+        assert torch.equal(short[name], value), name
+    assert "epochs: 2" in (tmp_path / "short" / "config.yaml").read_text()
+
+
 def test_metrics_lost_to_a_kill_after_the_checkpoint_come_back_on_rerun(corpus: Path,
                                                                         tmp_path: Path) -> None:
     Trainer(config(epochs=1), corpus, tmp_path / "exp").run()

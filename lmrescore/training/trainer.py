@@ -72,9 +72,15 @@ def make_optimizer(model: RNNLM, config: ExperimentConfig) -> torch.optim.Optimi
     return torch.optim.Adagrad(params, lr=t.lr, weight_decay=t.weight_decay)
 
 
+# Settings a rerun in the same folder may change: a finished run given more epochs trains on
+# (as icefall's --num-epochs), to the same weights as one run with that many from the start.
+BUDGET = ("train.epochs",)
+
+
 def check_same_config(exp_dir: Path, config: ExperimentConfig) -> None:
     """Refuse to go on in an experiment folder made with another config (its ``config.yaml``),
-    naming every setting that differs; ``model.vocab_size`` comes from the data, not the config."""
+    naming every setting that differs; ``model.vocab_size`` comes from the data, not the config,
+    and the ``BUDGET`` settings may change."""
     path = exp_dir / "config.yaml"
     if not path.is_file():
         return
@@ -84,7 +90,7 @@ def check_same_config(exp_dir: Path, config: ExperimentConfig) -> None:
         raise InputError(f"{path}: not a readable config ({e.__class__.__name__})") from None
     new = _flatten(config.to_dict())
     differ = [k for k in sorted(old.keys() | new.keys())
-              if k != "model.vocab_size" and old.get(k) != new.get(k)]
+              if k != "model.vocab_size" and k not in BUDGET and old.get(k) != new.get(k)]
     if differ:
         raise InputError(f"{exp_dir} was trained with another config: "
                          + "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"

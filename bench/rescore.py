@@ -10,10 +10,11 @@ floor that every method pays. Wall time covers rescoring only (prune, expand, sc
 over all batches, not loading; CPU seconds are printed beside it, since on a shared machine wall
 time includes waiting for a core. Arcs/s counts input lattice arcs (before pruning) per wall
 second. Ratios are against fixed-point from this run (with several ``--model``s: against the
-first model's first method; every model runs every method on the same lattices). Copies made by ``--replicate`` relabel the
-words by a random permutation, so copies do not share LM histories; WER against ``--ref``
-(default: the fixture references) is on the original copies, those that every method rescored
-(a lattice past ``--max-arcs`` is skipped by one method and not by another).
+first model's first method; every model runs every method on the same lattices). Copies made
+by ``--replicate`` relabel the words by a random permutation, so copies do not share LM
+histories; WER against ``--ref`` (default: the fixture references) is on the original copies,
+those that every method rescored (a lattice past ``--max-arcs`` is skipped by one method and
+not by another).
 
 A second table counts each method's model work (the model's own output-layer counters, hooks on
 the cells): rows through the output layer (a full softmax: one V-way softmax each, the bulk of
@@ -309,8 +310,8 @@ def main() -> None:
     fp = next(iter(results.values()))
     wers, compared = common_wers(args.ref, results)
     print(f"# python3 bench/rescore.py {' '.join(argv)}  (commit {commit})")
-    model = " vs ".join(args.model) or (f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}, "
-                           f"{args.output} output")
+    model = " vs ".join(args.model) or (
+        f"random LSTM-256, vocab {args.vocab_size or 'of words.txt'}, {args.output} output")
     coarse = f" and the order-{args.prune_order} coarse pass" if args.prune_order else ""
     ngram = next((r for name, r in results.items() if name.endswith("ngram-approx")), None)
     print(f"# model: {model}; K = {fp['order']}, ngram-approx n = "

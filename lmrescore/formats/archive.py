@@ -157,8 +157,15 @@ def _bounded(win: Window, start: int, max_bytes: int,
             return parse(data, True)
         if win.end >= limit:
             return None
-        ahead = win.base + (got.need if got.guess is None else got.guess)
-        win.fill(min(limit, max(ahead, start + 2 * (win.end - start))))
+        _read_on(win, start, limit, got.need, got.guess)
+
+
+def _read_on(win: Window, start: int, limit: int, need: int, guess: int | None) -> None:
+    """Read the window on for an entry at archive offset ``start`` that the data ends inside
+    of: to where it probably ends (``guess``, else ``need``; offsets of the window's bytes), at
+    least twice what is held of it, at most to ``limit``."""
+    ahead = win.base + (need if guess is None else guess)
+    win.fill(min(limit, max(ahead, start + 2 * (win.end - start))))
 
 
 class _Cursor:
@@ -307,8 +314,7 @@ def _decode_run(win: Window, pos: int, max_entries: int, symbols: Vocab | None,
         run = decode_run(win.buf, pos - win.base, max_entries, symbols, win.base, max_bytes)
         if run.need is None or win.eof or win.base + run.need - pos > max_bytes:
             return run
-        ahead = win.base + (run.need if run.guess is None else run.guess)
-        win.fill(min(pos + max_bytes + 4, max(ahead, pos + 2 * (win.end - pos))))
+        _read_on(win, pos, pos + max_bytes + 4, run.need, run.guess)
 
 
 def _lines(win: Window) -> Iterator[bytes]:

@@ -51,6 +51,28 @@ def test_torch_reference_cells_agree(cell: str) -> None:
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("layers", [1, 2])
+def test_scoring_steps_in_place_equal_the_autograd_steps(cell: str, layers: int) -> None:
+    """``Cell.step_`` (no autograd, overwrites its input) and ``RNNLM.step`` without gradients
+    give the states of the plain steps, which training and the solvers use."""
+    torch.manual_seed(0)
+    one = CELLS[cell](E, H).double()
+    state = torch.randn(11, one.state_size, dtype=torch.float64)
+    xp = one.input_proj(torch.randn(11, E, dtype=torch.float64)).detach()
+    with torch.no_grad():
+        plain = one.step(state, xp)
+        torch.testing.assert_close(one.step_(state, xp.clone()), plain, rtol=0, atol=1e-12)
+    lm = RNNLM(ModelConfig(cell=cell, vocab_size=13, hidden_dim=H, num_layers=layers)).double()
+    state = torch.randn(2, 5, lm.state_size, dtype=torch.float64)
+    tokens = torch.randint(0, 13, (2, 5))
+    with torch.no_grad():
+        fused = lm.step(state, tokens)
+    plain = lm.step(state, tokens)
+    assert plain.requires_grad and fused.shape == state.shape
+    torch.testing.assert_close(fused, plain.detach(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("layers", [1, 2])
 def test_order_k_state_ignores_input_t_minus_k(cell: str, layers: int) -> None:
     cells = make_stack(cell, layers).double()
     order, t = 3, 6

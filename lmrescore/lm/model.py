@@ -217,19 +217,22 @@ class RNNLM(nn.Module):
         """All layers one token: (..., S), (...,) ids -> (..., S); one cell call per layer.
 
         The first layer's input projection is computed once per distinct token: a level of a
-        rescoring trie has tens of thousands of nodes but a few hundred distinct tokens
-        (same numbers; ``history_states`` in about 0.87x the CPU time, bench/RESULTS.md).
+        rescoring trie has tens of thousands of nodes but a few hundred distinct tokens. Without
+        gradients the cells step in place (``Cell.step_``): same numbers to float rounding,
+        ``history_states`` in about 0.6x the CPU time (bench/RESULTS.md).
         """
-        distinct, inverse = torch.unique(tokens, return_inverse=True)
+        distinct, inverse = torch.unique(tokens.reshape(-1), return_inverse=True)
+        rows = state.reshape(-1, state.shape[-1])
         below: Tensor | None = None
         new = []
-        for cell, layer_state in zip(self.cells, self.layer_states(state)):
-            projected = (cell.input_proj(self.embedding(distinct))[inverse] if below is None
-                         else cell.input_proj(below))
-            layer_state = cell.step(layer_state, projected)
+        for cell, layer_state in zip(self.cells, self.layer_states(rows)):
+            projected = (cell.input_proj(self.embedding(distinct)).index_select(0, inverse)
+                         if below is None else cell.input_proj(below))
+            step = cell.step if torch.is_grad_enabled() else cell.step_
+            layer_state = step(layer_state, projected)
             below = cell.output(layer_state)
             new.append(layer_state)
-        return torch.cat(new, dim=-1)
+        return (new[0] if len(new) == 1 else torch.cat(new, dim=-1)).reshape(state.shape)
 
     def logits(self, state: Tensor) -> Tensor:
         """(..., S) -> (..., V) output-layer scores (``scores``: for the adaptive layer the full

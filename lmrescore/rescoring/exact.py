@@ -42,8 +42,9 @@ def history_states(model: LanguageModel, histories: Tensor, bos: int) -> tuple[T
     for j in range(order):
         nodes, node = torch.unique(node * base + histories[:, j] + 1, return_inverse=True)
         parent, token = nodes // base, nodes % base - 1
-        keep = (token != bos) & (token != VOID)  # reset before <s>; nothing before the start
-        state = model.step(state[parent] * keep[:, None], token.clamp(min=0))
+        reset = ((token == bos) | (token == VOID)).nonzero().squeeze(1)  # nothing before <s>
+        state = model.step(state.index_select(0, parent).index_fill_(0, reset, 0),
+                           token.clamp(min=0))
     return state, node
 
 

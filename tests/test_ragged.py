@@ -13,6 +13,17 @@ def test_unique_rows_equals_torch_unique(shape: tuple[int, int], high: int) -> N
     assert torch.equal(got, want) and torch.equal(got_inv, want_inv)
 
 
+def test_unique_rows_of_wide_values_packs_and_ranks_in_steps() -> None:
+    """Values up to 2e6 in 9 columns: no single int64 key holds a row (packed 3 at a time)."""
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(-1, 3, (3000, 9), generator=g)
+    rows = torch.where(rows > 0, rows * 10**6, rows)  # -1, 0, 1e6, 2e6: many repeated rows
+    want, want_inv = torch.unique(rows, dim=0, return_inverse=True)
+    got, got_inv = unique_rows(rows)
+    assert 100 < want.shape[0] < 3000
+    assert torch.equal(got, want) and torch.equal(got_inv, want_inv)
+
+
 def test_take_rows_in_any_order_with_repeats() -> None:
     # rows [1, 2], [], [3, 4, 5]
     values, splits = torch.tensor([1, 2, 3, 4, 5]), torch.tensor([0, 2, 2, 5])

@@ -51,20 +51,27 @@ def ragged_lists(values: Tensor, splits: Tensor) -> list[list[int]]:
 def unique_rows(rows: Tensor) -> tuple[Tensor, Tensor]:
     """Like ``torch.unique(rows, dim=0, return_inverse=True)``, several times faster.
 
-    Column by column, each row's rank so far and its next value (>= -1) form one int64 key; a
-    1-D unique of the keys gives the new ranks. The order is lexicographic, as torch's.
+    Columns are packed into one int64 key in mixed radix (each column's range) while the key
+    fits; then a 1-D unique ranks the keys and the ranks are packed on with the next columns.
+    A K-token history of a 10k-word model takes 3 unique calls instead of K. The order is
+    lexicographic, as torch's.
 
     Args:
         rows: (N, C) int64 with values >= -1.
     Returns:
         (U, C) the unique rows, sorted; (N,) the index of each row among them.
     """
-    ids = torch.zeros(rows.shape[0], dtype=torch.int64, device=rows.device)
+    key = torch.zeros(rows.shape[0], dtype=torch.int64, device=rows.device)
     if not rows.shape[0]:
-        return rows, ids
-    for j in range(rows.shape[1]):
-        col = rows[:, j] + 1
-        _, ids = torch.unique(ids * (int(col.max()) + 1) + col, return_inverse=True)
+        return rows, key
+    bound = 1  # key < bound
+    for j, radix in enumerate((rows.max(dim=0).values + 2).tolist()):
+        if bound * radix >= 2 ** 62:
+            _, key = torch.unique(key, return_inverse=True)
+            bound = int(key.max()) + 1
+        key = key * radix + (rows[:, j] + 1)
+        bound *= radix
+    _, ids = torch.unique(key, return_inverse=True)
     num = int(ids.max()) + 1
     first = torch.empty(num, dtype=torch.int64, device=rows.device)
     first.scatter_(0, ids, torch.arange(rows.shape[0], device=rows.device))

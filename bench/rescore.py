@@ -168,12 +168,22 @@ def count_work(model) -> dict[str, int]:
     work = model.work
     work.clear()
     work.update(softmax_rows=0, head_rows=0, tail_rows=0, cell_steps=0, cell_calls=0)
+    inside: list[bool] = []  # a cell's step_ may call its step: count the outer call only
+
+    def counted(step):
+        def call(state, xp):
+            if not inside:
+                work["cell_steps"] += state.numel() // state.shape[-1]
+                work["cell_calls"] += 1
+            inside.append(True)
+            try:
+                return step(state, xp)
+            finally:
+                inside.pop()
+        return call
+
     for cell in model.cells:
-        def counted(state, xp, step=cell.step):
-            work["cell_steps"] += state.numel() // state.shape[-1]
-            work["cell_calls"] += 1
-            return step(state, xp)
-        cell.step = counted
+        cell.step, cell.step_ = counted(cell.step), counted(cell.step_)
     return work
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from lmrescore.rescoring.exact import query_log_probs
@@ -20,8 +21,10 @@ def count_work(lm):
     return bench.count_work(lm)
 
 
-def test_counts_one_softmax_per_distinct_history_and_one_cell_call_per_trie_level() -> None:
-    lm = model("lstm", 3)  # 2 layers
+@pytest.mark.parametrize("cell", ["lstm", "gru"])  # gru: its step_ is its step, counted once
+def test_counts_one_softmax_per_distinct_history_and_one_cell_call_per_trie_level(
+        cell: str) -> None:
+    lm = model(cell, 3)  # 2 layers
     work = count_work(lm)
     # right-aligned 3-token histories, -1 before the sentence start; the first repeats
     histories = torch.tensor([[BOS, 4, 5], [BOS, 4, 6], [-1, BOS, 4], [BOS, 4, 5]])

@@ -17,6 +17,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -326,6 +327,23 @@ ngram 2=2
 
 \\end\\
 """
+
+
+def test_blank_lines_and_crlf_read_as_the_plain_file(tmp_path: Path) -> None:
+    """Blank lines inside sections and Windows line ends change nothing; line numbers in
+    messages still count every line."""
+    plain, odd = tmp_path / "plain.arpa", tmp_path / "odd.arpa"
+    plain.write_text(SMALL)
+    text = SMALL.replace("-0.5\t</s>\n", "-0.5\t</s>\n\n  \n").replace("\n", "\r\n")
+    odd.write_bytes(text.encode())
+    a, b = read_arpa(plain), read_arpa(odd)
+    assert a.vocab == b.vocab
+    for x, y in zip(a.tables, b.tables, strict=True):
+        assert np.array_equal(x.ids, y.ids) and np.array_equal(x.prob, y.prob)
+        assert np.array_equal(x.backoff, y.backoff)
+    odd.write_bytes(text.replace("-0.4\ta </s>", "-0.4\ta b").encode())
+    with pytest.raises(InputError, match=r"odd.arpa:15: word 'b' is not in the 1-grams"):
+        read_arpa(odd)
 
 
 @pytest.mark.parametrize("old, new, message", [

@@ -20,7 +20,9 @@ in a closed-vocabulary model) have log10 p = -100, as kenlm gives a missing ``<u
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,92 +77,171 @@ def _open(path: Path):
     return open(path, encoding="utf-8")
 
 
+_MARK = re.compile(r"^\\(.*)$", re.M)  # a line that starts with a backslash: \data\, \k-grams:, \end\
+_BLANK = re.compile(r"^[^\S\n]*$", re.M)  # a line of white space only
+
+
 def read_arpa(path: str | Path) -> Arpa:
     """Read an ARPA file (plain or gzipped) into per-order arrays.
+
+    The text is read whole and cut at its ``\\`` lines; each section is parsed by whole-section
+    operations (one ``split`` of its text, numpy indexing, C-level ``float`` and dict lookups):
+    no Python code per line beyond splitting it once to count its fields.
 
     Raises:
         InputError: naming file:line, on a malformed line, a section whose count differs from
             the header, a word of a higher order missing from the 1-grams, or a duplicate n-gram.
     """
     path = Path(path)
-    counts: dict[int, int] = {}
-    rows: list[list[tuple[int, list[str]]]] = []  # per order: (line, fields)
-    section = 0  # 0 before \data\, -1 in \data\, k in \k-grams:, -2 after \end\
     with _open(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.strip()
-            where = f"{path}:{lineno}"
-            if not line:
-                continue
-            if line == "\\data\\":
-                section = -1
-            elif line == "\\end\\":
-                section = -2
-                break
-            elif line.startswith("\\") and line.endswith("-grams:"):
-                k = line[1:-len("-grams:")]
-                if not k.isdigit() or int(k) != len(rows) + 1 or int(k) not in counts:
-                    raise InputError(f"{where}: unexpected section {line!r} (header declares "
-                                     f"orders {sorted(counts)}, {len(rows)} read so far)")
-                section = int(k)
-                rows.append([])
-            elif section == -1:
-                key, _, value = line.partition("=")
-                parts = key.split()
-                if len(parts) != 2 or parts[0] != "ngram" or not parts[1].isdigit() \
-                        or not value.strip().isdigit():
-                    raise InputError(f"{where}: expected 'ngram N=count', got {line!r}")
-                counts[int(parts[1])] = int(value)
-            elif section > 0:
-                rows[-1].append((lineno, line.split()))
-            elif section == 0:
-                continue  # text before \data\ (SRILM and kenlm write none; some tools do)
-    if section != -2:
-        raise InputError(f"{path}: no \\end\\ line (truncated file?)")
-    if sorted(counts) != list(range(1, len(counts) + 1)) or len(rows) != len(counts):
-        raise InputError(f"{path}: header declares orders {sorted(counts)} but the file has "
-                         f"sections 1..{len(rows)}")
-    for k, section_rows in enumerate(rows, 1):
-        if len(section_rows) != counts[k]:
-            raise InputError(f"{path}: \\{k}-grams: has {len(section_rows)} entries, the header "
-                             f"says ngram {k}={counts[k]}")
-    if not rows or not rows[0]:
-        raise InputError(f"{path}: no 1-grams")
-    vocab = Vocab.from_words(fields[1] if len(fields) > 1 else "" for _, fields in rows[0])
-    tables = [_table(path, k, section_rows, vocab, k == len(rows))
-              for k, section_rows in enumerate(rows, 1)]
+        text = f.read()
+    counts, sections = _sections(path, text)
+    del text
+    tables: list[NgramTable] = []
+    vocab = Vocab(())
+    for k, (header_line, body) in enumerate(sections, 1):
+        rows = _Rows(path, k, header_line, body, highest=k == len(sections))
+        sections[k - 1] = (header_line, "")  # the text is not needed any more
+        if k == 1:
+            vocab = Vocab.from_words(rows.words()[:, 0].tolist())
+        tables.append(rows.table(vocab))
     return Arpa(str(path), vocab, tables)
 
 
-def _table(path: Path, k: int, rows: list[tuple[int, list[str]]], vocab: Vocab,
-           highest: bool) -> NgramTable:
-    """The k-grams of a section, checked."""
-    ids = np.empty((len(rows), k), dtype=np.int64)
-    prob = np.empty(len(rows))
-    backoff = np.zeros(len(rows))
-    for r, (lineno, fields) in enumerate(rows):
-        if len(fields) not in (k + 1, k + 2) or (highest and len(fields) == k + 2):
+def _sections(path: Path, text: str) -> tuple[dict[int, int], list[tuple[int, str]]]:
+    """The header's counts and each ``\\k-grams:`` section as (the line number of its header,
+    its text from the end of the header line), the counts checked against the sections."""
+    counts: dict[int, int] = {}
+    sections: list[tuple[int, str]] = []
+    section = 0  # 0 before \data\, -1 in \data\, k in \k-grams:, -2 at \end\
+    pos, lineno = 0, 1  # the end of the last mark line, and its line number
+    for mark in _MARK.finditer(text):
+        between = text[pos: mark.start()]
+        if section == -1:
+            for i, line in enumerate(between.split("\n")):
+                _header_count(path, lineno + i, line, counts)
+        elif section > 0:
+            sections.append((lineno, between))
+        lineno += between.count("\n")
+        pos = mark.end()
+        line = mark.group(0).strip()
+        if line == "\\data\\":
+            section = -1
+        elif line == "\\end\\":
+            section = -2
+            break
+        elif line.endswith("-grams:") and line[1:-len("-grams:")].isdigit() \
+                and int(line[1:-len("-grams:")]) == len(sections) + 1 \
+                and int(line[1:-len("-grams:")]) in counts:
+            section = len(sections) + 1
+        else:
+            raise InputError(f"{path}:{lineno}: unexpected section {line!r} (header declares "
+                             f"orders {sorted(counts)}, {len(sections)} read so far)")
+    if section != -2:
+        raise InputError(f"{path}: no \\end\\ line (truncated file?)")
+    if sorted(counts) != list(range(1, len(counts) + 1)) or len(sections) != len(counts):
+        raise InputError(f"{path}: header declares orders {sorted(counts)} but the file has "
+                         f"sections 1..{len(sections)}")
+    for k, (_, body) in enumerate(sections, 1):
+        entries = body.count("\n") + 1 - len(_BLANK.findall(body))
+        if entries != counts[k]:
+            raise InputError(f"{path}: \\{k}-grams: has {entries} entries, the header says "
+                             f"ngram {k}={counts[k]}")
+    if not counts[1]:
+        raise InputError(f"{path}: no 1-grams")
+    return counts, sections
+
+
+def _header_count(path: Path, lineno: int, line: str, counts: dict[int, int]) -> None:
+    """Read one line of the ``\\data\\`` section (``ngram N=count``, or blank) into ``counts``."""
+    if not line.strip():
+        return
+    key, _, value = line.strip().partition("=")
+    parts = key.split()
+    if len(parts) != 2 or parts[0] != "ngram" or not parts[1].isdigit() \
+            or not value.strip().isdigit():
+        raise InputError(f"{path}:{lineno}: expected 'ngram N=count', got {line.strip()!r}")
+    counts[int(parts[1])] = int(value)
+
+
+class _Rows:
+    """The non-blank lines of a ``\\k-grams:`` section, split and checked.
+
+    Args:
+        path: the file (for messages).
+        k: the order.
+        header_line: the file's line number of the section's header.
+        body: the section's text from the end of the header line (so its i-th line, split at
+            "\\n", is the file's line ``header_line + i``).
+        highest: the model's highest order (no back-off weights).
+    Raises:
+        InputError: naming file:line, where a line has the wrong number of fields or a
+            number that does not parse.
+    """
+
+    def __init__(self, path: Path, k: int, header_line: int, body: str, highest: bool) -> None:
+        self.path, self.k = path, k
+        self.text = body.split("\n")
+        width = np.fromiter(map(len, map(str.split, self.text)), np.int64, len(self.text))
+        self.index = np.flatnonzero(width)  # the rows' lines in ``text``
+        self.lines = header_line + self.index
+        width = width[self.index]
+        bad = (width < k + 1) | (width > k + 2) | ((width == k + 2) & highest)
+        if bad.any():
             want = f"log10prob and {k} words" + ("" if highest else " [and a back-off weight]")
-            raise InputError(f"{path}:{lineno}: expected {want} in \\{k}-grams:, got "
-                             f"{' '.join(fields)!r}")
+            self._fail(int(np.argmax(bad)), f"expected {want} in \\{k}-grams:, got")
+        self.tokens = np.array(body.split(), dtype=object)
+        self.start = np.cumsum(width) - width  # each row's first token
+        with_backoff = np.flatnonzero(width == k + 2)
+        self.backoff = np.zeros(len(self.start))
         try:
-            prob[r] = float(fields[0])
-            if len(fields) == k + 2:
-                backoff[r] = float(fields[-1])
+            self.prob = np.fromiter(map(float, self.tokens[self.start]), np.float64,
+                                    len(self.start))
+            self.backoff[with_backoff] = np.fromiter(
+                map(float, self.tokens[self.start[with_backoff] + k + 1]), np.float64,
+                len(with_backoff))
         except ValueError:
-            raise InputError(f"{path}:{lineno}: not a number in {' '.join(fields)!r}") from None
-        for j, w in enumerate(fields[1: k + 1]):
-            if w not in vocab:
-                raise InputError(f"{path}:{lineno}: word {w!r} is not in the 1-grams")
-            ids[r, j] = vocab.ids[w]
-    order = np.lexsort(ids.T[::-1]) if len(rows) else np.zeros(0, dtype=np.int64)
-    ids, prob, backoff = ids[order], prob[order], backoff[order]
-    lines = np.array([lineno for lineno, _ in rows], dtype=np.int64)[order]
-    dup = np.flatnonzero((ids[1:] == ids[:-1]).all(1))
-    if dup.size:
-        raise InputError(f"{path}:{lines[dup[0] + 1]}: duplicate {k}-gram (first at line "
-                         f"{lines[dup[0]]})")
-    return NgramTable(ids, prob, backoff, lines)
+            for r in range(len(self.start)):
+                fields = self.text[self.index[r]].split()
+                if not all(map(_is_float, [fields[0]] + fields[k + 1:])):
+                    self._fail(r, "not a number in")
+            raise
+
+    def _fail(self, r: int, what: str) -> None:
+        line = " ".join(self.text[self.index[r]].split())
+        raise InputError(f"{self.path}:{self.lines[r]}: {what} {line!r}")
+
+    def words(self) -> np.ndarray:
+        """(N, k) the rows' words (str objects)."""
+        return self.tokens[self.start[:, None] + 1 + np.arange(self.k)]
+
+    def table(self, vocab: Vocab) -> NgramTable:
+        """The rows as word ids in id order; checks that every word is a 1-gram and no n-gram
+        repeats."""
+        k, n = self.k, len(self.start)
+        words = self.words()
+        ids = np.fromiter(map(vocab.ids.get, words.ravel(), itertools.repeat(-1)), np.int64,
+                          n * k).reshape(n, k)
+        if (ids < 0).any():
+            r = int(np.argmax((ids < 0).any(1)))
+            word = words[r, int(np.argmax(ids[r] < 0))]
+            raise InputError(f"{self.path}:{self.lines[r]}: word {word!r} is not in the 1-grams")
+        order = np.lexsort(ids.T[::-1]) if n else np.zeros(0, dtype=np.int64)
+        ids, prob, backoff, lines = ids[order], self.prob[order], self.backoff[order], \
+            self.lines[order]
+        dup = np.flatnonzero((ids[1:] == ids[:-1]).all(1))
+        if dup.size:
+            raise InputError(f"{self.path}:{lines[dup[0] + 1]}: duplicate {k}-gram (first at "
+                             f"line {lines[dup[0]]})")
+        return NgramTable(ids, prob, backoff, lines)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class NgramLM:

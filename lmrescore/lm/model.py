@@ -219,7 +219,7 @@ class RNNLM(nn.Module):
         The first layer's input projection is computed once per distinct token: a level of a
         rescoring trie has tens of thousands of nodes but a few hundred distinct tokens. Without
         gradients the cells step in place (``Cell.step_``): same numbers to float rounding,
-        ``history_states`` in about 0.6x the CPU time (bench/RESULTS.md).
+        ``history_states`` in 0.7-0.85x the CPU time (bench/RESULTS.md).
         """
         distinct, inverse = torch.unique(tokens.reshape(-1), return_inverse=True)
         rows = state.reshape(-1, state.shape[-1])

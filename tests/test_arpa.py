@@ -346,6 +346,13 @@ def test_blank_lines_and_crlf_read_as_the_plain_file(tmp_path: Path) -> None:
         read_arpa(odd)
 
 
+@pytest.mark.parametrize("text", ["\\data\\\n\\end\\\n", "\\data\\\nngram 1=0\n\\1-grams:\n\\end\\\n"])
+def test_a_model_without_1_grams_is_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "lm.arpa").write_text(text)
+    with pytest.raises(InputError, match=r"lm.arpa: no 1-grams"):
+        read_arpa(tmp_path / "lm.arpa")
+
+
 @pytest.mark.parametrize("old, new, message", [
     ("ngram 2=2", "ngram 2=3", r"lm.arpa: \\2-grams: has 2 entries, the header says ngram 2=3"),
     ("-0.4\ta </s>", "-0.4\ta b", r"lm.arpa:13: word 'b' is not in the 1-grams"),

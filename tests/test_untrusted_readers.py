@@ -1,7 +1,7 @@
 """Untrusted inputs: each reader fails one utterance with an InputError, never crashes or escapes.
 
 One test per failure of issue #16 (reproduced before the fix), then property-based fuzzing of
-every reader (SLF, k2 dict, words.txt, corpus text) with a fixed example budget.
+every reader (SLF, k2 dict, words.txt, corpus text, ARPA) with a fixed example budget.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from lmrescore.formats import read_lattices, write_lattices
 from lmrescore.formats.k2 import from_dict, read_k2, to_dict
 from lmrescore.formats.slf import parse_slf, read_slf, slf_file_name
 from lmrescore.lattice.lattice import Lattice
+from lmrescore.lm.arpa import read_arpa
 from lmrescore.lm.data import read_sentences
 from lmrescore.vocab import Vocab
 
@@ -497,6 +498,49 @@ def test_fuzz_corpus_text(tmp_path: Path, data: bytes) -> None:
         assert "c.txt" in str(e)
         return
     assert sentences and all(sentences)
+
+
+ARPA = """\\data\\
+ngram 1=4
+ngram 2=2
+
+\\1-grams:
+-1.0\t<unk>
+-99\t<s>\t-0.5
+-0.5\t</s>
+-0.7\ta\t-0.3
+
+\\2-grams:
+-0.3\t<s> a
+-0.4\ta </s>
+
+\\end\\
+"""
+ARPA_LINES = ["", "  ", "\\data\\", "\\end\\", "\\1-grams:", "\\2-grams:", "\\3-grams:",
+              "ngram 1=4", "ngram 2=0", "ngram 3=1", "-0.1\ta", "-0.2\ta a", "-0.2\ta a\t-0.1",
+              "x\ta", "-0.1\tb", "-0.1\ta\tnan", "-1e999\ta a", "junk", "\\junk", "\r"]
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, 15), st.sampled_from(["replace", "insert", "delete"]),
+                          st.sampled_from(ARPA_LINES) | st.text(max_size=8)), max_size=4))
+def test_fuzz_arpa_lines(tmp_path: Path, edits: list[tuple[int, str, str]]) -> None:
+    """An ARPA file with lines replaced, inserted or deleted reads, or fails with an InputError
+    naming the file; what reads has the counts its header declares."""
+    lines = ARPA.split("\n")
+    for i, op, line in edits:
+        i = min(i, len(lines))
+        lines[i: i + (op != "insert")] = [] if op == "delete" else [line]
+    (tmp_path / "lm.arpa").write_text("\n".join(lines))
+    try:
+        arpa = read_arpa(tmp_path / "lm.arpa")
+    except InputError as e:
+        assert "lm.arpa" in str(e)
+        return
+    header = dict(re.findall(r"^ngram (\d+)=(\d+)\s*$", "\n".join(lines), re.M))
+    assert [len(t.ids) for t in arpa.tables] == [int(header[str(k)])
+                                                  for k in range(1, arpa.order + 1)]
+    assert len(arpa.tables[0].ids) + 1 <= len(arpa.vocab)  # the 1-grams and <eps> at least
 
 
 # --- utterance ids that cannot be a Kaldi key or a text line; the Kaldi readers fuzzed -------

@@ -137,6 +137,9 @@ def _sections(path: Path, text: str) -> tuple[dict[int, int], list[tuple[int, st
         else:
             raise InputError(f"{path}:{lineno}: unexpected section {line!r} (header declares "
                              f"orders {sorted(counts)}, {len(sections)} read so far)")
+    if section == -1:  # the file ends in the header: its lines are checked first
+        for i, line in enumerate(text[pos:].split("\n")):
+            _header_count(path, lineno + i, line, counts)
     if section != -2:
         raise InputError(f"{path}: no \\end\\ line (truncated file?)")
     if sorted(counts) != list(range(1, len(counts) + 1)) or len(sections) != len(counts):
@@ -147,7 +150,7 @@ def _sections(path: Path, text: str) -> tuple[dict[int, int], list[tuple[int, st
         if entries != counts[k]:
             raise InputError(f"{path}: \\{k}-grams: has {entries} entries, the header says "
                              f"ngram {k}={counts[k]}")
-    if not counts[1]:
+    if not counts.get(1):
         raise InputError(f"{path}: no 1-grams")
     return counts, sections
 
@@ -187,9 +190,6 @@ class _Rows:
         self.lines = header_line + self.index
         width = width[self.index]
         bad = (width < k + 1) | (width > k + 2) | ((width == k + 2) & highest)
-        if bad.any():
-            want = f"log10prob and {k} words" + ("" if highest else " [and a back-off weight]")
-            self._fail(int(np.argmax(bad)), f"expected {want} in \\{k}-grams:, got")
         self.tokens = np.array(body.split(), dtype=object)
         self.start = np.cumsum(width) - width  # each row's first token
         with_backoff = np.flatnonzero(width == k + 2)
@@ -200,12 +200,17 @@ class _Rows:
             self.backoff[with_backoff] = np.fromiter(
                 map(float, self.tokens[self.start[with_backoff] + k + 1]), np.float64,
                 len(with_backoff))
+            numbers = True
         except ValueError:
+            numbers = False
+        if bad.any() or not numbers:  # name the first malformed line
+            want = f"log10prob and {k} words" + ("" if highest else " [and a back-off weight]")
             for r in range(len(self.start)):
+                if bad[r]:
+                    self._fail(r, f"expected {want} in \\{k}-grams:, got")
                 fields = self.text[self.index[r]].split()
                 if not all(map(_is_float, [fields[0]] + fields[k + 1:])):
                     self._fail(r, "not a number in")
-            raise
 
     def _fail(self, r: int, what: str) -> None:
         line = " ".join(self.text[self.index[r]].split())

@@ -21,6 +21,7 @@ import torch
 from formats_testing import VOCAB, assert_same, random_lattice
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_arpa import SMALL as ARPA
 
 from lmrescore.cli import main
 from lmrescore.errors import Failure, InputError
@@ -500,22 +501,6 @@ def test_fuzz_corpus_text(tmp_path: Path, data: bytes) -> None:
     assert sentences and all(sentences)
 
 
-ARPA = """\\data\\
-ngram 1=4
-ngram 2=2
-
-\\1-grams:
--1.0\t<unk>
--99\t<s>\t-0.5
--0.5\t</s>
--0.7\ta\t-0.3
-
-\\2-grams:
--0.3\t<s> a
--0.4\ta </s>
-
-\\end\\
-"""
 ARPA_LINES = ["", "  ", "\\data\\", "\\end\\", "\\1-grams:", "\\2-grams:", "\\3-grams:",
               "ngram 1=4", "ngram 2=0", "ngram 3=1", "-0.1\ta", "-0.2\ta a", "-0.2\ta a\t-0.1",
               "x\ta", "-0.1\tb", "-0.1\ta\tnan", "-1e999\ta a", "junk", "\\junk", "\r"]

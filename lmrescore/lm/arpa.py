@@ -100,7 +100,7 @@ def read_arpa(path: str | Path) -> Arpa:
     tables: list[NgramTable] = []
     vocab = Vocab(())
     for k, (header_line, body) in enumerate(sections, 1):
-        rows = _Rows(path, k, header_line, body, highest=k == len(sections))
+        rows = _Rows(path, k, header_line, body, k == len(sections), None if k == 1 else vocab)
         sections[k - 1] = (header_line, "")  # the text is not needed any more
         if k == 1:
             vocab = Vocab.from_words(rows.words()[:, 0].tolist())
@@ -130,9 +130,7 @@ def _sections(path: Path, text: str) -> tuple[dict[int, int], list[tuple[int, st
         elif line == "\\end\\":
             section = -2
             break
-        elif line.endswith("-grams:") and line[1:-len("-grams:")].isdigit() \
-                and int(line[1:-len("-grams:")]) == len(sections) + 1 \
-                and int(line[1:-len("-grams:")]) in counts:
+        elif _order_of(line) == len(sections) + 1 and len(sections) + 1 in counts:
             section = len(sections) + 1
         else:
             raise InputError(f"{path}:{lineno}: unexpected section {line!r} (header declares "
@@ -155,15 +153,22 @@ def _sections(path: Path, text: str) -> tuple[dict[int, int], list[tuple[int, st
     return counts, sections
 
 
+def _order_of(mark: str) -> int | None:
+    """k of a ``\\k-grams:`` line (None for any other line)."""
+    k = mark[1:-len("-grams:")] if mark.endswith("-grams:") else ""
+    return int(k) if k.isdigit() else None
+
+
 def _header_count(path: Path, lineno: int, line: str, counts: dict[int, int]) -> None:
     """Read one line of the ``\\data\\`` section (``ngram N=count``, or blank) into ``counts``."""
-    if not line.strip():
+    line = line.strip()
+    if not line:
         return
-    key, _, value = line.strip().partition("=")
+    key, _, value = line.partition("=")
     parts = key.split()
     if len(parts) != 2 or parts[0] != "ngram" or not parts[1].isdigit() \
             or not value.strip().isdigit():
-        raise InputError(f"{path}:{lineno}: expected 'ngram N=count', got {line.strip()!r}")
+        raise InputError(f"{path}:{lineno}: expected 'ngram N=count', got {line!r}")
     counts[int(parts[1])] = int(value)
 
 
@@ -177,12 +182,14 @@ class _Rows:
         body: the section's text from the end of the header line (so its i-th line, split at
             "\\n", is the file's line ``header_line + i``).
         highest: the model's highest order (no back-off weights).
+        vocab: the 1-grams' words (None for the 1-grams themselves).
     Raises:
-        InputError: naming file:line, where a line has the wrong number of fields or a
-            number that does not parse.
+        InputError: naming file:line, at the first line with the wrong number of fields, a
+            number that does not parse, or (with ``vocab``) a word that is not a 1-gram.
     """
 
-    def __init__(self, path: Path, k: int, header_line: int, body: str, highest: bool) -> None:
+    def __init__(self, path: Path, k: int, header_line: int, body: str, highest: bool,
+                 vocab: Vocab | None) -> None:
         self.path, self.k = path, k
         self.text = body.split("\n")
         width = np.fromiter(map(len, map(str.split, self.text)), np.int64, len(self.text))
@@ -211,10 +218,16 @@ class _Rows:
                 fields = self.text[self.index[r]].split()
                 if not all(map(_is_float, [fields[0]] + fields[k + 1:])):
                     self._fail(r, "not a number in")
+                for word in fields[1: k + 1] if vocab is not None else ():
+                    if word not in vocab:
+                        self._unknown(r, word)
 
     def _fail(self, r: int, what: str) -> None:
         line = " ".join(self.text[self.index[r]].split())
         raise InputError(f"{self.path}:{self.lines[r]}: {what} {line!r}")
+
+    def _unknown(self, r: int, word: str) -> None:
+        raise InputError(f"{self.path}:{self.lines[r]}: word {word!r} is not in the 1-grams")
 
     def words(self) -> np.ndarray:
         """(N, k) the rows' words (str objects)."""
@@ -229,8 +242,7 @@ class _Rows:
                           n * k).reshape(n, k)
         if (ids < 0).any():
             r = int(np.argmax((ids < 0).any(1)))
-            word = words[r, int(np.argmax(ids[r] < 0))]
-            raise InputError(f"{self.path}:{self.lines[r]}: word {word!r} is not in the 1-grams")
+            self._unknown(r, words[r, int(np.argmax(ids[r] < 0))])
         order = np.lexsort(ids.T[::-1]) if n else np.zeros(0, dtype=np.int64)
         ids, prob, backoff, lines = ids[order], self.prob[order], self.backoff[order], \
             self.lines[order]

@@ -223,13 +223,13 @@ class RNNLM(nn.Module):
         """
         distinct, inverse = torch.unique(tokens.reshape(-1), return_inverse=True)
         rows = state.reshape(-1, state.shape[-1])
+        in_place = not torch.is_grad_enabled()
         below: Tensor | None = None
         new = []
         for cell, layer_state in zip(self.cells, self.layer_states(rows)):
             projected = (cell.input_proj(self.embedding(distinct)).index_select(0, inverse)
                          if below is None else cell.input_proj(below))
-            step = cell.step if torch.is_grad_enabled() else cell.step_
-            layer_state = step(layer_state, projected)
+            layer_state = (cell.step_ if in_place else cell.step)(layer_state, projected)
             below = cell.output(layer_state)
             new.append(layer_state)
         return (new[0] if len(new) == 1 else torch.cat(new, dim=-1)).reshape(state.shape)

@@ -346,7 +346,8 @@ def test_blank_lines_and_crlf_read_as_the_plain_file(tmp_path: Path) -> None:
         read_arpa(odd)
 
 
-@pytest.mark.parametrize("text", ["\\data\\\n\\end\\\n", "\\data\\\nngram 1=0\n\\1-grams:\n\\end\\\n"])
+@pytest.mark.parametrize("text", ["\\data\\\n\\end\\\n",
+                                  "\\data\\\nngram 1=0\n\\1-grams:\n\\end\\\n"])
 def test_a_model_without_1_grams_is_refused(tmp_path: Path, text: str) -> None:
     (tmp_path / "lm.arpa").write_text(text)
     with pytest.raises(InputError, match=r"lm.arpa: no 1-grams"):

@@ -77,7 +77,7 @@ def _open(path: Path):
     return open(path, encoding="utf-8")
 
 
-_MARK = re.compile(r"^\\(.*)$", re.M)  # a line that starts with a backslash: \data\, \k-grams:, \end\
+_MARK = re.compile(r"^\\(.*)$", re.M)  # a line starting with a backslash (\data\, \k-grams:)
 _BLANK = re.compile(r"^[^\S\n]*$", re.M)  # a line of white space only
 
 

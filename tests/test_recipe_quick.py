@@ -6,6 +6,7 @@ the toy corpus, MD5 check off); never uses the network. Without espeak-ng only s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -65,8 +66,15 @@ def test_recipe_quick(tmp_path: Path) -> None:
     wer = re.search(r"ptb-lstm256-afp4 \(afp\) \| fixed-point K=4 \| [\d.]+ \| [-\d.]+ / "
                     r"[-\d.]+ \| ([\d.]+) \|", results)
     assert wer and f"%WER {wer.group(1)}" in out  # the table quotes what the command printed
-    tune = (exp / "ptb-lstm256-afp4" / "score_fp_k4" / "tune.json").read_text()
-    assert '"grid"' in tune  # the weights were picked on dev
+    system = exp / "ptb-lstm256-afp4" / "score_fp_k4"
+    tune = json.loads((system / "tune.json").read_text())
+    assert tune["grid"]  # the weights were picked on dev
+    # the grid on test (for comparing LMs at the same weights) holds the reported test WER at
+    # the weights picked on dev
+    on_test = {(p["lmwt"], p["word_ins_penalty"]): p["wer"]
+               for p in json.loads((system / "test_grid.json").read_text())["grid"]}
+    reported = json.loads((system / "wer.json").read_text())["wer"]
+    assert on_test[tune["lmwt"], tune["word_ins_penalty"]] == pytest.approx(reported)
 
     # a rerun finds every stage done and rewrites the same tables (the quoted commands differ:
     # they include the run.sh options of each run)
@@ -80,7 +88,6 @@ def test_recipe_quick(tmp_path: Path) -> None:
 
     # killed while rescoring test lattices: no markers, a half-written archive; the rerun
     # redoes that part only and gets the same numbers
-    system = exp / "ptb-lstm256-afp4" / "score_fp_k4"
     for marker in (system / ".done", system / "test" / ".done", system / "wer.json"):
         marker.unlink()
     ark = system / "test" / "lat.1.ark"

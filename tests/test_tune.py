@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,14 +19,15 @@ from lmrescore.rescoring.tune import best_point, decode, sweep
 from lmrescore.vocab import Vocab
 
 SYMBOLS = Vocab.from_words(["a", "b", "c"])
+COMPARE = Path(__file__).parent.parent / "egs" / "utils" / "compare_at_weights.py"
 
 
-def two_choices() -> list[Lattice]:
+def two_choices(lm_a: float = -2.0, lm_b: float = 0.0) -> list[Lattice]:
     """u1: "a" (am 0, lm -2) or "b" (am -1, lm 0): "a" wins only when am weighs more than
     lm: 1/LMWT > 2. u2: "c" or "c c" ("c c" is better by 0.5 with no insertion penalty)."""
     a, b, c = SYMBOLS.encode(["a", "b", "c"])
     u1 = Lattice.from_arcs("u1", 3, [0, 0, 1], [1, 1, 2], [a, b, -1],
-                           {"am": [0.0, -1.0, 0.0], "lm": [-2.0, 0.0, 0.0]})
+                           {"am": [0.0, -1.0, 0.0], "lm": [lm_a, lm_b, 0.0]})
     u2 = Lattice.from_arcs("u2", 4, [0, 1, 1, 2], [1, 2, 3, 3], [c, c, -1, -1],
                            {"am": [0.0, 0.0, 0.0, 0.0], "lm": [0.0, 0.0, -0.5, 0.0]})
     return [Lattice.cat([u1, u2])]
@@ -96,3 +99,29 @@ def test_a_cyclic_lattice_is_skipped_and_counted_not_the_sweep(tmp_path: Path, c
     assert (best["lmwt"], best["word_ins_penalty"], best["errors"]) == (0.25, 1.0, 0)
     assert (best["lattices"], best["failed"]) == (2, 1)
     assert main(args + ["--max-failures", "0.5"]) == 0
+
+
+def test_two_models_compared_at_the_same_weights(tmp_path: Path):
+    """egs/utils/compare_at_weights.py on grids written by ``lmrescore tune --json``: model A
+    is two_choices(); model B's LM prefers "a" in u1, so it never errs there. WER% per
+    (LMWT, penalty) at (0.25, 0), (0.25, 1), (2, 0), (2, 1): A 50, 0, 100, 50; B 50, 0, 50, 0."""
+    words = tmp_path / "words.txt"
+    SYMBOLS.save(words)
+    (tmp_path / "text").write_text("u1 a\nu2 c\n")
+    for name, lats in (("a", two_choices()), ("b", two_choices(lm_a=0.0, lm_b=-2.0))):
+        write_lattices(f"ark:{tmp_path / name}.ark", lats, "kaldi")
+        assert main(["tune", f"ark:{tmp_path / name}.ark", "--words", str(words),
+                     "--ref", str(tmp_path / "text"), "--inv-acoustic-scale", "0.25,2",
+                     "--word-ins-penalty=0,1", "--json", str(tmp_path / f"{name}.json")]) == 0
+    out = subprocess.run([sys.executable, str(COMPARE), "--a", str(tmp_path / "a.json"),
+                          str(tmp_path / "b.json"), "--b", str(tmp_path / "b.json"),
+                          "--lmwt", "0:2", "--wip", "0:1"],
+                         capture_output=True, text=True, check=True).stdout
+    # A is the mean of both grids: 50, 0, 75, 25
+    assert "    2     0   75.00   50.00  -25.00" in out
+    assert ("B - A over 4 points: mean -12.50, min -25.00, max +0.00; best of the whole grid: "
+            "A 0.00, B 0.00") in out
+    empty = subprocess.run([sys.executable, str(COMPARE), "--a", str(tmp_path / "a.json"),
+                            "--b", str(tmp_path / "b.json"), "--lmwt", "5:9"],
+                           capture_output=True, text=True)
+    assert empty.returncode == 2 and "no (LMWT, penalty) point" in empty.stderr

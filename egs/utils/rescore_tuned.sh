@@ -10,13 +10,14 @@
 # Options: --nj N, --cmd (job launcher, see cmd.sh), --tune-opts "--inv-acoustic-scale A:B --word-ins-penalty=..".
 # Writes DIR/{dev,test}/ (rescored lat.JOB.ark, summary.JOB.json, log/), DIR/tune.json (the grid
 # and its best point), DIR/hyp (test 1-best; a lattice that could not be rescored keeps its
-# first-pass 1-best), DIR/wer.json; DIR/.done last.
+# first-pass 1-best), DIR/wer.json, DIR/test_grid.json (the grid on test: to compare LMs at the
+# same weights, utils/compare_at_weights.py); DIR/.done last.
 
 set -euo pipefail
 nj=2
 cmd=run_local.sh
 tune_opts="--inv-acoustic-scale 4:30 --word-ins-penalty=-2:6"
-help_message=$(sed -n '2,14s/^# \{0,1\}//p' "$0")
+help_message=$(sed -n '2,15s/^# \{0,1\}//p' "$0")
 . utils/parse_options.sh
 if [ $# -lt 4 ]; then echo "$help_message" >&2; exit 1; fi
 model=$1; dev=$2; test=$3; dir=$4
@@ -56,4 +57,8 @@ awk 'FILENAME == ARGV[1] { r[$1] = $0; next } FILENAME == ARGV[2] { f[$1] = $0; 
 mv "$dir/hyp.tmp" "$dir/hyp"
 echo -n "$dir: test: "
 utils/compute_wer.py --ref "$test/text" --hyp "$dir/hyp" --json "$dir/wer.json"
+# the whole grid on test: only to compare models at the same weights (the WER above is the
+# recipe's result, at the weights picked on dev)
+lmrescore tune "ark:cat $dir/test/lat.*.ark |" --words "$test/words.txt" --ref "$test/text" \
+  $tune_opts --json "$dir/test_grid.json" > "$dir/test/log/grid.log"
 touch "$dir/.done"

@@ -3,7 +3,8 @@
 Every queried log-probability must equal the model's dense ``log_prob`` over the whole vocabulary
 (computed here in float64); rescoring the fixture lattices with an adaptive model by every method
 must equal per-path scores; training by every method with ``model.output=adaptive`` works, and
-its checkpoint loads and rescores, the summary counting head and tail rows.
+its checkpoint loads and rescores, the summary counting head and tail rows. All of it holds with
+the layer tied to the input embedding (lmrescore/lm/adaptive.py) and untied.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from toy_corpus import write_toy_corpus
 CUTOFFS = [6, 13, 20]  # head: ids 0-5 + 3 cluster entries; clusters 6-12, 13-19, 20-V
 
 
-def adaptive(vocab_size: int = 29, order: int | None = None, cell: str = "lstm") -> RNNLM:
-    torch.manual_seed(5)
-    return RNNLM(ModelConfig(cell=cell, vocab_size=vocab_size, hidden_dim=16, num_layers=2,
-                             order=order, output="adaptive", cutoffs=CUTOFFS, div_value=2.0,
-                             tie_weights=False)).double().eval()
+def adaptive(vocab_size: int = 29, order: int | None = None, tie: bool = False, seed: int = 5,
+             ) -> RNNLM:
+    torch.manual_seed(seed)
+    return RNNLM(ModelConfig(vocab_size=vocab_size, hidden_dim=16, num_layers=2, order=order,
+                             output="adaptive", cutoffs=CUTOFFS, div_value=2.0,
+                             tie_weights=tie)).double().eval()
 
 
 def random_states(lm: RNNLM, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -48,9 +50,10 @@ def dense(lm: RNNLM, state: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("block_rows", [3, 512])
-def test_queried_log_probs_equal_the_dense_distribution(block_rows: int) -> None:
-    lm = adaptive()
+def test_queried_log_probs_equal_the_dense_distribution(block_rows: int, tie: bool) -> None:
+    lm = adaptive(tie=tie)
     g = torch.Generator().manual_seed(0)
     state = random_states(lm, 20, g)
     full = dense(lm, state)
@@ -69,8 +72,9 @@ def test_queried_log_probs_equal_the_dense_distribution(block_rows: int) -> None
 
 
 @torch.no_grad()
-def test_sequence_log_probs_logits_and_nll_match_the_dense_distribution() -> None:
-    lm = adaptive()
+@pytest.mark.parametrize("tie", [False, True])
+def test_sequence_log_probs_logits_and_nll_match_the_dense_distribution(tie: bool) -> None:
+    lm = adaptive(tie=tie)
     g = torch.Generator().manual_seed(1)
     inputs = torch.randint(0, lm.vocab_size, (3, 7), generator=g)
     targets = torch.randint(0, lm.vocab_size, (3, 7), generator=g)
@@ -95,8 +99,6 @@ def test_sequence_log_probs_logits_and_nll_match_the_dense_distribution() -> Non
 
 
 def test_config_is_validated_and_old_configs_load_as_softmax() -> None:
-    with pytest.raises(ValueError, match="tie_weights"):
-        ModelConfig(output="adaptive", cutoffs=[10])
     for bad in [None, [], [10, 5], [0, 5], [5, 5]]:
         with pytest.raises(ValueError, match="cutoffs"):
             ModelConfig(output="adaptive", cutoffs=bad, tie_weights=False)
@@ -111,8 +113,45 @@ def test_config_is_validated_and_old_configs_load_as_softmax() -> None:
         ModelConfig(cutoffs=[10])
     old = ExperimentConfig.from_dict({"model": {"cell": "gru", "hidden_dim": 8}})
     assert (old.model.output, old.model.cutoffs) == ("softmax", None)
-    with pytest.raises(InputError, match="tie_weights"):
-        ExperimentConfig.from_dict({"model": {"output": "adaptive", "cutoffs": [10]}})
+    with pytest.raises(InputError, match="cutoffs"):
+        ExperimentConfig.from_dict({"model": {"output": "adaptive", "cutoffs": [10, 3]}})
+
+
+def test_tied_layer_takes_its_output_vectors_from_the_embedding() -> None:
+    """Head: shortlist word w scores h . E[w] + b[w]; tail cluster i: (P_i h) . (P_i E[w]). One
+    input embedding per word is all the output layer stores of the words; gradients of a target
+    reach its embedding row; scoring follows in-place updates and loaded weights."""
+    tied, untied = adaptive(tie=True), adaptive(tie=False)
+    E, out = tied.embedding.weight, tied.output
+    h = torch.randn(4, 16, dtype=torch.float64)
+    head = out.head(h)
+    torch.testing.assert_close(head[:, :6], h @ E[:6].T + out.head.bias[:6], rtol=0, atol=1e-12)
+    for tail, (a, b) in zip(out.tail, zip(CUTOFFS, CUTOFFS[1:] + [29])):
+        P = tail[0].weight
+        torch.testing.assert_close(tail(h), (h @ P.T) @ (E[a:b] @ P.T).T, rtol=0, atol=1e-12)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731 (shared once)
+    stored = 6 * 16 + 7 * 8 + 7 * 4 + 9 * 2  # untied: the shortlist's and each tail's rows
+    assert count(untied) - count(tied) == stored
+    # a tail word only ever a target: its input embedding row learns from the output layer
+    # (tied), and only its own cluster's rows do (10 is in another cluster)
+    inputs, targets = torch.zeros(2, 3, dtype=torch.int64), torch.full((2, 3), 25)
+    for lm in (tied, untied):
+        lm.nll(inputs, targets, torch.ones(2, 3, dtype=torch.bool), order=None)[0].backward()
+    assert E.grad[25].abs().sum() > 0 and E.grad[10].abs().sum() == 0
+    assert untied.embedding.weight.grad[25].abs().sum() == 0
+    g = torch.Generator().manual_seed(2)
+    state = random_states(tied, 5, g)
+    rows, tokens = torch.arange(5).repeat(6), torch.randint(0, 29, (30,), generator=g)
+    with torch.no_grad():
+        before = tied.token_log_probs(state, rows, tokens)
+        E[6:].mul_(3.0)  # in place, as an optimizer step: the kept tail matrices are stale
+        changed = tied.token_log_probs(state, rows, tokens)
+        torch.testing.assert_close(changed.double(), dense(tied, state)[rows, tokens], rtol=0,
+                                   atol=1e-6)
+        assert (changed - before).abs().max() > 1e-3
+        tied.load_state_dict(adaptive(tie=True, seed=9).state_dict())
+        torch.testing.assert_close(tied.token_log_probs(state, rows, tokens).double(),
+                                   dense(tied, state)[rows, tokens], rtol=0, atol=1e-6)
 
 
 def path_scores_by_sentence(lm: RNNLM, sentences: list[list[int]], bos: int, eos: int,
@@ -129,11 +168,12 @@ def path_scores_by_sentence(lm: RNNLM, sentences: list[list[int]], bos: int, eos
     return [float(logp[i, : len(s) + 1].sum()) for i, s in enumerate(sentences)]
 
 
+@pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("method", ["fixed-point", "ngram-approx", "nbest"])
-def test_rescoring_with_the_adaptive_layer_equals_per_path_scores(method: str) -> None:
+def test_rescoring_with_the_adaptive_layer_equals_per_path_scores(method: str, tie: bool) -> None:
     lat, symbols, units = fixture_rescorer_inputs()
     order = 2
-    lm = adaptive(len(units.vocab), order=order).float()
+    lm = adaptive(len(units.vocab), order=order, tie=tie).float()
     # ngram-approx with n - 1 past every sentence's length is the exact recurrence
     opts = RescoreOptions(method=method, beam=2.0, max_ngram_order=40, num_paths=2000)
     rescorer = LatticeRescorer(lm, units, symbols, opts)
@@ -163,8 +203,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_toy_corpus(tmp_path_factory.mktemp("toy"), train=150, heldout=20)
 
 
-@pytest.mark.parametrize("method", ["bptt", "afp", "fpp"])
-def test_train_adaptive_then_rescore(corpus: Path, tmp_path: Path, method: str,
+@pytest.mark.parametrize("method, tie", [("bptt", "true"), ("afp", "false"), ("afp", "true"),
+                                         ("fpp", "true")])
+def test_train_adaptive_then_rescore(corpus: Path, tmp_path: Path, method: str, tie: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "m.yaml"
     order = 2 if method == "afp" else None
@@ -175,7 +216,7 @@ def test_train_adaptive_then_rescore(corpus: Path, tmp_path: Path, method: str,
     exp = tmp_path / "exp"
     assert main(["train", "--config", str(cfg), "--corpus-dir", str(corpus), "--exp-dir",
                  str(exp), "--set", "model.output=adaptive", "--set", "model.cutoffs=[8, 16]",
-                 "--set", "model.tie_weights=false"]) == 0
+                 "--set", f"model.tie_weights={tie}"]) == 0
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     model, vocab, config, _ = load_model(exp / "best.pt")
     assert (config.model.output, config.model.cutoffs) == ("adaptive", [8, 16])

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lmrescore.lm.adaptive import tie_to_embedding
 from lmrescore.lm.cells import CELLS
 from lmrescore.lm.fixed_point import fixed_point, sequential
 from lmrescore.lm.interface import BLOCK_ROWS
@@ -39,7 +40,9 @@ class ModelConfig:
         hidden_dim: units per layer (also the embedding size).
         num_layers: stacked cells.
         dropout: on embeddings, between layers and before the output layer.
-        tie_weights: share the input embedding and the output projection.
+        tie_weights: share the input embedding and the output projection (adaptive: the head's
+            shortlist rows, and each tail's output matrix as the embedding through the tail's
+            projection; lmrescore/lm/adaptive.py).
         order: the fixed-point order K the model is trained and used with; None = exact recurrence.
         output: "softmax" (full) or "adaptive" (head + tail clusters; needs ``cutoffs``).
         cutoffs: adaptive only: increasing ids where the shortlist and each tail cluster end
@@ -69,9 +72,6 @@ class ModelConfig:
             if self.cutoffs is not None:
                 raise ValueError("cutoffs are for output 'adaptive'; output is 'softmax'")
             return
-        if self.tie_weights:
-            raise ValueError("output 'adaptive' has no single output matrix to share with the "
-                             "embedding: set tie_weights to false")
         c = self.cutoffs
         if not c or any(not isinstance(x, int) for x in c) or c != sorted(set(c)) or c[0] < 1:
             raise ValueError(f"output 'adaptive' needs cutoffs: increasing ids >= 1, e.g. "
@@ -100,7 +100,10 @@ class RNNLM(nn.Module):
         if self.adaptive:
             self.output = nn.AdaptiveLogSoftmaxWithLoss(h, config.vocab_size, config.cutoffs,
                                                         config.div_value, head_bias=True)
-            nn.init.zeros_(self.output.head.bias)
+            if config.tie_weights:
+                tie_to_embedding(self.output, self.embedding.weight)
+            else:
+                nn.init.zeros_(self.output.head.bias)
         else:
             self.output = nn.Linear(h, config.vocab_size)
             nn.init.zeros_(self.output.bias)

@@ -3,6 +3,7 @@
 Usage:
     python3 bench/output_growth.py [--sizes 10000 33000 100000 200000] [--beam 5] [--replicate 1]
         [--word-ranks ../shared/data/ptb/ptb.train.txt] [--threads 1] [--cutoffs 2000 10000 50000]
+        [--div-value 4]
 
 For each vocabulary size and output layer, a random LSTM-256 (order 4, seed 0) rescores the
 fixture lattices (tests/fixtures/lats.ark) by fixed-point, in a child process of
@@ -11,7 +12,7 @@ bench/rescore.py (``--methods fixed-point``); a second child only loads the mode
 their frequency rank in ``--word-ranks`` (PTB's training text), and the words it lacks at
 random ids (rare words: in a big vocabulary, mostly in the far tail clusters). The adaptive
 layer uses ``--cutoffs`` (those below V), by default bench/rescore.py's (2000, 10000, 50000
-below V); div_value 4.
+below V), and ``--div-value`` (default 4).
 
 Ratios are of CPU seconds (rescoring only, not loading) against the 10k-word run of the same
 output layer, measured in this run; wall seconds include waiting for a shared core.
@@ -42,6 +43,7 @@ def main() -> None:
     p.add_argument("--threads", default="1")
     p.add_argument("--cutoffs", type=int, nargs="+",
                    help="adaptive cutoffs (those below each V); default: bench/rescore.py's")
+    p.add_argument("--div-value", default="4")
     args = p.parse_args()
 
     rows = []
@@ -52,6 +54,8 @@ def main() -> None:
                     args.threads, "--methods", "fixed-point", "--ref", ""]
             if args.word_ranks:
                 argv += ["--word-ranks", args.word_ranks]
+            if output == "adaptive":
+                argv += ["--div-value", args.div_value]
             if output == "adaptive" and args.cutoffs:
                 argv += ["--cutoffs", *(str(c) for c in args.cutoffs if c < size)]
             floor = run_child(argv, "0/load")["maxrss_mib"]

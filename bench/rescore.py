@@ -32,7 +32,8 @@ Without ``--model`` the model is random: an LSTM of 256 units over the fixture w
 ``--order`` (default 4); its WERs only say whether the methods agree, not how good an LM is.
 ``--vocab-size 10000`` pads its vocabulary with words that never occur in the lattices, to give
 the output softmax a realistic (PTB) cost; ``--output adaptive`` gives it an adaptive softmax
-(``--cutoffs``, default those of 2000, 10000, 50000 below the vocabulary size). The lattice words
+(``--cutoffs``, default those of 2000, 10000, 50000 below the vocabulary size;
+``--div-value``, default 4), tied to the embedding as the models/ configs are. The lattice words
 take the first ids, unless ``--word-ranks TEXT``: then each sits at its frequency rank in TEXT
 (as ``Vocab.build`` orders a trained model's words), and those TEXT lacks at random free ids
 (rare words, mostly in the far tail clusters of a big vocabulary). ``--max-ngram-order`` defaults to order + 1, so
@@ -68,6 +69,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="random model: output layer")
     p.add_argument("--cutoffs", type=int, nargs="+",
                    help="random adaptive model: cluster cutoffs (default: see above)")
+    p.add_argument("--div-value", type=float, default=4.0,
+                   help="random adaptive model: tail cluster i has dimension 256 / div**(i+1)")
     p.add_argument("--word-ranks", help="random model: a text whose word counts rank the ids")
     p.add_argument("--methods", nargs="+", default=["fixed-point", "ngram-approx", "nbest"],
                    choices=["fixed-point", "ngram-approx", "nbest"])
@@ -109,7 +112,7 @@ def load(args: argparse.Namespace):
         model = RNNLM(ModelConfig(cell="lstm", vocab_size=len(vocab), hidden_dim=256,
                                   order=args.order or 4, output=args.output,
                                   cutoffs=cutoffs if adaptive else None,
-                                  tie_weights=not adaptive)).to(args.device).eval()
+                                  div_value=args.div_value)).to(args.device).eval()
         units = WordUnits(vocab)
     # copy r relabels the words by a permutation (copy 0: none), so that copies do not share
     # LM histories, as different utterances would not

@@ -2,14 +2,15 @@
 
 Usage:
     python3 bench/train_speed.py [--cell lstm] [--hidden 256] [--vocab 10000] [--orders 4 8 16]
-        [--outputs softmax adaptive] [--cutoffs 2000 5000] [--text ptb.train.txt]
+        [--outputs softmax adaptive] [--cutoffs 2000 5000] [--div-value 4] [--text ptb.train.txt]
 
 Every method trains the same model (per output layer: same seed) on the same batches of B rows
 of T tokens (the shape of a PTB sentence batch): random ids, or with ``--text`` consecutive
 tokens of that text over its vocabulary (``Vocab.build``: ids by falling count, so the adaptive
 layer's head holds the frequent words, as in training; random ids would put most targets in
 the tail). The ratios are against BPTT with the full softmax, and adaptive against full for the
-same method, all measured in this run.
+same method, all measured in this run. Both output layers are tied to the input embedding, as
+the models/ configs have them.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def main() -> None:
     p.add_argument("--outputs", nargs="+", default=["softmax", "adaptive"],
                    choices=["softmax", "adaptive"])
     p.add_argument("--cutoffs", type=int, nargs="+", default=[2000, 5000])
+    p.add_argument("--div-value", type=float, default=4.0,
+                   help="adaptive: tail cluster i has dimension hidden / div**(i+1)")
     p.add_argument("--text", help="take batches from this text (ids by count); --vocab ignored")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
@@ -68,7 +71,8 @@ def main() -> None:
     batches = list(ids.to(args.device).view(args.steps + 1, args.batch, args.length))
     print(f"{args.cell} x{args.layers} H={args.hidden} V={args.vocab} B={args.batch} "
           f"T={args.length} on {args.device}, {torch.get_num_threads()} threads; tokens: "
-          f"{args.text or 'random ids'}; adaptive cutoffs {args.cutoffs}")
+          f"{args.text or 'random ids'}; adaptive cutoffs {args.cutoffs}, div_value "
+          f"{args.div_value}, tied")
     models = {}
     for output in args.outputs:
         torch.manual_seed(0)
@@ -76,7 +80,7 @@ def main() -> None:
         models[output] = RNNLM(ModelConfig(
             cell=args.cell, vocab_size=args.vocab, hidden_dim=args.hidden,
             num_layers=args.layers, output=output, cutoffs=args.cutoffs if adaptive else None,
-            tie_weights=not adaptive)).to(args.device)
+            div_value=args.div_value)).to(args.device)
     print(f"{'method':<10} {'output':<9} {'tokens/s':>10} {'vs BPTT':>8} {'vs full':>8}")
     base = {}
     for k in [None] + args.orders:

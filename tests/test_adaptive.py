@@ -144,7 +144,7 @@ def test_tied_layer_takes_its_output_vectors_from_the_embedding() -> None:
     rows, tokens = torch.arange(5).repeat(6), torch.randint(0, 29, (30,), generator=g)
     with torch.no_grad():
         before = tied.token_log_probs(state, rows, tokens)
-        E[6:].mul_(3.0)  # in place, as an optimizer step: the kept tail matrices are stale
+        E[6:].mul_(3.0)  # in place, as an optimizer step
         changed = tied.token_log_probs(state, rows, tokens)
         torch.testing.assert_close(changed.double(), dense(tied, state)[rows, tokens], rtol=0,
                                    atol=1e-6)

@@ -11,13 +11,16 @@ per-cluster cost are torch's.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 
 class TiedHead(nn.Module):
-    """(..., H) -> (..., shortlist + clusters) head scores, the shortlist's weights E[:shortlist]."""
+    """(..., H) -> (..., shortlist + clusters) head scores; the shortlist's weights are
+    E[:shortlist]."""
 
     def __init__(self, embedding: nn.Parameter, shortlist: int, clusters: int) -> None:
         super().__init__()
@@ -34,12 +37,7 @@ class TiedHead(nn.Module):
 
 class TiedTail(nn.Module):
     """(..., d) projected hidden -> (..., end - start) scores of the cluster's ids [start, end),
-    with output matrix E[start:end] P^T (end - start, d).
-
-    Without gradients that matrix is computed once and kept until E or P changes (in place, as an
-    optimizer step or ``load_state_dict`` does, or by moving them): scoring calls the tail once
-    per block of rows.
-    """
+    with output matrix E[start:end] P^T (end - start, d)."""
 
     def __init__(self, embedding: nn.Parameter, projection: nn.Parameter, start: int,
                  end: int) -> None:
@@ -47,20 +45,22 @@ class TiedTail(nn.Module):
         self.embedding = embedding  # (V, H), shared with the input embedding
         self.projection = projection  # (d, H), shared with the tail's first layer
         self.start, self.end = start, end
-        self._kept: tuple[tuple, Tensor] | None = None
 
     def weight(self) -> Tensor:
         """(end - start, d) output matrix."""
-        if torch.is_grad_enabled():
-            self._kept = None
-            return F.linear(self.embedding[self.start: self.end], self.projection)
-        key = tuple((t.data_ptr(), t._version, t.dtype) for t in (self.embedding, self.projection))
-        if self._kept is None or self._kept[0] != key:
-            self._kept = key, F.linear(self.embedding[self.start: self.end], self.projection)
-        return self._kept[1]
+        return F.linear(self.embedding[self.start: self.end], self.projection)
 
     def forward(self, z: Tensor) -> Tensor:
         return F.linear(z, self.weight())
+
+
+def fixed_tail(tail: nn.Sequential) -> Callable[[Tensor], Tensor]:
+    """A tail cluster (projection, output) as a function (..., H) -> (..., cluster size) whose
+    output matrix is computed once, now: for scoring many blocks of rows with the same weights."""
+    if not isinstance(tail[1], TiedTail):
+        return tail
+    projection, weight = tail[0], tail[1].weight()
+    return lambda x: F.linear(projection(x), weight)
 
 
 def tie_to_embedding(output: nn.AdaptiveLogSoftmaxWithLoss, embedding: nn.Parameter) -> None:

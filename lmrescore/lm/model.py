@@ -17,12 +17,13 @@ cluster) pair).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lmrescore.lm.adaptive import tie_to_embedding
+from lmrescore.lm.adaptive import fixed_tail, tie_to_embedding
 from lmrescore.lm.cells import CELLS
 from lmrescore.lm.fixed_point import fixed_point, sequential
 from lmrescore.lm.interface import BLOCK_ROWS
@@ -280,7 +281,7 @@ class RNNLM(nn.Module):
             pairs, pair = torch.unique(row[q], return_inverse=True)
             self._count(tail_rows=pairs.shape[0])
             width = cutoffs[i + 1] - cutoffs[i]  # a call holds <= block_rows x head_size scores
-            log_probs[q] += _log_softmax_at(tail, top[pairs.to(top.device)], pair,
+            log_probs[q] += _log_softmax_at(fixed_tail(tail), top[pairs.to(top.device)], pair,
                                             tokens[q] - cutoffs[i],
                                             max(1, block_rows * out.head_size // width))
         return log_probs
@@ -306,8 +307,8 @@ class RNNLM(nn.Module):
         return out, None if final is None else torch.cat(final, dim=-1)
 
 
-def _log_softmax_at(layer: nn.Module, x: Tensor, rows: Tensor, cols: Tensor,
-                    block_rows: int) -> Tensor:
+def _log_softmax_at(layer: Callable[[Tensor], Tensor], x: Tensor, rows: Tensor,
+                    cols: Tensor, block_rows: int) -> Tensor:
     """log_softmax(layer(x))[rows[q], cols[q]] for each query, ``block_rows`` rows of x per
     call; x's rows are all queried.
 

@@ -56,8 +56,8 @@ def main() -> None:
                 argv += ["--word-ranks", args.word_ranks]
             if output == "adaptive":
                 argv += ["--div-value", args.div_value]
-            if output == "adaptive" and args.cutoffs:
-                argv += ["--cutoffs", *(str(c) for c in args.cutoffs if c < size)]
+                if args.cutoffs:
+                    argv += ["--cutoffs", *(str(c) for c in args.cutoffs if c < size)]
             floor = run_child(argv, "0/load")["maxrss_mib"]
             r = run_child(argv, "0/fixed-point")
             rows.append((output, size, r, floor))

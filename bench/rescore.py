@@ -305,6 +305,12 @@ def common_wers(ref: str, results: dict[str, dict]) -> tuple[dict[str, float], i
             for job, r in results.items()}, len(keys)
 
 
+def model_label(path: str) -> str:
+    """exp/<name>/best.pt (or last.pt) -> <name>; models/<name>.pt -> <name>."""
+    p = Path(path)
+    return p.parent.name if p.stem in ("best", "last") else p.stem
+
+
 def main() -> None:
     args = get_parser().parse_args()
     if args.worker:
@@ -313,8 +319,10 @@ def main() -> None:
     argv = sys.argv[1:]
     methods = [m for m in args.methods if m != "nbest"]
     methods += [f"nbest:{n}" for n in args.num_paths] if "nbest" in args.methods else []
-    names = {f"{i}/{m}": m if len(args.model) < 2 else f"{Path(path).parent.name}:{m}"
+    names = {f"{i}/{m}": m if len(args.model) < 2 else f"{model_label(path)}:{m}"
              for i, path in enumerate(args.model or [None]) for m in methods}  # job -> name
+    if len(set(names.values())) < len(names):
+        sys.exit(f"bench/rescore.py: models with the same label: {' '.join(args.model)}")
     floor = run_child(argv, "0/load")["maxrss_mib"]
     results = {name: run_child(argv, job) for job, name in names.items()}
     w = max(14, *map(len, results))

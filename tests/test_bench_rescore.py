@@ -14,11 +14,21 @@ from test_rescore import BOS, model
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "rescore.py"
 
 
-def count_work(lm):
+def bench_module():
     spec = importlib.util.spec_from_file_location("bench_rescore", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    return bench.count_work(lm)
+    return bench
+
+
+def count_work(lm):
+    return bench_module().count_work(lm)
+
+
+def test_models_are_labelled_by_experiment_folder_or_file_name() -> None:
+    label = bench_module().model_label
+    assert label("exp/ptb-afp8/best.pt") == "ptb-afp8" == label("exp/ptb-afp8/last.pt")
+    assert label("../../../models/ptb-lstm256-afp8.pt") == "ptb-lstm256-afp8"
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])  # gru: its step_ is its step, counted once

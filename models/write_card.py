@@ -63,6 +63,9 @@ def main() -> None:
                    help="markdown added under the tables (notes on the runs, more results)")
     p.add_argument("--append", type=Path, nargs="*", default=[],
                    help="transcripts ('$ command' then its output) quoted under the table")
+    p.add_argument("--commands", type=Path,
+                   help="the commands that trained the runs (default: one `lmrescore train` per "
+                        "folder, with the config models/<folder name>.yaml)")
     args = p.parse_args()
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -91,9 +94,11 @@ def main() -> None:
         lines += [t.read_text().rstrip("\n") for t in args.append]
         lines += ["```"]
     lines += ["", "## Commands", "", "```bash"]
-    for e in args.exps:
-        lines.append(f"lmrescore train --config models/{e.name}.yaml --corpus-dir "
-                     f"{args.corpus_dir} --exp-dir {e}")
+    if args.commands:
+        lines.append(args.commands.read_text().strip())
+    else:
+        lines += [f"lmrescore train --config models/{e.name}.yaml --corpus-dir {args.corpus_dir} "
+                  f"--exp-dir {e}" for e in args.exps]
     lines += ["```", "", "## Training curves", ""]
     for e in args.exps:
         png = args.out.parent / f"{e.name}.png"

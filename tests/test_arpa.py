@@ -431,12 +431,12 @@ def _path_scores(lat: Lattice, symbols: Vocab, score: str) -> dict[tuple[str, ..
 
 
 def _check_first_pass(rnn: RNNLM, units: WordUnits, symbols: Vocab, lat: Lattice, lm: NgramLM,
-                      g: KaldiG, arpa_scale: float) -> int:
+                      g: KaldiG, old_lm_scale: float) -> int:
     """Rescore with and without ``lm`` as the first-pass n-gram: the paths and their RNN
     scores are the same, each path's "arpa" score is its G.fst sentence score, and the
-    combined score is the one without it plus ``arpa_scale * arpa``; returns the number of
+    combined score is the one without it plus ``old_lm_scale * old_lm``; returns the number of
     word sequences checked."""
-    opts = RescoreOptions(beam=BEAM, first_pass_scale=1.0, arpa_scale=arpa_scale)
+    opts = RescoreOptions(beam=BEAM, first_pass_scale=1.0, old_lm_scale=old_lm_scale)
     with torch.no_grad():
         plain = LatticeRescorer(rnn, units, symbols, opts).rescore(lat).lattice
         out = LatticeRescorer(rnn, units, symbols, opts, lm).rescore(lat).lattice
@@ -444,22 +444,22 @@ def _check_first_pass(rnn: RNNLM, units: WordUnits, symbols: Vocab, lat: Lattice
     assert rnn_plain.keys() == rnn_out.keys()
     for key, value in rnn_out.items():
         assert abs(value - rnn_plain[key]) < 1e-4, key
-    no_arpa, arpa = _path_scores(plain, symbols, "lm"), _path_scores(out, symbols, "arpa")
+    no_arpa, arpa = _path_scores(plain, symbols, "lm"), _path_scores(out, symbols, "old_lm")
     for key, value in arpa.items():
         assert abs(value - g.sentence(list(key[1:]))) < 2e-4, key
     for key, value in _path_scores(out, symbols, "lm").items():
-        assert abs(value - no_arpa[key] - arpa_scale * arpa[key]) < 1e-3, key
+        assert abs(value - no_arpa[key] - old_lm_scale * arpa[key]) < 1e-3, key
     return len(rnn_out)
 
 
-@pytest.mark.parametrize("arpa_scale", [-1.0, 0.5])
-def test_first_pass_ngram_on_the_expansion(model, tmp_path: Path, arpa_scale: float) -> None:
+@pytest.mark.parametrize("old_lm_scale", [-1.0, 0.5])
+def test_first_pass_ngram_on_the_expansion(model, tmp_path: Path, old_lm_scale: float) -> None:
     path, _, _ = model
     lm = NgramLM.from_file(path)
     lat, symbols, _ = _fixture(lm)
     vocab = _shuffled(lm.vocab)
     checked = _check_first_pass(_rnnlm(vocab), WordUnits(vocab), symbols, lat, lm,
-                                KaldiG(path, tmp_path), arpa_scale)
+                                KaldiG(path, tmp_path), old_lm_scale)
     assert checked > 20
 
 
@@ -502,10 +502,10 @@ def test_cli_score_with_arpa(model, tmp_path: Path, capsys: pytest.CaptureFixtur
     args = ["--log-level", "WARNING", "score", "--model", str(ckpt), "--lattice",
             f"ark:{FIXTURES / 'lats.ark'}", "--words", str(FIXTURES / "words.txt"),
             "--beam", "5", "--one-best", str(tmp_path / "hyp"), "--first-pass-scale", "1",
-            "--summary", str(tmp_path / "summary.json"), "--arpa", str(path)]
+            "--summary", str(tmp_path / "summary.json"), "--old-lm", str(path)]
     assert main(args) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert (summary["arpa"], summary["arpa_scale"], summary["rescored"]) == (str(path), -1.0, 5)
+    assert (summary["old_lm"], summary["old_lm_scale"], summary["rescored"]) == (str(path), -1.0, 5)
     assert len((tmp_path / "hyp").read_text().splitlines()) == 5
     assert main(args + ["--method", "nbest"]) == 1
     assert "--method nbest is not supported with it" in capsys.readouterr().err

@@ -58,15 +58,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-ngram-order", type=int, default=4,
                    help="n for --method ngram-approx: states merged by their last n-1 words")
     add_weight_args(p, "weight of the new LM's log-probabilities (default 1)")
-    g = p.add_argument_group("score combination (Kaldi conventions)")
-    g.add_argument("--first-pass-scale", type=float, default=0.0,
-                   help="weight kept on the lattice's own LM/graph score (0: replace it)")
-    g.add_argument("--arpa",
-                   help="first-pass n-gram LM (ARPA, plain or .gz), scored exactly on the "
-                        "fixed-point expansion (a word model, --order >= n-1)")
-    g.add_argument("--arpa-scale", type=float, default=-1.0,
-                   help="weight of --arpa's log-probs (default -1: subtract it, as Kaldi's "
-                        "lmrescore with --first-pass-scale 1; positive: interpolate)")
+    g = p.add_argument_group(
+        "score combination (Kaldi's: graph score - w x old LM + w x new LM, w = --lm-scale)")
+    g.add_argument("--first-pass-scale", type=float, default=1.0,
+                   help="weight kept on the lattice's graph score (HCLG: the old LM plus "
+                        "transition, pronunciation and silence costs); 1 keeps it whole as "
+                        "Kaldi does, 0 replaces it (for lattices that carry only an LM score)")
+    g.add_argument("--old-lm",
+                   help="the old LM in the graph score, taken out of it: an ARPA file (plain "
+                        "or .gz) or a Kaldi G.fst over --words' ids, scored exactly on the "
+                        "fixed-point expansion (--order >= its n-1). Without it the graph "
+                        "score is kept whole: the old LM stays in beside the new one")
+    g.add_argument("--old-lm-scale", type=float,
+                   help="weight of --old-lm's log-probs (default: minus --lm-scale, which "
+                        "takes it out as Kaldi's lmrescore does; positive: interpolate it)")
     g.add_argument("--oov-symbol",
                    help="the lattices' unknown word: the LM's <unk>, not charged --unk-penalty "
                         "(default: whichever of <unk>, <UNK> words.txt has)")
@@ -133,11 +138,11 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     from lmrescore.errors import InputError
     from lmrescore.formats import read_lattice_batches, write_lattices
     from lmrescore.formats.parts import write_part
-    from lmrescore.lm.arpa import NgramLM
     from lmrescore.lm.checkpoint import load_model
     from lmrescore.lattice.lattice import Lattice
     from lmrescore.lm.units import units_from_checkpoint
     from lmrescore.rescoring.metrics import read_text
+    from lmrescore.rescoring.old_lm import load_old_lm
     from lmrescore.rescoring.pipeline import RunSummary, rescored_batches
     from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
     from lmrescore.rescoring.sharded import Share, merge_shares
@@ -154,7 +159,7 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     symbols = Vocab.load(args.words)
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
-                             arpa_scale=args.arpa_scale,
+                             old_lm_scale=args.old_lm_scale,
                              unk_penalty=args.unk_penalty, oov_symbol=args.oov_symbol,
                              skip_words=args.skip_words, order=args.order,
                              num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
@@ -162,9 +167,8 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
                              prune_beam=args.prune_beam, determinize=args.determinize,
                              max_arcs=args.max_arcs,
                              keep_attributes=args.write_lattice is not None)
-    first_pass = NgramLM.from_file(args.arpa) if args.arpa else None
-    rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options,
-                               first_pass)
+    old_lm = load_old_lm(args.old_lm, symbols) if args.old_lm else None
+    rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options, old_lm)
     batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
     run = RunSummary()
     share = (0, 1) if job is None else (job.rank, job.world)
@@ -206,7 +210,9 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
 
     summary = {"method": args.method, "order": rescorer.order,
                **{k: getattr(options, k) for k in rescorer.method.summary},
-               **({"arpa": args.arpa, "arpa_scale": args.arpa_scale} if args.arpa else {}),
+               "first_pass_scale": args.first_pass_scale,
+               **({"old_lm": args.old_lm, "old_lm_scale": options.old_lm_weight}
+                  if args.old_lm else {}),
                **run.to_dict(), "unk_penalty": rescorer.unk_penalty,
                "acoustic_scale": options.weights.acoustic_scale, "seconds": time.time() - tic,
                **({} if job is None else {"processes": job.world})}

@@ -43,7 +43,7 @@ _I32 = struct.Struct("<i")
 _MAX_HEADER = 4 + 2 * (4 + 64) + 40  # magic, two strings of at most 64 bytes, the rest
 
 
-def _read_string(buf: bytes, pos: int) -> tuple[str, int]:
+def read_string(buf: bytes, pos: int) -> tuple[str, int]:
     (n,) = _I32.unpack_from(buf, pos)
     if n < 0 or n > 64 or pos + 4 + n > len(buf):
         raise struct.error("bad string length")
@@ -73,7 +73,8 @@ def extrapolate(body: int, end: int, got: int, num_states: int) -> int:
     return max(end + 4, body + (end - body) * num_states * 9 // (8 * got))
 
 
-def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np.ndarray, int]:
+def walk(w: np.ndarray, num_states: int, compact: bool, weight_words: int = 2
+         ) -> tuple[np.ndarray, np.ndarray, int]:
     """Record offsets of a VectorFst body without a Python loop over states or arcs.
 
     Each record's length is read from the record itself, so offsets form a chain; the chain is
@@ -82,7 +83,8 @@ def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np
     Args:
         w: (N,) int32 words from the start of the first state's record.
         num_states: S from the header.
-        compact: CompactLatticeWeight (variable length) or LatticeWeight (2 words).
+        compact: CompactLatticeWeight (variable length), else a weight of ``weight_words``
+            words: LatticeWeight 2, TropicalWeight (the standard arc of a G.fst) 1.
     Returns:
         (S,) state record offsets, (A,) arc record offsets grouped by state, and the offset just
         past the FST; the end offset is -1 if the body does not fit in ``w``.
@@ -97,8 +99,8 @@ def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np
         arc_next = np.where(slen >= 0, pos + 6 + slen, sink)
         fin_len = np.where(wpad[pos + 2] >= 0, 3 + wpad[pos + 2], n + 2)
     else:
-        arc_next = pos + 5
-        fin_len = np.full(n + 2, 2, np.int64)
+        arc_next = pos + 3 + weight_words
+        fin_len = np.full(n + 2, weight_words, np.int64)
     arc_next = np.where(arc_next > n, sink, arc_next)
     arc_next[n:] = sink
     narcs_at = np.minimum(pos + fin_len, n + 1)
@@ -110,7 +112,7 @@ def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np
         state_next = jump(tables, first_arc, narcs)
     else:
         tables = []
-        state_next = np.where(narcs <= n, first_arc + 5 * narcs, sink)
+        state_next = np.where(narcs <= n, first_arc + (3 + weight_words) * narcs, sink)
     state_next = np.where(state_next > n, sink, state_next)
     state_next[n:] = sink
     starts = np.zeros(1, np.int64)
@@ -130,7 +132,7 @@ def _walk(w: np.ndarray, num_states: int, compact: bool) -> tuple[np.ndarray, np
     if compact:
         arcs = jump(tables, base, local.numpy())
     else:
-        arcs = base + 5 * local.numpy()
+        arcs = base + (3 + weight_words) * local.numpy()
     return starts, arcs, end
 
 
@@ -154,8 +156,8 @@ def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None,
         if magic != FST_MAGIC:
             raise EntryError(f"utterance {utt_id} ({where}): not an OpenFst FST (magic {magic})",
                              None)
-        fst_type, p = _read_string(buf, pos + 4)
-        arc_type, p = _read_string(buf, p)
+        fst_type, p = read_string(buf, pos + 4)
+        arc_type, p = read_string(buf, p)
         version, flags, _props, start, num_states, _num_arcs = struct.unpack_from("<iiQqqq", buf, p)
         p += 40
     except (struct.error, UnicodeDecodeError):
@@ -181,7 +183,7 @@ def parse_binary(buf: bytes, pos: int, utt_id: str, symbols: Vocab | None,
     while True:
         nwords = min(guess, (len(buf) - p) // 4)
         w = np.frombuffer(buf[p: p + 4 * nwords], dtype="<i4")
-        starts, arcs, end = _walk(w, num_states, compact)
+        starts, arcs, end = walk(w, num_states, compact)
         if end >= 0 or nwords == (len(buf) - p) // 4:
             break
         guess *= 4

@@ -21,3 +21,7 @@ an archive (plus a chunk); parsing takes several times it in memory."""
 MAX_K2_BYTES = 4 << 30
 """Bytes of one k2 ``.pt`` file: ``torch.load`` reads a file whole before any FSA can be checked,
 so the file's size is what bounds its cost (it is a batch of lattices, hence the larger cap)."""
+
+MAX_FST_BYTES = 1 << 30
+"""Bytes of one binary OpenFst FST read whole (a Kaldi ``G.fst``, the old LM of rescoring):
+finding its records takes several int64 arrays of a quarter of its bytes each."""

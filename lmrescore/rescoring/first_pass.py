@@ -1,5 +1,6 @@
-"""The first-pass n-gram (an ARPA file) scored exactly on fixed-point's expansion, to subtract
-or interpolate it as Kaldi's ``lattice-lmrescore-kaldi-rnnlm-pruned --lm-scale`` does.
+"""The first-pass (old) n-gram, an ARPA file or a G.fst (:mod:`lmrescore.rescoring.old_lm`),
+scored exactly on fixed-point's expansion, to take it out of the graph score or interpolate it
+as Kaldi's ``lattice-lmrescore-kaldi-rnnlm-pruned --lm-scale`` does.
 
 Both LMs are scored on one expansion whose tokens are the lattice's own word ids, so any two
 histories that either LM tells apart stay apart: a word outside the RNN's vocabulary is the
@@ -29,7 +30,7 @@ class Translated:
     """``model`` read in another id space: token ``t`` is the model's ``ids[t]``.
 
     The part of the ``LanguageModel`` protocol that fixed-point scoring uses (states, steps
-    and queried log-probabilities; ``--arpa`` is fixed-point only). No ``logits``: ids that
+    and queried log-probabilities; ``--old-lm`` is fixed-point only). No ``logits``: ids that
     share a model token do not form a distribution over the new ids.
     """
 
@@ -81,12 +82,12 @@ class FirstPassNgram:
               oov: str | None = None) -> "FirstPassNgram":
         """Check that the expansion determines the n-gram's histories; map the ids."""
         if method != "fixed-point":
-            raise InputError(f"--arpa is scored on the fixed-point expansion; --method "
+            raise InputError(f"--old-lm is scored on the fixed-point expansion; --method "
                              f"{method} is not supported with it")
         if not isinstance(units, WordUnits):
-            raise InputError("--arpa needs a word-level model (its histories are words)")
+            raise InputError("--old-lm needs a word-level model (its histories are words)")
         if order is None or order < lm.n - 1:
-            raise InputError(f"--arpa: an order-{lm.n} n-gram needs --order >= {lm.n - 1} "
+            raise InputError(f"--old-lm: an order-{lm.n} n-gram needs --order >= {lm.n - 1} "
                              f"to be exact on the expansion, got {order}")
         table, _ = token_table(symbols, WordUnits(lm.vocab), skip, oov)
         keep = table.splits[1:] > table.splits[:-1]  # the words that are not skipped

@@ -6,13 +6,18 @@ Optionally a coarse pass first (``prune_order``): the lattice is scored exactly 
 the chosen method with their first-pass scores: an LM-informed beam instead of an acoustic-only
 one, so a wide first beam keeps the good paths and the order-K expansion stays small.
 
-Score combination follows Kaldi: the new LM score of an arc is
-``first_pass_scale * lm + lm_scale * (rnnlm - unk_penalty * is_oov)``, and the best path
-maximises ``acoustic_scale * am + lm - word_ins_penalty * words`` (``Weights``). With a
-first-pass n-gram (``--arpa``, fixed-point only) the arc score adds ``arpa_scale * arpa``, its
-log-prob scored exactly on the same expansion (over the lattice's word ids, so a word outside
-the RNN's vocabulary keeps its own n-gram history): ``arpa_scale = -lm_scale`` with
-``first_pass_scale = 1`` is Kaldi's ``lattice-lmrescore-kaldi-rnnlm-pruned --lm-scale``.
+Score combination follows Kaldi's lattice LM rescoring (``steps/lmrescore*.sh``,
+``lattice-lmrescore-kaldi-rnnlm-pruned``): the new LM score of an arc is
+``first_pass_scale * lm + old_lm_scale * old_lm + lm_scale * (new_lm - unk_penalty * is_oov)``
+and the best path maximises ``acoustic_scale * am + lm - word_ins_penalty * words``
+(``Weights``). ``lm`` is the lattice's graph cost (HCLG: the old LM plus transition,
+pronunciation and silence costs), kept whole by default (``first_pass_scale = 1``); the old LM
+(an ARPA or a G.fst, fixed-point only) is scored exactly on the same expansion, over the
+lattice's word ids (so a word outside the new LM's vocabulary keeps its own n-gram history), and
+taken out with the new LM's weight (``old_lm_scale = -lm_scale``): Kaldi's ``--lm-scale w``
+(``--weight``) is ``lm_scale = w``. Every pass ranks paths by this one score: the coarse pass
+takes the old LM out too, scored at its order (exact when the n-gram's order is at most
+``prune_order + 1``; else with its histories cut to ``prune_order`` words).
 """
 
 from __future__ import annotations
@@ -48,9 +53,11 @@ class RescoreOptions:
         method: a name of ``METHODS``: "fixed-point" (exact order-K), "ngram-approx" (Kaldi's
             pruned algorithm) or "nbest" (N best first-pass paths scored as sentences).
         weights: acoustic scale, the new LM's scale and the word insertion penalty.
-        first_pass_scale: weight kept on the lattice's own LM score (0 replaces it).
-        arpa_scale: weight of the first-pass n-gram's log-probs, if one is given (-1:
-            subtract it; the coarse pass leaves it out).
+        first_pass_scale: weight kept on the lattice's own LM / graph score (1: keep it, as
+            Kaldi does; 0: replace it, for lattices that carry only an LM score).
+        old_lm_scale: weight of the old LM's log-probs, if one is given (None: minus the new
+            LM's ``lm_scale``, which takes it out of the graph score as Kaldi does; positive:
+            interpolate it).
         oov_symbol: the lattices' OOV word (the LM's ``<unk>``, not charged ``unk_penalty``);
             None: whichever of ``<unk>`` / ``<UNK>`` words.txt has.
         skip_words: fnmatch patterns of the lattice words the LM does not score (silence,
@@ -79,8 +86,8 @@ class RescoreOptions:
 
     method: str = "fixed-point"
     weights: Weights = field(default_factory=lambda: Weights(acoustic_scale=0.1))
-    first_pass_scale: float = 0.0
-    arpa_scale: float = -1.0
+    first_pass_scale: float = 1.0
+    old_lm_scale: float | None = None
     unk_penalty: float | None = None
     oov_symbol: str | None = None
     skip_words: tuple[str, ...] = SKIP_WORDS
@@ -106,6 +113,11 @@ class RescoreOptions:
             raise InputError(f"--prune-order must be >= 1, got {self.prune_order}")
 
     @property
+    def old_lm_weight(self) -> float:
+        """The old LM's weight: ``old_lm_scale``, by default ``-lm_scale``."""
+        return -self.weights.lm_scale if self.old_lm_scale is None else self.old_lm_scale
+
+    @property
     def path_weights(self) -> Weights:
         """How paths are ranked: ``acoustic_scale * am + lm - word_ins_penalty * words``, where
         "lm" is the lattice's own LM score before rescoring and the combined one after."""
@@ -119,7 +131,7 @@ class RescoredBatch:
     Attributes:
         lattice: the rescored lattices (None if all failed): expanded (fixed-point,
             ngram-approx) or the union of the N best paths (nbest); scores "am", "lm"
-            (combined), "lm_first_pass", "rnnlm" (and "arpa", with a first-pass n-gram).
+            (combined), "lm_first_pass", "rnnlm" (and "old_lm", with an old LM).
         best: the best path of each lattice of ``lattice``.
         failed: the lattices that could not be rescored.
         arcs_in, arcs_pruned: arcs before and after pruning (both passes).
@@ -143,11 +155,12 @@ class LatticeRescorer:
 
     ``order`` is the history length the model sees: K (fixed-point), n-1 (ngram-approx, merged
     states; the RNN runs exactly along one path), or the order the n-best sentences are scored
-    at (None: exact recurrence). ``first_pass``: the first-pass n-gram (``--arpa``).
+    at (None: exact recurrence). ``old_lm``: the n-gram in the lattices' graph scores
+    (``--old-lm``), scored on the same expansion.
     """
 
     def __init__(self, model: LanguageModel, units: Units, symbols: Vocab,
-                 options: RescoreOptions, first_pass: NgramLM | None = None) -> None:
+                 options: RescoreOptions, old_lm: NgramLM | None = None) -> None:
         self.model, self.units, self.symbols, self.options = model, units, symbols, options
         self.method = METHODS[options.method]
         self.order = self.method.order(options.order, model.order, options.max_ngram_order)
@@ -156,12 +169,12 @@ class LatticeRescorer:
         self.tokens = Tokens(table, units.vocab.bos, units.vocab.eos)
         self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
                             else math.log(max(1, int(self.is_oov.sum()))))
-        self.first_pass = None
-        if first_pass is not None:  # both LMs on one expansion over the lattice's word ids
-            self.first_pass = FirstPassNgram.build(first_pass, units, symbols, self.order,
-                                                   options.method, options.skip_words, oov)
+        self.old_lm = None
+        if old_lm is not None:  # both LMs on one expansion over the lattice's word ids
+            self.old_lm = FirstPassNgram.build(old_lm, units, symbols, self.order,
+                                               options.method, options.skip_words, oov)
             self.model = Translated(model, word_ids(table, units.vocab))
-            self.tokens = self.first_pass.tokens
+            self.tokens = self.old_lm.tokens
 
     def settings(self, order: int | None) -> MethodSettings:
         """What a method reads, at history length ``order``."""
@@ -169,14 +182,20 @@ class LatticeRescorer:
         return MethodSettings(order, o.num_paths, o.max_ngram_order, o.path_weights, o.max_arcs,
                               o.chunk)
 
-    def combined_lm(self, lat: Lattice, rnnlm: Tensor, arpa: Tensor | None = None) -> Tensor:
+    def combined_lm(self, lat: Lattice, rnnlm: Tensor, old_lm: Tensor | None = None) -> Tensor:
         """(A,) the new LM score of each arc: first-pass LM and the new LM with the OOV cost
-        (and the first-pass n-gram's ``arpa``, if given)."""
+        (and the old LM's log-probs ``old_lm``, if given)."""
         o = self.options
         oov = self.is_oov[lat.label.clamp(min=0)] & (lat.label > 0)
         out = o.first_pass_scale * lat.scores["lm"] + o.weights.lm_scale * (
             rnnlm - self.unk_penalty * oov)
-        return out if arpa is None else out + o.arpa_scale * arpa
+        return out if old_lm is None else out + o.old_lm_weight * old_lm
+
+    def old_lm_scores(self, result: MethodResult) -> dict[str, Tensor]:
+        """{"old_lm": (A',) the old LM's log-prob of each arc of the expansion}, or {}."""
+        if self.old_lm is None:
+            return {}
+        return {"old_lm": self.old_lm.arc_log_probs(result.expansion)}
 
     def check_labels(self, lat: Lattice) -> list[Failure]:
         """The lattices with a label outside the symbol table."""
@@ -236,10 +255,9 @@ class LatticeRescorer:
                 return RescoredBatch(None, None, failed, arcs_in, counts=coarse)
         result = self.method.score(self.model, lat, self.tokens, self.settings(self.order))
         ex = result.lattice
-        arpa = {} if self.first_pass is None else {
-            "arpa": self.first_pass.arc_log_probs(result.expansion)}
-        ex = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm, arpa.get("arpa")),
-                            lm_first_pass=ex.scores["lm"], rnnlm=result.rnnlm, **arpa)
+        old = self.old_lm_scores(result)
+        ex = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm, old.get("old_lm")),
+                            lm_first_pass=ex.scores["lm"], rnnlm=result.rnnlm, **old)
         best = best_path(ex, path)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed + result.failed, arcs_in, lat.num_arcs,
@@ -247,14 +265,15 @@ class LatticeRescorer:
                              result.counts | coarse)
 
     def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[Failure], int]:
-        """Score exactly at ``prune_order``, keep the arcs within ``prune_beam`` of the best
-        path, and give the survivors back their first-pass scores; also the failures and the
-        number of distinct histories scored."""
+        """Score exactly at ``prune_order`` (the old LM taken out as in the full pass), keep the
+        arcs within ``prune_beam`` of the best path, and give the survivors back their
+        first-pass scores; also the failures and the number of distinct histories scored."""
         o = self.options
         result: MethodResult = fixed_point(self.model, lat, self.tokens,
                                            self.settings(o.prune_order))
         ex = result.lattice
-        scored = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm))
+        scored = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm,
+                                                    self.old_lm_scores(result).get("old_lm")))
         pruned, kept = prune_beam(scored, o.prune_beam, o.path_weights)
         failed = [Failure(f.utt_id, f"coarse pass (order {o.prune_order}): {f.message}")
                   for f in result.failed]

@@ -36,14 +36,19 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
     from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches
-    from lmrescore.rescoring.metrics import read_text, summarize_lattices
+    from lmrescore.rescoring.metrics import read_text, reference_ids, summarize_lattices
     from lmrescore.vocab import Vocab
 
     symbols = Vocab.load(args.words) if args.words else None
     if args.ref and symbols is None:
         raise InputError("--ref needs --words")
-    refs = ({u: symbols.encode(w) for u, w in read_text(args.ref).items()} if args.ref
-            else None)
+    refs = None
+    if args.ref:
+        refs, oov = reference_ids(read_text(args.ref), symbols)
+        if oov:
+            logging.getLogger(__name__).warning(
+                "%d reference words of %s are not in %s: each is an error (as in Kaldi's "
+                "compute-wer)", oov, args.ref, args.words)
     w = weights(args)
     stats = ReadStats()
     items = read_lattice_batches(args.lattices, args.format, symbols, args.batch_size,

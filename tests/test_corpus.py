@@ -119,12 +119,24 @@ def test_shards_split_a_batch_by_rows(corpus: Path, units: WordUnits) -> None:
 def test_word_lists_from_words_txt_or_a_lexicon(tmp_path: Path) -> None:
     words = tmp_path / "words.txt"
     words.write_text("<eps> 0\ncat 2\n!SIL 1\n<unk> 3\ndog 4\n#0 5\n")
-    assert read_word_list(words) == ["<eps>", "!SIL", "cat", "<unk>", "dog"]
+    assert read_word_list(words) == ["!SIL", "cat", "dog"]
     lexicon = tmp_path / "lexicon.txt"
     lexicon.write_text("cat k ae t\ndog d ao g\ndog d aa g\n<unk> spn\n")
-    assert read_word_list(lexicon) == ["cat", "dog", "dog", "<unk>"]
+    assert read_word_list(lexicon) == ["cat", "dog", "dog"]
     assert Vocab.from_words(read_word_list(lexicon)).words == (
-        "<eps>", "<s>", "</s>", "cat", "dog", "<unk>")
+        "<eps>", "<s>", "</s>", "<unk>", "cat", "dog")
+
+
+def test_a_kaldi_words_txt_gives_words_not_its_graph_symbols(tmp_path: Path) -> None:
+    """Kaldi's words.txt: <eps> 0 (epsilon), #0 (and #1 ... in some lang dirs), then <s> </s>
+    after #0; icefall's <UNK>. None is a word of the LM: the vocabulary is the specials at ids
+    0-3, as a vocabulary built from text has them, then the words in id order."""
+    kaldi = ["<eps>", "!SIL", "<UNK>", "cat", "dog", "#0", "#1", "<s>", "</s>"]
+    words = tmp_path / "words.txt"
+    words.write_text("".join(f"{w} {i}\n" for i, w in enumerate(kaldi)))
+    vocab = WordUnits(Vocab.from_words(read_word_list(words))).vocab
+    assert vocab.words == ("<eps>", "<s>", "</s>", "<unk>", "!SIL", "cat", "dog")
+    assert vocab.id("<UNK>") == vocab.unk == 3 and vocab.id("#0") == vocab.unk
 
 
 def kaldi_text(plain: Path, out: Path) -> Path:
@@ -150,7 +162,9 @@ def test_cli_trains_on_kaldi_text_with_a_given_vocabulary(corpus: Path, tmp_path
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "valid_ppl" in results and "test_ppl" not in results  # no --test
     model, vocab, _, _ = load_model(exp / "best.pt")
-    assert vocab.words == tuple(asr_words[:-1])  # the ASR system's ids; #0 is not a word
+    # the specials first, then the ASR system's words in id order; #0 is not a word
+    assert vocab.words == ("<eps>", "<s>", "</s>", "<unk>", "!SIL", "the", "cat", "a", "dog",
+                           "sees")
     train = open_store(exp / "data", "train")
     assert train.num_words == sum(len(s) for s in read_sentences(corpus / "ptb.train.txt"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lmrescore.cli.options import warn_if_kaldi_text
 from lmrescore.errors import InputError
 from lmrescore.lm.data import TEXT_FORMATS
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     units = units_from_checkpoint(payload)
     if not Path(args.text).is_file():
         raise InputError(f"{args.text}: no such corpus file")
+    warn_if_kaldi_text(args.text, args.text_format)
     data = encode_text(args.text, args.text_format, units)
     batching = args.batching or config.train.batching
     order = args.order or model.order

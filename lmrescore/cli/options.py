@@ -4,6 +4,7 @@ them once."""
 from __future__ import annotations
 
 import argparse
+import logging
 
 from lmrescore.formats import FORMATS
 from lmrescore.lattice.weights import Weights
@@ -53,3 +54,16 @@ def weights(args: argparse.Namespace) -> Weights:
     else:
         acoustic = 0.1 if args.acoustic_scale is None else args.acoustic_scale
     return Weights(acoustic, args.lm_scale, args.word_ins_penalty)
+
+
+def warn_if_kaldi_text(path: str, text_format: str) -> None:
+    """Log a warning when ``path``, read as plain text, looks like a Kaldi ``text`` file (see
+    :func:`lmrescore.lm.data.kaldi_text_ids`): its utterance ids would be scored as words."""
+    from lmrescore.lm.data import kaldi_text_ids
+
+    ids = kaldi_text_ids(path) if text_format == "plain" else None
+    if ids:
+        logging.getLogger("lmrescore.cli").warning(
+            "%s looks like a Kaldi text file: each line starts with a distinct id (%s, %s, ...) "
+            "that is never a word; read as plain text, the ids are words: give --text-format "
+            "kaldi", path, ids[0], ids[1])

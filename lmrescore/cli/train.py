@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from lmrescore.cli.options import warn_if_kaldi_text
 from lmrescore.errors import InputError
 from lmrescore.lm.data import TEXT_FORMATS
 
@@ -97,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     dist = Dist.from_env(args.device)
     if not dist.is_main:  # one log and one result line for the job
         logging.getLogger().setLevel(logging.WARNING)
+    else:
+        for path in files.splits.values():
+            warn_if_kaldi_text(str(path), files.text_format)
     try:
         results = Trainer(config, files, args.exp_dir, dist.device(args.device), dist).run()
     finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lmrescore.cli.options import add_reading_args
+from lmrescore.cli.options import add_reading_args, check_output
 from lmrescore.formats import FORMATS
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches, write_lattices
     from lmrescore.vocab import Vocab
 
+    check_output(args.output, "output", args.out_format)
     symbols = Vocab.load(args.words) if args.words else None
     stats = ReadStats()
     items = read_lattice_batches(args.input, args.in_format, symbols,

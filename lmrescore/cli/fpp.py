@@ -76,8 +76,10 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lmrescore.cli.options import check_output
     from lmrescore.online.runs import write_result
 
+    check_output(args.out, "--out")
     config = online_config(args)
     if args.task == "cycleworld":
         from lmrescore.online.cycleworld import run_cycleworld

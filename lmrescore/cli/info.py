@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from lmrescore.cli.options import add_reading_args, add_weight_args, weights
+from lmrescore.cli.options import add_reading_args, add_weight_args, check_output, weights
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.rescoring.metrics import read_text, reference_ids, summarize_lattices
     from lmrescore.vocab import Vocab
 
+    check_output(args.one_best, "--one-best")
     symbols = Vocab.load(args.words) if args.words else None
     if args.ref and symbols is None:
         raise InputError("--ref needs --words")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from lmrescore.cli.options import add_reading_args
+from lmrescore.cli.options import add_reading_args, check_output
 from lmrescore.errors import InputError
 
 
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.rescoring.tune import best_point, decodable, sweep
     from lmrescore.vocab import Vocab
 
+    check_output(args.json, "--json")
     if not args.words:
         raise InputError("--words is needed to compare hypotheses with the references")
     symbols = Vocab.load(args.words)

@@ -119,6 +119,7 @@ def make_units(config: DataConfig, train: Callable[[], Iterable[Sequence[str]]],
     if path.exists():
         return PieceUnits(path.read_bytes())
     units = PieceUnits.train(train(), config.sp_vocab_size)
+    exp_dir.mkdir(parents=True, exist_ok=True)
     atomic_save(path, lambda f: f.write(units.model))
     return units
 

@@ -5,10 +5,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 
 from lmrescore.errors import InputError
 from lmrescore.formats import FORMATS
 from lmrescore.lattice.weights import Weights
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Every command's ``--help``: the description as written, and each option's default.
+
+    The default is appended as ``(default: VALUE)`` (``none`` for None) unless the help already
+    says it in words (``default: the model's order``, for a default decided at run time).
+    Required options and positional arguments have none. Use it for every (sub)parser:
+    ``sub.add_parser(name, ..., formatter_class=HelpFormatter)``.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        if (re.search(r"\bdefault\b", help) or action.required or not action.option_strings
+                or action.default is argparse.SUPPRESS):
+            return help
+        return f"{help} (default: {'none' if action.default is None else '%(default)s'})"
 
 
 def add_reading_args(p: argparse.ArgumentParser, format_flag: str = "--format",
@@ -20,14 +38,14 @@ def add_reading_args(p: argparse.ArgumentParser, format_flag: str = "--format",
         oov_option: offer ``--map-oov-to-unk`` (else SLF words outside words.txt are ``<unk>``).
     """
     p.add_argument(format_flag, default="kaldi", choices=FORMATS,
-                   help="lattice format (default: kaldi)")
+                   help="lattice format")
     p.add_argument("--words", help="the lattices' words.txt (required for SLF)")
     if oov_option:
         p.add_argument("--map-oov-to-unk", action="store_true",
                        help="SLF words missing from words.txt become <unk> (default: the "
                             "lattice fails)")
     p.add_argument("--max-failures", type=float, default=0.0,
-                   help="exit 1 when more than this fraction of lattices fail (default: 0)")
+                   help="exit 1 when more than this fraction of lattices fail")
 
 
 def add_weight_args(p: argparse.ArgumentParser, lm_scale_help: str) -> None:
@@ -44,7 +62,7 @@ def add_weight_args(p: argparse.ArgumentParser, lm_scale_help: str) -> None:
                        help="1 / acoustic scale: the LMWT of Kaldi's scoring")
     g.add_argument("--lm-scale", type=float, default=1.0, help=lm_scale_help)
     g.add_argument("--word-ins-penalty", type=float, default=0.0,
-                   help="subtracted per word (default 0)")
+                   help="subtracted per word")
 
 
 def weights(args: argparse.Namespace) -> Weights:

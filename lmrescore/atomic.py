@@ -4,11 +4,13 @@ Only regular files (and new paths) are replaced: a temporary file is written bes
 (after following symbolic links) and renamed over it. Anything else, ``-`` (stdout), a device
 such as /dev/null, a named pipe, is written to directly: replacing it would break it.
 Temporary files are named ``.<name>.<pid>.tmp``; one left by a killed process is removed the
-next time a process writes into its folder.
+next time a process writes into its folder. A missing folder is an error, never made: a typo in
+an output path fails (before any work, with :func:`unwritable`) instead of making folders.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -29,7 +31,7 @@ def _is_special(path: Path) -> bool:
     """Whether ``path`` exists and is not a regular file (a device, a pipe, a socket)."""
     try:
         return not stat.S_ISREG(os.stat(path).st_mode)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
 
 
@@ -58,12 +60,44 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def unwritable(path: str | Path, folder: bool = False) -> str | None:
+    """Why :func:`atomic_open` could not write ``path``, checked before any work; None if it can.
+
+    ``-`` can be written; a device or pipe must be writable; a regular file or new path needs
+    its folder to exist and take new files (the temporary file is made beside it).
+
+    Args:
+        folder: ``path`` is a folder of output files (SLF lattices): an existing folder that
+            takes new files, or a new one to be made (one level) in an existing folder.
+    """
+    if str(path) == "-" and not folder:
+        return None
+    real = Path(os.path.realpath(path))
+    if folder and real.is_dir():
+        return None if os.access(real, os.W_OK | os.X_OK) else f"cannot create files in {real}"
+    if real.is_dir():
+        return "is a folder, not a file"
+    if folder and real.exists():
+        return "is not a folder"
+    if _is_special(real):
+        return None if os.access(real, os.W_OK) else "not writable"
+    parent = real.parent
+    if not parent.exists():
+        return f"no such folder {parent}"
+    if not parent.is_dir():
+        return f"{parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create files in {parent}"
+    return None
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open ``path`` for writing so that it is never seen half written.
 
     A regular file or new path: a temporary file beside it, renamed over it on success and
-    removed on an exception (``path`` untouched). ``-``: stdout. A device or pipe: itself.
+    removed on an exception (``path`` untouched); its folder must exist. ``-``: stdout. A device
+    or pipe: itself.
     """
     if str(path) == "-":
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
@@ -75,7 +109,8 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
         with open(path, mode, **kwargs) as f:
             yield f
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():  # else the error would name the temporary file
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(path.parent))
     _remove_stale(path.parent)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~_umask())

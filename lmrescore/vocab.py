@@ -65,8 +65,8 @@ class Vocab:
         return self.ids.get(word, self.unk)
 
     def encode(self, words: Iterable[str]) -> list[int]:
-        """Ids of ``words``, unknown words as ``<unk>``."""
-        unk = self.ids[UNK]
+        """Ids of ``words``, unknown words as ``<unk>`` (or ``<UNK>``, see :attr:`unk`)."""
+        unk = self.unk
         return [self.ids.get(w, unk) for w in words]
 
     def decode(self, ids: Iterable[int]) -> list[str]:

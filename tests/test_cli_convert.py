@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,20 @@ def test_info_counts_lattices_lost_after_a_corrupt_binary_entry(tmp_path: Path, 
     assert "3 lattices read, 2 failed" in out.err  # statistics beside the 1-best on stdout
     assert [x.split()[0] for x in out.out.splitlines() if x.startswith("ptb-")] == \
         ["ptb-001", "ptb-002", "ptb-005"]
+
+
+def test_info_ref_words_outside_a_words_txt_without_unk_are_errors(tmp_path: Path,
+                                                                   capsys) -> None:
+    """A words.txt with no <unk> and a reference of words outside it: no KeyError; each such
+    word is an error, so a reference of 3 unknown words costs max(3, hypothesis length)."""
+    words = (FIXTURES / "words.txt").read_text().replace("<unk> 3\n", "!SIL 3\n")
+    (tmp_path / "words.txt").write_text(words)
+    (tmp_path / "text").write_text("ptb-001 xq1 xq2 xq3\n")
+    args = ["info", str(FIXTURES / "slf"), "--format", "slf", "--words",
+            str(tmp_path / "words.txt"), "--ref", str(tmp_path / "text"), "--acoustic-scale",
+            "1", "--json", "--one-best", str(tmp_path / "hyp")]
+    assert main(args) == 0
+    stats = json.loads(capsys.readouterr().out)
+    hyp = (tmp_path / "hyp").read_text().splitlines()[0].split()[1:]
+    assert (stats["ref_words"], stats["one_best_errors"]) == (3, max(3, len(hyp)))
+    assert stats["oracle_errors"] >= 3

@@ -13,7 +13,8 @@ from lmrescore.cli import main
 from lmrescore.errors import InputError
 from lmrescore.lm.checkpoint import load_model
 from lmrescore.lm.corpus import build_store, encode_text, open_store
-from lmrescore.lm.data import SentenceBatches, StreamBatches, iter_sentences, read_sentences, shard
+from lmrescore.lm.data import (SentenceBatches, StreamBatches, iter_sentences, kaldi_text_ids,
+                               read_sentences, shard)
 from lmrescore.lm.units import WordUnits, read_word_list
 from lmrescore.vocab import Vocab
 from test_train import error_of
@@ -119,12 +120,24 @@ def test_shards_split_a_batch_by_rows(corpus: Path, units: WordUnits) -> None:
 def test_word_lists_from_words_txt_or_a_lexicon(tmp_path: Path) -> None:
     words = tmp_path / "words.txt"
     words.write_text("<eps> 0\ncat 2\n!SIL 1\n<unk> 3\ndog 4\n#0 5\n")
-    assert read_word_list(words) == ["<eps>", "!SIL", "cat", "<unk>", "dog"]
+    assert read_word_list(words) == ["!SIL", "cat", "dog"]
     lexicon = tmp_path / "lexicon.txt"
     lexicon.write_text("cat k ae t\ndog d ao g\ndog d aa g\n<unk> spn\n")
-    assert read_word_list(lexicon) == ["cat", "dog", "dog", "<unk>"]
+    assert read_word_list(lexicon) == ["cat", "dog", "dog"]
     assert Vocab.from_words(read_word_list(lexicon)).words == (
-        "<eps>", "<s>", "</s>", "cat", "dog", "<unk>")
+        "<eps>", "<s>", "</s>", "<unk>", "cat", "dog")
+
+
+def test_a_kaldi_words_txt_gives_words_not_its_graph_symbols(tmp_path: Path) -> None:
+    """Kaldi's words.txt: <eps> 0 (epsilon), #0 (and #1 ... in some lang dirs), then <s> </s>
+    after #0; icefall's <UNK>. None is a word of the LM: the vocabulary is the specials at ids
+    0-3, as a vocabulary built from text has them, then the words in id order."""
+    kaldi = ["<eps>", "!SIL", "<UNK>", "cat", "dog", "#0", "#1", "<s>", "</s>"]
+    words = tmp_path / "words.txt"
+    words.write_text("".join(f"{w} {i}\n" for i, w in enumerate(kaldi)))
+    vocab = WordUnits(Vocab.from_words(read_word_list(words))).vocab
+    assert vocab.words == ("<eps>", "<s>", "</s>", "<unk>", "!SIL", "cat", "dog")
+    assert vocab.id("<UNK>") == vocab.unk == 3 and vocab.id("#0") == vocab.unk
 
 
 def kaldi_text(plain: Path, out: Path) -> Path:
@@ -134,7 +147,8 @@ def kaldi_text(plain: Path, out: Path) -> Path:
 
 
 def test_cli_trains_on_kaldi_text_with_a_given_vocabulary(corpus: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          caplog: pytest.LogCaptureFixture
                                                           ) -> None:
     files = {s: kaldi_text(corpus / f"ptb.{s}.txt", tmp_path / f"{s}.text")
              for s in ("train", "valid")}
@@ -150,7 +164,9 @@ def test_cli_trains_on_kaldi_text_with_a_given_vocabulary(corpus: Path, tmp_path
     results = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "valid_ppl" in results and "test_ppl" not in results  # no --test
     model, vocab, _, _ = load_model(exp / "best.pt")
-    assert vocab.words == tuple(asr_words[:-1])  # the ASR system's ids; #0 is not a word
+    # the specials first, then the ASR system's words in id order; #0 is not a word
+    assert vocab.words == ("<eps>", "<s>", "</s>", "<unk>", "!SIL", "the", "cat", "a", "dog",
+                           "sees")
     train = open_store(exp / "data", "train")
     assert train.num_words == sum(len(s) for s in read_sentences(corpus / "ptb.train.txt"))
 
@@ -159,10 +175,42 @@ def test_cli_trains_on_kaldi_text_with_a_given_vocabulary(corpus: Path, tmp_path
                  "--text-format", "kaldi"]) == 0
     assert main(["eval", "--model", str(exp / "best.pt"), "--text",
                  str(corpus / "ptb.test.txt")]) == 0
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
     assert main(["eval", "--model", str(exp / "best.pt"), "--text", str(text)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "give --text-format kaldi" in warnings[0]
+    assert f"{text} looks like a Kaldi text file" in warnings[0]
     kaldi, plain, ids_as_words = capsys.readouterr().out.strip().splitlines()[-3:]
     assert kaldi.split(":", 1)[1] == plain.split(":", 1)[1]  # the same words, the same ppl
     assert kaldi.split(":", 1)[1] != ids_as_words.split(":", 1)[1]
+
+
+def test_kaldi_text_ids_tell_a_kaldi_text_from_plain_text(corpus: Path, tmp_path: Path
+                                                          ) -> None:
+    kaldi = kaldi_text(corpus / "ptb.train.txt", tmp_path / "text")
+    assert kaldi_text_ids(kaldi)[:2] == ["utt000", "utt001"]
+    assert kaldi_text_ids(corpus / "ptb.train.txt") is None  # first words repeat
+    plain = tmp_path / "plain.txt"
+    plain.write_text("1990 was a year\n1991 came after 1990\n")  # distinct, but a word too
+    assert kaldi_text_ids(plain) is None
+    plain.write_text("hello world\ngoodbye moon\n")  # distinct, never words, but no digit
+    assert kaldi_text_ids(plain) is None
+    plain.write_text("utt1 one line\n")  # one line: too little to tell
+    assert kaldi_text_ids(plain) is None
+    assert kaldi_text_ids(tmp_path / "missing.txt") is None
+
+
+def test_train_warns_on_a_kaldi_text_read_as_plain(corpus: Path, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    files = [str(kaldi_text(corpus / f"ptb.{s}.txt", tmp_path / f"{s}.text"))
+             for s in ("train", "valid")]
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("model: {hidden_dim: 8}\ntrain: {epochs: 1, batch_size: 8}\n")
+    argv = ["train", "--config", str(cfg), "--train", files[0], "--valid", files[1],
+            "--exp-dir", str(tmp_path / "exp")]
+    assert main(argv) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [w.split(" ")[0] for w in warnings if "--text-format kaldi" in w] == files
 
 
 def test_cli_text_options_are_checked(corpus: Path, tmp_path: Path,

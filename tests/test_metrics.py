@@ -32,3 +32,16 @@ def test_oracle_split_matches_oracle_errors():
     refs = [[1, 2, 3], [4], [], [5, 5, 1, 2]] * 2 + [[2], [3, 1]]
     total, oracle = oracle_word_errors(lat, refs)
     assert total.errors == int(oracle.errors.sum())
+
+
+def test_a_reference_word_outside_words_txt_is_an_error_against_any_word():
+    """As Kaldi's compute-wer compares strings: "zz" is not <unk>, nor any other word."""
+    from lmrescore.rescoring.metrics import reference_ids
+    from lmrescore.vocab import Vocab
+
+    symbols = Vocab(("<eps>", "a", "<unk>"))
+    refs, oov = reference_ids({"u": ["a", "zz"]}, symbols)
+    assert refs == {"u": [1, 3]} and oov == 1  # 3 = len(symbols): no lattice label
+    assert word_errors(refs["u"], [1, 2]).subs == 1  # the hypothesis <unk> does not match "zz"
+    no_unk = Vocab(("<eps>", "a", "b"))  # no <unk> at all: still ids, no KeyError
+    assert reference_ids({"u": ["zz", "a"]}, no_unk) == ({"u": [3, 1]}, 1)

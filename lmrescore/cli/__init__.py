@@ -16,8 +16,11 @@ SUBCOMMANDS: tuple[str, ...] = ("train", "eval", "score", "tune", "convert", "in
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lmrescore", description=__doc__)
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
+    from lmrescore.cli.options import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="lmrescore", description=__doc__,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--log-level", default="INFO", help="logging level")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"lmrescore.cli.{name}").register(sub)

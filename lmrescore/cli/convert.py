@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lmrescore.cli.options import add_reading_args
+from lmrescore.cli.options import HelpFormatter, add_reading_args, check_output
 from lmrescore.formats import FORMATS
 
 log = logging.getLogger(__name__)
@@ -20,12 +20,12 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help=__doc__.split(": ", 1)[1].split("\n")[0],
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("input", help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
     p.add_argument("output", help="Kaldi wspecifier, SLF output directory, or k2 .pt file")
-    p.add_argument("--out-format", required=True, choices=FORMATS)
+    p.add_argument("--out-format", required=True, choices=FORMATS, help="output lattice format")
     p.add_argument("--kaldi-type", choices=["compact", "lattice"], default="compact",
-                   help="Kaldi output: CompactLattice (default) or Lattice (an arc holding several "
+                   help="Kaldi output: CompactLattice (compact) or Lattice (an arc holding several "
                         "transition ids becomes a chain of arcs, as Kaldi's ConvertLattice makes)")
     add_reading_args(p, "--in-format")
     p.set_defaults(func=run)
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches, write_lattices
     from lmrescore.vocab import Vocab
 
+    check_output(args.output, "output", args.out_format)
     symbols = Vocab.load(args.words) if args.words else None
     stats = ReadStats()
     items = read_lattice_batches(args.input, args.in_format, symbols,

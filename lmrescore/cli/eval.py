@@ -5,29 +5,33 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lmrescore.cli.options import HelpFormatter, warn_if_kaldi_text
 from lmrescore.errors import InputError
 from lmrescore.lm.data import TEXT_FORMATS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help=__doc__.split(": ", 1)[1], description=__doc__)
+    p = sub.add_parser("eval", help=__doc__.split(": ", 1)[1], description=__doc__,
+                       formatter_class=HelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
     p.add_argument("--text", required=True, help="one sentence per line")
     p.add_argument("--text-format", choices=TEXT_FORMATS, default="plain",
                    help="plain, or kaldi: a Kaldi text file whose first field (the utterance "
-                        "id) is not a word (default: plain)")
+                        "id) is not a word")
     p.add_argument("--batching", choices=["sentence", "stream"],
-                   help="default: as the model was trained")
+                   help="sentence: each line alone; stream: lines joined (default: as the "
+                        "model was trained)")
     p.add_argument("--exact", action="store_true",
                    help="also score with the exact full-history recurrence (for an order-K model)")
     p.add_argument("--order", type=int,
-                   help="score at this fixed-point order K instead of the model's own (e.g. a "
-                        "BPTT model at the order it would be rescored with)")
+                   help="score at this fixed-point order K (default: the model's own), e.g. a "
+                        "BPTT model at the order it would be rescored with")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per order (keys: text, order [null: exact "
                         "recurrence], batching, ppl, words, tokens) instead of text lines")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="sentences (sentence batching) or streams (stream batching) per batch")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.set_defaults(func=run)
 
 
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     units = units_from_checkpoint(payload)
     if not Path(args.text).is_file():
         raise InputError(f"{args.text}: no such corpus file")
+    warn_if_kaldi_text(args.text, args.text_format)
     data = encode_text(args.text, args.text_format, units)
     batching = args.batching or config.train.batching
     order = args.order or model.order

@@ -6,30 +6,39 @@ import argparse
 import shlex
 
 
+CONFIG = " (default: the config's)"  # the options that override a config value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fpp", help=__doc__.split(": ", 1)[1], description=__doc__)
+    from lmrescore.cli.options import HelpFormatter
+
+    p = sub.add_parser("fpp", help=__doc__.split(": ", 1)[1], description=__doc__,
+                       formatter_class=HelpFormatter)
     tasks = p.add_subparsers(dest="task", required=True)
     for task in ("cycleworld", "seqmnist"):
-        t = tasks.add_parser(task, help=f"one {task} run (all its seeds) -> JSON record")
+        t = tasks.add_parser(task, help=f"one {task} run (all its seeds) -> JSON record",
+                             formatter_class=HelpFormatter)
         t.add_argument("--config", required=True, help="conf/<task>.yaml (OnlineConfig keys)")
         t.add_argument("--out", required=True, help="JSON record to write")
-        t.add_argument("--method", choices=["fpp", "tbptt"])
-        t.add_argument("--updates", type=int, help="FPP: n, updates per step")
-        t.add_argument("--buffer", type=int, help="FPP: N, buffer size")
+        t.add_argument("--method", choices=["fpp", "tbptt"], help="training method" + CONFIG)
+        t.add_argument("--updates", type=int, help="FPP: n, updates per step" + CONFIG)
+        t.add_argument("--buffer", type=int, help="FPP: N, buffer size" + CONFIG)
         t.add_argument("--target-only", action="store_true", help="FPP: no state loss (ablation)")
         t.add_argument("--window", type=int,
-                       help="FPP: W, steps recomputed from a stored state to the scored one")
+                       help="FPP: W, steps recomputed from a stored state to the scored one"
+                       + CONFIG)
         t.add_argument("--state-lr", type=float,
-                       help="FPP: step size of the stored start states' update (0: off)")
-        t.add_argument("--truncation", type=int, help="T-BPTT: T")
-        t.add_argument("--every", type=int, help="T-BPTT: update every this many steps")
+                       help="FPP: step size of the stored start states' update (0: off)"
+                       + CONFIG)
+        t.add_argument("--truncation", type=int, help="T-BPTT: T" + CONFIG)
+        t.add_argument("--every", type=int, help="T-BPTT: update every this many steps" + CONFIG)
         t.add_argument("--optimizer", choices=["adagrad", "adam", "rmsprop"],
-                       help="optimizer (the authors' code: rmsprop)")
-        t.add_argument("--lr", type=float, help="learning rate")
-        t.add_argument("--steps", type=int, help="online steps")
-        t.add_argument("--runs", type=int, help="seeds trained together")
+                       help="optimizer (the authors' code: rmsprop)" + CONFIG)
+        t.add_argument("--lr", type=float, help="learning rate" + CONFIG)
+        t.add_argument("--steps", type=int, help="online steps" + CONFIG)
+        t.add_argument("--runs", type=int, help="seeds trained together" + CONFIG)
         if task == "cycleworld":
-            t.add_argument("--period", type=int, default=6, help="p (default: 6)")
+            t.add_argument("--period", type=int, default=6, help="p")
         else:
             t.add_argument("--mnist-dir", required=True, help="folder with the MNIST IDX files")
             t.add_argument("--eval-every", type=int, default=4000, help="steps between tests")
@@ -76,8 +85,10 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lmrescore.cli.options import check_output
     from lmrescore.online.runs import write_result
 
+    check_output(args.out, "--out")
     config = online_config(args)
     if args.task == "cycleworld":
         from lmrescore.online.cycleworld import run_cycleworld

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import argparse
 
-from lmrescore.cli.options import add_reading_args, add_weight_args, weights
+from lmrescore.cli.options import (HelpFormatter, add_reading_args, add_weight_args, check_output,
+                                   weights)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help=__doc__.split(": ", 1)[1].split("\n")[0],
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("lattices", help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
     add_reading_args(p)
-    add_weight_args(p, "weight of the lattices' LM scores (default 1)")
+    add_weight_args(p, "weight of the lattices' LM scores")
     p.add_argument("--ref", help="reference text: 'utt_id w1 w2 ...' per line (needs --words)")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=100, help="lattices per batch")
     p.add_argument("--one-best", help="write the 1-best 'utt_id w1 w2 ...' lines here ('-': stdout)")
     p.add_argument("--json", action="store_true",
                    help="print the statistics as one JSON object (with 'failed' and the weights)")
@@ -36,14 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
     from lmrescore.formats import ReadStats, read_lattice_batches, skip_bad_batches
-    from lmrescore.rescoring.metrics import read_text, summarize_lattices
+    from lmrescore.rescoring.metrics import read_text, reference_ids, summarize_lattices
     from lmrescore.vocab import Vocab
 
+    check_output(args.one_best, "--one-best")
     symbols = Vocab.load(args.words) if args.words else None
     if args.ref and symbols is None:
         raise InputError("--ref needs --words")
-    refs = ({u: symbols.encode(w) for u, w in read_text(args.ref).items()} if args.ref
-            else None)
+    refs = None
+    if args.ref:
+        refs, oov = reference_ids(read_text(args.ref), symbols)
+        if oov:
+            logging.getLogger(__name__).warning(
+                "%d reference words of %s are not in %s: each is an error (as in Kaldi's "
+                "compute-wer)", oov, args.ref, args.words)
     w = weights(args)
     stats = ReadStats()
     items = read_lattice_batches(args.lattices, args.format, symbols, args.batch_size,

@@ -4,9 +4,29 @@ them once."""
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 
+from lmrescore.errors import InputError
 from lmrescore.formats import FORMATS
 from lmrescore.lattice.weights import Weights
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Every command's ``--help``: the description as written, and each option's default.
+
+    The default is appended as ``(default: VALUE)`` (``none`` for None) unless the help already
+    says it in words (``default: the model's order``, for a default decided at run time).
+    Required options and positional arguments have none. Use it for every (sub)parser:
+    ``sub.add_parser(name, ..., formatter_class=HelpFormatter)``.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        if (re.search(r"\bdefault\b", help) or action.required or not action.option_strings
+                or action.default is argparse.SUPPRESS):
+            return help
+        return f"{help} (default: {'none' if action.default is None else '%(default)s'})"
 
 
 def add_reading_args(p: argparse.ArgumentParser, format_flag: str = "--format",
@@ -18,14 +38,14 @@ def add_reading_args(p: argparse.ArgumentParser, format_flag: str = "--format",
         oov_option: offer ``--map-oov-to-unk`` (else SLF words outside words.txt are ``<unk>``).
     """
     p.add_argument(format_flag, default="kaldi", choices=FORMATS,
-                   help="lattice format (default: kaldi)")
+                   help="lattice format")
     p.add_argument("--words", help="the lattices' words.txt (required for SLF)")
     if oov_option:
         p.add_argument("--map-oov-to-unk", action="store_true",
                        help="SLF words missing from words.txt become <unk> (default: the "
                             "lattice fails)")
     p.add_argument("--max-failures", type=float, default=0.0,
-                   help="exit 1 when more than this fraction of lattices fail (default: 0)")
+                   help="exit 1 when more than this fraction of lattices fail")
 
 
 def add_weight_args(p: argparse.ArgumentParser, lm_scale_help: str) -> None:
@@ -42,7 +62,7 @@ def add_weight_args(p: argparse.ArgumentParser, lm_scale_help: str) -> None:
                        help="1 / acoustic scale: the LMWT of Kaldi's scoring")
     g.add_argument("--lm-scale", type=float, default=1.0, help=lm_scale_help)
     g.add_argument("--word-ins-penalty", type=float, default=0.0,
-                   help="subtracted per word (default 0)")
+                   help="subtracted per word")
 
 
 def weights(args: argparse.Namespace) -> Weights:
@@ -53,3 +73,43 @@ def weights(args: argparse.Namespace) -> Weights:
     else:
         acoustic = 0.1 if args.acoustic_scale is None else args.acoustic_scale
     return Weights(acoustic, args.lm_scale, args.word_ins_penalty)
+
+
+def warn_if_kaldi_text(path: str, text_format: str) -> None:
+    """Log a warning when ``path``, read as plain text, looks like a Kaldi ``text`` file (see
+    :func:`lmrescore.lm.data.kaldi_text_ids`): its utterance ids would be scored as words."""
+    from lmrescore.lm.data import kaldi_text_ids
+
+    ids = kaldi_text_ids(path) if text_format == "plain" else None
+    if ids:
+        logging.getLogger("lmrescore.cli").warning(
+            "%s looks like a Kaldi text file: each line starts with a distinct id (%s, %s, ...) "
+            "that is never a word; read as plain text, the ids are words: give --text-format "
+            "kaldi", path, ids[0], ids[1])
+
+
+def check_output(path: str | None, option: str, fmt: str | None = None) -> None:
+    """Fail before any work when an output could not be written (no folder is ever made).
+
+    Args:
+        path: the option's value; None (not given): nothing to check.
+        option: the option's name for the error (``--one-best``), or the argument's (``output``).
+        fmt: None for a file (or ``-``); else a lattice output's format: ``kaldi``, a wspecifier
+            (each file in it is checked, a ``| cmd`` pipe is not); ``slf``, a folder (existing,
+            or made in an existing folder); ``k2``, a file.
+    Raises:
+        InputError: one line naming the option, the path and why.
+    """
+    from lmrescore.atomic import unwritable
+
+    if path is None:
+        return
+    files = [path]
+    if fmt == "kaldi":
+        from lmrescore.formats.kaldi_writer import KaldiWriter, is_stream
+
+        files = [p for p in KaldiWriter(path).spec.paths if not is_stream(p)]
+    for file in files:
+        why = unwritable(file, folder=fmt == "slf")
+        if why is not None:
+            raise InputError(f"{option} {path}: {why}")

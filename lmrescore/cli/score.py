@@ -28,7 +28,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from lmrescore.cli.options import add_reading_args, add_weight_args, weights
+from lmrescore.cli.options import add_reading_args, add_weight_args, check_output, weights
 from lmrescore.formats import FORMATS
 from lmrescore.rescoring.methods import METHODS
 from lmrescore.rescoring.symbols import SKIP_WORDS
@@ -149,6 +149,10 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     from lmrescore.vocab import Vocab
 
     tic = time.time()
+    for option, path in [("--one-best", args.one_best), ("--nbest-out", args.nbest_out),
+                         ("--summary", args.summary)]:
+        check_output(path, option)
+    check_output(args.write_lattice, "--write-lattice", args.out_format or args.format)
     if args.one_best == "-" and _is_std(args.write_lattice):
         raise InputError("--write-lattice and --one-best both write to stdout: give "
                          "--one-best a file (or /dev/null)")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from lmrescore.cli.options import HelpFormatter, warn_if_kaldi_text
 from lmrescore.errors import InputError
 from lmrescore.lm.data import TEXT_FORMATS
 
@@ -23,8 +24,8 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help=__doc__.split(": ", 1)[1],
-                       description=__doc__)
+    p = sub.add_parser("train", help=__doc__.split(": ", 1)[1].split("\n")[0],
+                       description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--config", required=True, help="models/<name>.yaml")
     text = p.add_argument_group("text (--corpus-dir, or --train and --valid)")
     text.add_argument("--corpus-dir",
@@ -34,19 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     text.add_argument("--valid", help="validation text (picks best.pt, decays the lr)")
     text.add_argument("--test", help="test text (optional: scored at the end)")
     text.add_argument("--text-format", choices=TEXT_FORMATS, default="plain",
-                      help="plain, or kaldi: a Kaldi text file, 'utt-id w1 w2 ...' (default: "
-                           "plain)")
+                      help="plain, or kaldi: a Kaldi text file, 'utt-id w1 w2 ...'")
     text.add_argument("--vocab",
                       help="words.txt or lexicon: its words are the vocabulary, others become "
                            "<unk> (default: every word of the training text, up to "
                            "data.max_vocab)")
     p.add_argument("--exp-dir", required=True, help="output folder; resumes from its last.pt")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--num-threads", type=int,
-                   help="CPU threads for torch (default: torch's; use 1 per job with --nj)")
+                   help="CPU threads for torch (default: torch's; use 1 per process when "
+                        "several jobs share the CPU cores, e.g. a recipe's parallel $cmd jobs)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=2 or "
-                        "--set train.fpp.window=5 (repeatable)")
+                        "--set train.fpp.window=5 (repeatable; default: none)")
     p.set_defaults(func=run)
 
 
@@ -97,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     dist = Dist.from_env(args.device)
     if not dist.is_main:  # one log and one result line for the job
         logging.getLogger().setLevel(logging.WARNING)
+    else:
+        for path in files.splits.values():
+            warn_if_kaldi_text(str(path), files.text_format)
     try:
         results = Trainer(config, files, args.exp_dir, dist.device(args.device), dist).run()
     finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from lmrescore.cli.options import add_reading_args
+from lmrescore.cli.options import HelpFormatter, add_reading_args, check_output
 from lmrescore.errors import InputError
 
 
@@ -37,17 +37,17 @@ def float_list(spec: str) -> list[float]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help=__doc__.split(": ", 1)[1].split("\n")[0],
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("lattices", help="rescored lattices: Kaldi rspecifier, SLF dir/scp, k2 .pt")
     p.add_argument("--ref", required=True, help="reference text 'utt_id w1 w2 ...'")
     g = p.add_argument_group("the grid of score weights (Kaldi's names)")
-    g.add_argument("--inv-acoustic-scale", type=float_list, default=float_list("5:20"),
-                   help="LMWT values = inverse acoustic scales (default 5:20)")
-    g.add_argument("--word-ins-penalty", type=float_list, default=float_list("0,0.5,1"),
-                   help="word insertion penalties (default 0,0.5,1)")
+    g.add_argument("--inv-acoustic-scale", type=float_list, default="5:20",
+                   help="LMWT values = inverse acoustic scales: A:B, A:B:STEP or A,B,...")
+    g.add_argument("--word-ins-penalty", type=float_list, default="0,0.5,1",
+                   help="word insertion penalties: A:B, A:B:STEP or A,B,...")
     g.add_argument("--lm-scale", type=float, default=1.0,
-                   help="weight of the lattices' LM scores (default 1)")
-    p.add_argument("--batch-size", type=int, default=100)
+                   help="weight of the lattices' LM scores")
+    p.add_argument("--batch-size", type=int, default=100, help="lattices per batch")
     p.add_argument("--json", help="write the grid and the best point here")
     add_reading_args(p)
     p.set_defaults(func=run)
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from lmrescore.rescoring.tune import best_point, decodable, sweep
     from lmrescore.vocab import Vocab
 
+    check_output(args.json, "--json")
     if not args.words:
         raise InputError("--words is needed to compare hypotheses with the references")
     symbols = Vocab.load(args.words)

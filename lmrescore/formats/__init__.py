@@ -132,6 +132,7 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
             return write_each(lattices, writer.write)
     if fmt == "slf":
         out, written = Path(target), set()
+        out.mkdir(exist_ok=True)  # the folder, not its parents: a typo fails
 
         def write_one(lat: Lattice) -> None:
             utt = lat.utt_ids[0]

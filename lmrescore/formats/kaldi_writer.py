@@ -23,7 +23,8 @@ from lmrescore.formats.specifier import parse_specifier
 from lmrescore.lattice.lattice import Lattice
 
 
-def _is_stream(path: str) -> bool:
+def is_stream(path: str) -> bool:
+    """Whether a wspecifier's path is stdout (``-``) or a pipe (``| cmd``), not a file."""
     return path == "-" or path.strip().startswith("|") or path.strip().endswith("|")
 
 
@@ -46,7 +47,7 @@ def open_output(path: str, mode: str = "wb") -> Iterator[IO]:
             status = proc.wait()
         if status != 0:
             raise InputError(f"the output command {cmd!r} failed (exit status {status})")
-    elif _is_stream(path):
+    elif is_stream(path):
         with open_like_kaldi(path, mode) as f:
             yield f
     else:
@@ -71,7 +72,7 @@ class KaldiWriter:
         self.spec = parse_specifier(wspecifier)
         if self.spec.kind not in ("ark", "ark,scp"):
             raise InputError(f"{wspecifier!r}: write with ark: or ark,scp:")
-        if self.spec.kind == "ark,scp" and _is_stream(self.spec.paths[0]):
+        if self.spec.kind == "ark,scp" and is_stream(self.spec.paths[0]):
             raise InputError(f"{wspecifier!r}: ark,scp needs a file for the archive")
         self.compact = compact
         self.index: list[tuple[str, int, int]] | None = (

@@ -71,6 +71,7 @@ def write_part(target: str, fmt: str, lattices: Iterable[Lattice], rank: int) ->
     if fmt == "kaldi":
         KaldiWriter(target)  # a bad wspecifier fails here, before anything is rescored
         path = part_folder(target) / f"lat.{rank}.ark"
+        path.parent.mkdir(exist_ok=True)  # beside the archive, whose folder exists
         text = ",t" if parse_specifier(target).text else ""
         with KaldiWriter(f"ark{text}:{path}", index=True) as writer:
             _, failed = write_each(lattices, writer.write)

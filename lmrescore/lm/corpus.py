@@ -153,6 +153,7 @@ def build_store(path: str | Path, text_format: str, units: Units, data_dir: str 
     if _read_meta(meta_path).get("stamp") == stamp:
         return open_store(data_dir, split)
     meta_path.unlink(missing_ok=True)  # the store is invalid until its JSON is back
+    data_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(data_dir / f"{split}.tokens", "wb") as ft, \
             atomic_open(data_dir / f"{split}.offsets", "wb") as fo:
         tokens, sentences, words = _encode(Path(path), text_format, units,

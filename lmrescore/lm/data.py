@@ -13,6 +13,7 @@ or, for an order-K model, each chunk is preceded by K-1 context positions that a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,32 @@ def iter_sentences(path: str | Path, text_format: str = "plain",
                                  f"column {e.start + 1})") from None
             if words:
                 yield words
+
+
+def kaldi_text_ids(path: str | Path, max_lines: int = 1000) -> list[str] | None:
+    """The utterance ids, if ``path`` (read as plain text) looks like a Kaldi ``text`` file.
+
+    It does when its first ``max_lines`` non-empty lines (at least 2) all start with a distinct
+    field that has a digit and is never a word elsewhere in those lines (``utt-001 the cat``);
+    plain text repeats its first words, or has them among the others.
+
+    Args:
+        max_lines: lines looked at (the start of the file only: a corpus is not read twice).
+    Returns:
+        those lines' first fields, or None (not a Kaldi text, or unreadable: the reading that
+        follows says why).
+    """
+    try:
+        lines = list(itertools.islice(iter_sentences(path), max_lines))
+    except (OSError, InputError):
+        return None
+    firsts = [s[0] for s in lines]
+    if len(firsts) < 2 or len(set(firsts)) < len(firsts):
+        return None
+    if not all(any(c.isdigit() for c in f) for f in firsts):
+        return None
+    others = {w for s in lines for w in s[1:]}
+    return None if others.intersection(firsts) else firsts
 
 
 def encode(sentences: Sequence[Sequence[str]], vocab: Vocab) -> list[Tensor]:

@@ -15,7 +15,7 @@ from torch import Tensor
 from lmrescore.atomic import atomic_save
 from lmrescore.errors import InputError
 from lmrescore.lm.config import DataConfig
-from lmrescore.vocab import BOS, EOS, EPS, UNK, Vocab
+from lmrescore.vocab import BOS, EOS, EPS, SPECIALS, UNK, Vocab
 
 SP_SAMPLE = 1_000_000  # sentences sentencepiece trains on at most (0: all of them)
 
@@ -119,16 +119,23 @@ def make_units(config: DataConfig, train: Callable[[], Iterable[Sequence[str]]],
     if path.exists():
         return PieceUnits(path.read_bytes())
     units = PieceUnits.train(train(), config.sp_vocab_size)
+    exp_dir.mkdir(parents=True, exist_ok=True)
     atomic_save(path, lambda f: f.write(units.model))
     return units
 
 
 DISAMBIGUATION = re.compile(r"#\d+")  # Kaldi's #0, #1 ...: graph symbols, never in text
+# words.txt symbols that are not words of the text: epsilon, and the LM's own specials, which
+# Vocab.from_words puts first (ids 0-3, as in a vocabulary built from text); Kaldi's <UNK>
+# (LibriSpeech, WSJ) is the unknown word, so it becomes <unk>, not a second unknown word
+NOT_WORDS = frozenset(SPECIALS) | {"<UNK>"}
 
 
 def read_word_list(path: str | Path) -> list[str]:
     """The words of a Kaldi ``words.txt`` (``word id`` lines, in id order) or of a lexicon
-    (``word pron ...`` lines, the first field, in file order), without disambiguation symbols.
+    (``word pron ...`` lines, the first field, in file order), as Kaldi's conventions say: without
+    ``<eps>``, disambiguation symbols (``#0``, ``#1`` ...) and the specials ``<s> </s> <unk>``
+    (or ``<UNK>``), which :meth:`Vocab.from_words` adds in front.
 
     A file is read as words.txt when every line has two fields and the second is an integer.
     """
@@ -145,7 +152,7 @@ def read_word_list(path: str | Path) -> list[str]:
         words = [w for w, _ in by_id]
     else:
         words = [r[0] for r in rows]
-    return [w for w in words if not DISAMBIGUATION.fullmatch(w)]
+    return [w for w in words if w not in NOT_WORDS and not DISAMBIGUATION.fullmatch(w)]
 
 
 def units_from_checkpoint(payload: dict[str, Any]) -> Units:

@@ -13,6 +13,7 @@ from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.oracle import Oracle, oracle_path
 from lmrescore.lattice.shortest_path import best_path
 from lmrescore.lattice.weights import Weights
+from lmrescore.vocab import Vocab
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,23 @@ def read_text(path: str | Path) -> dict[str, list[str]]:
     """utt_id -> words of each non-empty line of a Kaldi ``text`` file ('utt w1 w2 ...')."""
     with open(path, encoding="utf-8") as f:
         return {p[0]: p[1:] for p in (line.split() for line in f) if p}
+
+
+def reference_ids(refs: dict[str, list[str]], symbols: Vocab) -> tuple[dict[str, list[int]], int]:
+    """Reference words as ids of the lattices' words.txt, compared as Kaldi's compute-wer
+    compares strings: a word outside the table gets the id ``len(symbols)``, which no lattice
+    label has (labels are checked against the table on reading), so it is an error against any
+    hypothesis word, ``<unk>`` included.
+
+    Args:
+        refs: utt_id -> reference words (:func:`read_text`).
+        symbols: the lattices' words.txt.
+    Returns:
+        utt_id -> word ids, and how many reference words are outside the table.
+    """
+    oov = len(symbols)
+    ids = {u: [symbols.ids.get(w, oov) for w in words] for u, words in refs.items()}
+    return ids, sum(i == oov for r in ids.values() for i in r)
 
 
 def word_errors(ref: Sequence[Hashable], hyp: Sequence[Hashable]) -> WordErrors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from lmrescore.formats import FORMATS
+from lmrescore.formats import AUTO, FORMATS
 from lmrescore.lattice.weights import Weights
 
 
@@ -17,8 +17,9 @@ def add_reading_args(p: argparse.ArgumentParser, format_flag: str = "--format",
         format_flag: the name of the input format option.
         oov_option: offer ``--map-oov-to-unk`` (else SLF words outside words.txt are ``<unk>``).
     """
-    p.add_argument(format_flag, default="kaldi", choices=FORMATS,
-                   help="lattice format (default: kaldi)")
+    p.add_argument(format_flag, default=AUTO, choices=(AUTO, *FORMATS),
+                   help="lattice format (default: auto: k2 for a path ending in .pt, else kaldi; "
+                        "SLF is never guessed)")
     p.add_argument("--words", help="the lattices' words.txt (required for SLF)")
     if oov_option:
         p.add_argument("--map-oov-to-unk", action="store_true",

@@ -42,8 +42,9 @@ AUTO = "auto"
 _RSPECIFIER = re.compile(r"(ark|scp)(,[a-z]+)*:")
 _SLF_SUFFIXES = (".slf", ".lat", ".htk", ".slf.gz", ".lat.gz", ".htk.gz")
 
-__all__ = ["AUTO", "FORMATS", "input_format", "ReadStats", "batches", "read_lattice_batches", "read_lattices", "skip_bad",
-           "skip_bad_batches", "slf_inputs", "unbatch", "write_each", "write_lattices"]
+__all__ = ["AUTO", "FORMATS", "ReadStats", "batches", "input_format", "read_lattice_batches",
+           "read_lattices", "skip_bad", "skip_bad_batches", "slf_inputs", "unbatch", "write_each",
+           "write_lattices"]
 
 
 def input_format(source: str, fmt: str = AUTO) -> str:

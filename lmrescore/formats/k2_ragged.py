@@ -176,7 +176,8 @@ def merge_chains(lat: Lattice) -> tuple[Lattice, Tensor, Tensor]:
     """
     s, a = lat.num_states, lat.num_arcs
     mark = lat.arc_attrs[CHAIN].to(torch.int8)
-    inner = (torch.bincount(lat.dst, minlength=s) == 1) & (torch.bincount(lat.src, minlength=s) == 1)
+    inner = ((torch.bincount(lat.dst, minlength=s) == 1)
+             & (torch.bincount(lat.src, minlength=s) == 1))
     inner[lat.start_states[lat.nonempty()]] = False
     cont = ((mark & 1) == 1) & inner[lat.src]
     if "labels" in lat.arc_attrs:

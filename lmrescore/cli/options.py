@@ -8,7 +8,7 @@ import logging
 import re
 
 from lmrescore.errors import InputError
-from lmrescore.formats import FORMATS
+from lmrescore.formats import AUTO, FORMATS
 from lmrescore.lattice.weights import Weights
 
 
@@ -37,8 +37,9 @@ def add_reading_args(p: argparse.ArgumentParser, format_flag: str = "--format",
         format_flag: the name of the input format option.
         oov_option: offer ``--map-oov-to-unk`` (else SLF words outside words.txt are ``<unk>``).
     """
-    p.add_argument(format_flag, default="kaldi", choices=FORMATS,
-                   help="lattice format")
+    p.add_argument(format_flag, default=AUTO, choices=(AUTO, *FORMATS),
+                   help="lattice format (default: auto: k2 for a path ending in .pt, else kaldi; "
+                        "SLF is never guessed)")
     p.add_argument("--words", help="the lattices' words.txt (required for SLF)")
     if oov_option:
         p.add_argument("--map-oov-to-unk", action="store_true",

@@ -136,7 +136,7 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     """Rescore in one process (``job`` None) or this process's share of a torchrun job."""
     from lmrescore.atomic import atomic_write_text
     from lmrescore.errors import InputError
-    from lmrescore.formats import read_lattice_batches, write_lattices
+    from lmrescore.formats import input_format, read_lattice_batches, write_lattices
     from lmrescore.formats.parts import write_part
     from lmrescore.lm.checkpoint import load_model
     from lmrescore.lattice.lattice import Lattice
@@ -192,7 +192,7 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
                                        for k, w in enumerate(paths, 1))
             yield result.lattice
 
-    fmt = args.out_format or args.format
+    fmt = args.out_format or input_format(args.lattice, args.format)
     part = None
     if args.write_lattice and job is not None:  # this process's part, joined by rank 0
         part = write_part(args.write_lattice, fmt, rescored_lattices(), job.rank)

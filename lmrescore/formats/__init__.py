@@ -10,6 +10,9 @@ Inputs and outputs per format:
   :func:`lmrescore.formats.slf.slf_file_name` for the ids that can name a file).
 - ``k2``: one ``.pt`` file (see :mod:`lmrescore.formats.k2`).
 
+Readers also take ``auto`` (:func:`input_format`): ``k2`` for a path ending in ``.pt``, else
+``kaldi``; SLF is never guessed.
+
 Reading yields ``(utt_id, Lattice | InputError)`` so one bad lattice does not stop the rest;
 :func:`read_lattice_batches` yields batches and the errors met while reading them (Kaldi
 archives: many binary lattices decoded per numpy pass). Writing returns the lattices it could
@@ -19,6 +22,7 @@ Readers check every count a file claims against the caps of :mod:`lmrescore.form
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,10 +38,21 @@ from lmrescore.text_input import read_lines
 from lmrescore.vocab import Vocab
 
 FORMATS = ("kaldi", "slf", "k2")
+AUTO = "auto"
+_RSPECIFIER = re.compile(r"(ark|scp)(,[a-z]+)*:")
 _SLF_SUFFIXES = (".slf", ".lat", ".htk", ".slf.gz", ".lat.gz", ".htk.gz")
 
-__all__ = ["FORMATS", "ReadStats", "batches", "read_lattice_batches", "read_lattices", "skip_bad",
-           "skip_bad_batches", "slf_inputs", "unbatch", "write_each", "write_lattices"]
+__all__ = ["AUTO", "FORMATS", "ReadStats", "batches", "input_format", "read_lattice_batches",
+           "read_lattices", "skip_bad", "skip_bad_batches", "slf_inputs", "unbatch", "write_each",
+           "write_lattices"]
+
+
+def input_format(source: str, fmt: str = AUTO) -> str:
+    """The format of a lattice input: ``fmt``, or for ``"auto"`` ``"k2"`` when ``source`` is a
+    path ending in ``.pt`` (not an rspecifier such as ``ark:x.pt``), else ``"kaldi"``."""
+    if fmt != AUTO:
+        return fmt
+    return "k2" if source.endswith(".pt") and not _RSPECIFIER.match(source) else "kaldi"
 
 
 def slf_inputs(source: str | Path) -> list[tuple[str | None, Path]]:
@@ -78,12 +93,13 @@ def read_lattices(source: str, fmt: str, symbols: Vocab | None = None, oov: str 
 
     Args:
         source: a Kaldi rspecifier, an SLF directory / list / scp, or a k2 ``.pt`` file.
-        fmt: ``"kaldi"``, ``"slf"`` or ``"k2"``.
+        fmt: ``"kaldi"``, ``"slf"``, ``"k2"`` or ``"auto"`` (:func:`input_format`).
         symbols: words.txt (required for SLF, whose words are strings).
         oov: SLF words missing from ``symbols``: ``"error"`` or ``"unk"``.
     Returns:
         an iterator of (utterance id, lattice or :class:`InputError`).
     """
+    fmt = input_format(source, fmt)
     if fmt == "kaldi":
         return read_kaldi(source, symbols)
     if fmt == "slf":
@@ -107,6 +123,7 @@ def read_lattice_batches(source: str, fmt: str, symbols: Vocab | None = None,
         an iterator of (a batch of up to ``batch_size`` lattices or None, the (utterance id,
         error) pairs met while collecting it).
     """
+    fmt = input_format(source, fmt)
     if fmt == "kaldi":
         return read_kaldi_batches(source, symbols, batch_size)
     return batches(read_lattices(source, fmt, symbols, oov), batch_size)

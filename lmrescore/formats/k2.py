@@ -11,13 +11,17 @@ Mapping: k2 ``scores`` are total log scores, so ``lm = lm_scores`` (0 when absen
 ``am = scores - lm_scores``; we also store ``am_scores`` so a round trip is exact to the bit.
 Words are ``aux_labels`` when present (icefall lattices: ``labels`` are tokens, kept as the arc
 attribute ``"labels"``), else ``labels``. Other per-arc tensors become arc attributes. Ragged
-``aux_labels`` (k2.RaggedTensor) cannot be loaded without k2.
+``aux_labels`` (k2.RaggedTensor: several or no words per arc, as in icefall's HLG lattices) are
+read without k2, each arc becoming a chain of one-word arcs, and written back as k2 stores them
+(:mod:`lmrescore.formats.k2_ragged`). Other k2.RaggedTensor attributes are not read.
 
 A file we write holds one FsaVec dict plus ``utt_ids`` (list of str), ``state_attrs`` and
-``ragged_arc_attrs`` (dicts of tensors): ``k2.Fsa.from_dict(torch.load(path))`` loads it.
+``ragged_arc_attrs`` (dicts of tensors): ``k2.Fsa.from_dict(torch.load(path))`` loads it
+(``weights_only=False`` when it holds ragged aux_labels, as for k2's own files).
 Reading also accepts a single Fsa dict, a list of FSA dicts, or a dict utt_id -> FSA dict.
 
-Untrusted files: a file holding no FSA dict at all (a tensor, a list of numbers) is not
+Untrusted files: every tensor's storage must hold its elements (no stride-0 bombs), else the
+file fails as a whole; a file holding no FSA dict at all (a tensor, a list of numbers) is not
 lattices, an error for the whole file. The layout (dtype, shapes, row splits, the length of
 every per-arc, per-state and ragged attribute, ``utt_ids``) is checked before use; a malformed
 dict fails as a whole.
@@ -39,6 +43,8 @@ from torch import Tensor
 
 from lmrescore.atomic import atomic_save
 from lmrescore.errors import InputError
+from lmrescore.formats import k2_ragged
+from lmrescore.formats.k2_ragged import CHAIN, K2RaggedTensor
 from lmrescore.formats.limits import MAX_ARCS, MAX_K2_BYTES, MAX_STATES
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.vocab import Vocab
@@ -152,12 +158,15 @@ def _first_bad(bad: Tensor, fsa: Tensor, num: int) -> Tensor:
 
 
 def _fsa_problems(lat: Lattice, local_src: Tensor, local_dst: Tensor, symbols: Vocab | None,
-                  name: str, max_states: int, max_arcs: int) -> list[str | None]:
+                  name: str, max_states: int, max_arcs: int,
+                  file_arcs: tuple[Tensor, Tensor] | None = None) -> list[str | None]:
     """Why each FSA of ``lat`` cannot be used (None where it can), checked for all at once.
 
     Per FSA, the first of: more states or arcs than the caps; an arc whose state is outside
     the FSA; a label below -1 or outside ``symbols``; label -1 not exactly on the arcs into the
     last state; a non-finite score. ``lat.src``/``dst`` are not used: they may point anywhere.
+    ``file_arcs``: (arc of the file of each arc (A,), the file's arc splits (L+1,)), where the
+    arcs are chains of the file's arcs: errors then name the file's arc.
     """
     num = lat.num_lattices
     states = lat.state_splits[1:] - lat.state_splits[:-1]
@@ -192,7 +201,9 @@ def _fsa_problems(lat: Lattice, local_src: Tensor, local_dst: Tensor, symbols: V
         last = int(states[i]) - 1
         what = checks[c][1].format(last=last, am=float(lat.scores["am"][a]),
                                    lm=float(lat.scores["lm"][a]))
-        problems[i] = (f"{where}: arc {a - int(lat.arc_splits[i])} ({int(local_src[a])} -> "
+        at = (f"arc {a - int(lat.arc_splits[i])}" if file_arcs is None else
+              f"arc {int(file_arcs[0][a] - file_arcs[1][i])} of the file, word arc")
+        problems[i] = (f"{where}: {at} ({int(local_src[a])} -> "
                        f"{int(local_dst[a])}, label {int(lat.label[a])}) {what}")
     return problems
 
@@ -214,21 +225,40 @@ def _read_dict(d: object, utt_ids: Sequence[str] | None, symbols: Vocab | None, 
     am = _per_arc(d, "am_scores", num_arcs, name, integer=False)
     lm = torch.zeros_like(score) if lm is None else lm.float()
     am = score - lm if am is None else am.float()
-    if "aux_labels" in d and not isinstance(d["aux_labels"], Tensor):
-        raise InputError(f"{name}: ragged aux_labels need k2 to load; save a tensor instead")
-    aux = _per_arc(d, "aux_labels", num_arcs, name, integer=True)
+    words = None
+    if isinstance(d.get("aux_labels"), K2RaggedTensor):
+        words = k2_ragged.ragged_parts(d["aux_labels"], num_arcs, name, "aux_labels")
+        aux = None
+    else:
+        aux = _per_arc(d, "aux_labels", num_arcs, name, integer=True)
     arc_attrs, state_attrs, ragged = _attributes(d, num_arcs, int(state_splits[-1]), name)
     label = arcs[:, 2].long()
-    if aux is not None:
+    if aux is not None or words is not None:
         arc_attrs["labels"] = label
-        label = aux.long()
-    offset = torch.repeat_interleave(state_splits[:-1], arc_splits[1:] - arc_splits[:-1])
+        label = label if aux is None else aux.long()
     local_src, local_dst = arcs[:, 0].long(), arcs[:, 1].long()
+    scores, file_arcs = {"am": am, "lm": lm}, None
+    if words is not None:
+        c = k2_ragged.expand(local_src, local_dst, label, *words, state_splits, arc_splits,
+                             bool(state_attrs))
+        arc, first = c["arc"], c["first"]
+        file_arcs = (arc, arc_splits)
+        scores = {k: torch.where(first, v[arc], 0.0) for k, v in scores.items()}
+        arc_attrs = {k: torch.where(first.view(-1, *[1] * (v.dim() - 1)), v[arc],
+                                    torch.zeros((), dtype=v.dtype)) for k, v in arc_attrs.items()}
+        arc_attrs[CHAIN] = c["chain"]
+        ragged = {k: (v[0][(rows := k2_ragged.expand_rows(v[1], arc, first))[0]], rows[1])
+                  for k, v in ragged.items()}
+        state_attrs = {k: v[c["state_map"]] for k, v in state_attrs.items()}
+        label, local_src, local_dst = c["label"], c["src"], c["dst"]
+        state_splits, arc_splits = c["state_splits"], c["arc_splits"]
+    offset = torch.repeat_interleave(state_splits[:-1], arc_splits[1:] - arc_splits[:-1])
     lat = Lattice(src=local_src + offset, dst=local_dst + offset, label=label,
-                  scores={"am": am, "lm": lm}, state_splits=state_splits, arc_splits=arc_splits,
+                  scores=scores, state_splits=state_splits, arc_splits=arc_splits,
                   utt_ids=ids, symbols=symbols, arc_attrs=arc_attrs, state_attrs=state_attrs,
                   ragged_arc_attrs=ragged)
-    return lat, _fsa_problems(lat, local_src, local_dst, symbols, name, max_states, max_arcs)
+    return lat, _fsa_problems(lat, local_src, local_dst, symbols, name, max_states, max_arcs,
+                              file_arcs)
 
 
 def from_dict(d: dict[str, Any], utt_ids: Sequence[str] | None = None,
@@ -250,22 +280,31 @@ def from_dict(d: dict[str, Any], utt_ids: Sequence[str] | None = None,
 
 
 def to_dict(lat: Lattice) -> dict[str, Any]:
-    """``as_dict()`` of an FsaVec holding the batch, plus our extra keys (see module doc)."""
+    """``as_dict()`` of an FsaVec holding the batch, plus our extra keys (see module doc).
+
+    A batch read with ragged aux_labels (it has the ``aux_labels_chain`` arc attribute) has its
+    word chains merged back and its aux_labels written as a k2.RaggedTensor.
+    """
+    ragged_words = None
+    if CHAIN in lat.arc_attrs:
+        lat, *ragged_words = k2_ragged.merge_chains(lat)
     local = torch.repeat_interleave(lat.state_splits[:-1],
                                     lat.arc_splits[1:] - lat.arc_splits[:-1])
     am = lat.scores.get("am", torch.zeros(lat.num_arcs))
     lm = lat.scores.get("lm", torch.zeros(lat.num_arcs))
     score = (am + lm).float()
     words = lat.label.int()
-    has_tokens = "labels" in lat.arc_attrs
+    has_tokens = "labels" in lat.arc_attrs or ragged_words is not None
     arcs = torch.stack([(lat.src - local).int(), (lat.dst - local).int(),
-                        lat.arc_attrs["labels"].int() if has_tokens else words,
+                        lat.arc_attrs.get("labels", lat.label).int() if has_tokens else words,
                         score.view(torch.int32)], dim=1)
     n = lat.num_lattices
     flat = torch.cat([torch.tensor([n, 0], dtype=torch.int32), lat.state_splits.int(),
                       lat.arc_splits.int(), arcs.reshape(-1)])
     d: dict[str, Any] = {"arcs": flat, "lm_scores": lm.float(), "am_scores": am.float()}
-    if has_tokens:
+    if ragged_words is not None:
+        d["aux_labels"] = K2RaggedTensor(ragged_words[1].int(), ragged_words[0].int())
+    elif has_tokens:
         d["aux_labels"] = words
     d.update({k: v for k, v in lat.arc_attrs.items() if k != "labels"})
     d["utt_ids"] = list(lat.utt_ids)
@@ -292,7 +331,10 @@ def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MA
         if size > max_bytes:
             raise InputError(f"{size} bytes, over the cap of {max_bytes} (torch.load would "
                              f"read it whole)")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = k2_ragged.load(path)
+    except InputError as e:
+        yield "?", e
+        return
     except Exception as e:  # noqa: BLE001 - any unpickling failure is bad input
         yield "?", InputError(f"cannot load k2 lattices from {path}: {e}")
         return
@@ -321,4 +363,4 @@ def read_k2(path: str | Path, symbols: Vocab | None = None, max_states: int = MA
 def write_k2(path: str | Path, lat: Lattice) -> None:
     """Save a batch as one FsaVec dict (``torch.save``), atomically."""
     d = to_dict(lat)
-    atomic_save(path, lambda f: torch.save(d, f))
+    atomic_save(path, lambda f: k2_ragged.save(d, f))

@@ -91,8 +91,9 @@ def main() -> None:
         make_decode_dir(root, args.copies, args.jobs)
         lats = "ark:gunzip -c " + " ".join(f"decode/lat.{n}.gz" for n in
                                            range(1, args.jobs + 1)) + " |"
-        script = ["bash", str(UTILS / "score_kaldi.sh"), "--min-lmwt", LMWT[0], "--max-lmwt", LMWT[1],
-                  "--word-ins-penalty", WIPS, "data", str(FIXTURES / "words.txt")]
+        script = ["bash", str(UTILS / "score_kaldi.sh"), "--min-lmwt", LMWT[0],
+                  "--max-lmwt", LMWT[1], "--word-ins-penalty", WIPS, "data",
+                  str(FIXTURES / "words.txt")]
         results = {"tune": timed(["lmrescore", "tune", lats, "--words",
                                   str(FIXTURES / "words.txt"), "--ref", "data/text",
                                   "--inv-acoustic-scale", ":".join(LMWT),
@@ -111,8 +112,9 @@ def main() -> None:
                                     "decode_old"], root, old_utils)
             for wip in WIPS.split(","):
                 for lmwt in range(int(LMWT[0]), int(LMWT[1]) + 1):
-                    new = root / "decode_new" / "scoring_kaldi" / f"penalty_{wip}" / f"{lmwt}.txt"
-                    old = root / "decode_old" / "scoring_kaldi" / "penalty_tmp" / f"{lmwt}.{wip}.txt"
+                    new = root / "decode_new" / "scoring_kaldi" / f"penalty_{wip}"
+                    old = root / "decode_old" / "scoring_kaldi" / "penalty_tmp"
+                    new, old = new / f"{lmwt}.txt", old / f"{lmwt}.{wip}.txt"
                     assert read_text(new) == read_text(old), (new, old)
             best = [(root / d / "scoring_kaldi" / "best_wer").read_text().split()[1]
                     for d in ("decode_new", "decode_old")]

@@ -83,7 +83,8 @@ def test_compute_wer_report_is_compute_wers_three_lines():
     assert (errors.errors, errors.ref_words) == (2, 4)
     _, text = ks.compute_wer_report({"u": ["a", "b", "c"]}, {"u": ["a", "b", "c", "d"]})
     assert text.splitlines() == ["%WER 33.33 [ 1 / 3, 1 ins, 0 del, 0 sub ]",
-                                 "%SER 100.00 [ 1 / 1 ]", "Scored 1 sentences, 0 not present in hyp."]
+                                 "%SER 100.00 [ 1 / 1 ]",
+                                 "Scored 1 sentences, 0 not present in hyp."]
 
 
 def test_percentages_round_as_a_32_bit_float():

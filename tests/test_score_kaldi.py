@@ -141,7 +141,7 @@ def test_kaldis_best_wer_logic_in_the_shell_agrees(scored: Path):
     best = (scored / "decode" / "scoring_kaldi" / "best_wer").read_text().split()
     details = scored / "decode" / "scoring_kaldi" / "wer_details"
     assert out[0] == best[1]
-    assert out[1:] == [(details / "lmwt").read_text().strip(), (details / "wip").read_text().strip()]
+    assert out[1:] == [(details / name).read_text().strip() for name in ("lmwt", "wip")]
 
 
 def test_stage_1_remakes_the_details_from_the_wer_files(scored: Path, tmp_path: Path):

@@ -62,7 +62,7 @@ def test_decode_dir_is_rescored_by_jobs_and_scored_like_kaldi(tmp_path: Path) ->
     whole = read_text(tmp_path / "hyp")
     jobs = {u: w for n in (1, 2, 3) for u, w in read_text(out / f"hyp.{n}").items()}
     assert jobs == whole
-    assert read_text(out / "scoring_kaldi" / "penalty_tmp" / "10.0.0.txt") == whole
+    assert read_text(out / "scoring_kaldi" / "penalty_0.0" / "10.txt") == whole
 
 
 def test_a_killed_driver_reruns_only_the_unfinished_jobs_to_the_same_output(tmp_path: Path

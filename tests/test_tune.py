@@ -74,6 +74,22 @@ def test_cli_prints_and_writes_the_best_point(tmp_path: Path, capsys):
     assert len(best["grid"]) == 4
 
 
+def test_cli_writes_every_points_hypotheses_as_kaldis_scoring_dir(tmp_path: Path):
+    words = tmp_path / "words.txt"
+    SYMBOLS.save(words)
+    write_lattices(f"ark:{tmp_path / 'lat.ark'}", two_choices(), "kaldi")
+    (tmp_path / "text").write_text("u1 a\nu2 c\n")
+    assert main(["tune", f"ark:{tmp_path / 'lat.ark'}", "--words", str(words),
+                 "--ref", str(tmp_path / "text"), "--inv-acoustic-scale", "0.25,2",
+                 "--word-ins-penalty=0.0,1", "--hyp-dir", str(tmp_path / "sk")]) == 0
+    # penalties spelled as given (Kaldi's penalty_$wip), LMWTs too; lines as utils/int2sym.pl's
+    assert sorted(str(p.relative_to(tmp_path / "sk")) for p in tmp_path.glob("sk/*/*")) == [
+        "penalty_0.0/0.25.txt", "penalty_0.0/2.txt", "penalty_1/0.25.txt", "penalty_1/2.txt"]
+    assert (tmp_path / "sk" / "penalty_0.0" / "0.25.txt").read_text() == "u1 a \nu2 c c \n"
+    assert (tmp_path / "sk" / "penalty_1" / "2.txt").read_text() == "u1 b \nu2 c \n"
+    assert float_list("5:7").names == ["5", "6", "7"]
+
+
 def test_cli_needs_references_that_match(tmp_path: Path):
     words = tmp_path / "words.txt"
     SYMBOLS.save(words)

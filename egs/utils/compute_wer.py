@@ -6,8 +6,8 @@ Usage: utils/compute_wer.py --ref data/test/text --hyp exp/X/score_fp_k8/hyp [--
 
 Both files hold 'utt w1 w2 ...' lines. An utterance of the reference with no hypothesis line
 counts as all deletions; hypotheses of utterances without a reference are an error.
-``--per-utt`` writes each utterance's alignment as Kaldi's wer_details/per_utt does: ref, hyp
-and op (C, S, I, D) lines, then ``#csid`` counts.
+``--per-utt`` writes each utterance's alignment as Kaldi's wer_details/per_utt does: centred
+ref, hyp and op (C, S, I, D) rows, then ``#csid`` counts (lmrescore.rescoring.kaldi_scoring).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 def main() -> int:
     from lmrescore.atomic import atomic_write_text
+    from lmrescore.rescoring.kaldi_scoring import align, per_utt
     from lmrescore.rescoring.metrics import corpus_word_errors, read_text
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -39,28 +40,14 @@ def main() -> int:
     errors = corpus_word_errors(list(refs.values()), [hyps.get(u, []) for u in refs])
     print(f"{errors}; {len(refs)} utterances, {missing} without a hypothesis")
     if args.per_utt:
-        atomic_write_text(args.per_utt, "".join(per_utt(u, r, hyps.get(u, []))
-                                                for u, r in refs.items()))
+        aligned = align(refs, {u: hyps.get(u, []) for u in refs})
+        atomic_write_text(args.per_utt, "".join(per_utt(u, p) for u, p in aligned))
     if args.json:
         record = {"wer": errors.wer, "errors": errors.errors, "ref_words": errors.ref_words,
                   "ins": errors.ins, "del": errors.dels, "sub": errors.subs,
                   "utterances": len(refs), "missing": missing, "detail": str(errors)}
         atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
     return 0
-
-
-def per_utt(utt: str, ref: list[str], hyp: list[str]) -> str:
-    """Kaldi's per_utt lines of one utterance: aligned ref, hyp, op, and #csid counts."""
-    import kaldialign
-
-    pairs = kaldialign.align(ref, hyp, "***")
-    ops = ["C" if r == h else "I" if r == "***" else "D" if h == "***" else "S" for r, h in pairs]
-    width = [max(len(r), len(h), 1) for r, h in pairs]
-    def row(cells: list[str]) -> str:
-        return " ".join(c.ljust(w) for c, w in zip(cells, width)).rstrip()
-    counts = " ".join(str(ops.count(o)) for o in "CSID")
-    return (f"{utt} ref  {row([r for r, _ in pairs])}\n{utt} hyp  {row([h for _, h in pairs])}\n"
-            f"{utt} op   {row(ops)}\n{utt} #csid {counts}\n")
 
 
 if __name__ == "__main__":

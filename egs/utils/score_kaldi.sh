@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# Score a decode dir's lattices as Kaldi's local/score.sh (steps/score_kaldi.sh) does: the best
-# path at every LM weight LMWT (= inverse acoustic scale) and word insertion penalty, its WER in
-# <decode-dir>/wer_LMWT_WIP, the lowest in <decode-dir>/scoring_kaldi/best_wer, and that point's
-# per-utterance errors in <decode-dir>/scoring_kaldi/wer_details/per_utt.
+# Score a decode dir's lattices as Kaldi's steps/score_kaldi.sh does, into the same files: the
+# best path at every LM weight LMWT (= inverse acoustic scale) and word insertion penalty WIP in
+# <decode-dir>/scoring_kaldi/penalty_WIP/LMWT.txt (one read of the lattices: lmrescore tune
+# --hyp-dir), compute-wer's report in <decode-dir>/wer_LMWT_WIP, the lowest in
+# scoring_kaldi/best_wer, the reference in scoring_kaldi/test_filt.txt, and the best point's
+# scoring_kaldi/wer_details/{lmwt,wip,per_utt,per_spk,ops} (per_spk from <data-dir>/utt2spk).
+# Executable local/wer_hyp_filter, local/wer_ref_filter or local/wer_output_filter (both) filter
+# hypotheses / references, as in Kaldi.
 #
 # Usage: utils/score_kaldi.sh [options] <data-dir> <lang-dir|words.txt> <decode-dir>
 #   e.g. utils/score_kaldi.sh data/test data/lang_test exp/tri3/decode_test_afp8
-# Options: --cmd CMD (default utils/run_local.sh), --min-lmwt 7, --max-lmwt 17,
+# Options: --cmd CMD (default utils/run_local.sh), --stage 0|1 (1: only best_wer and
+#   wer_details, from the wer_* files), --min-lmwt 7, --max-lmwt 17,
 #   --word-ins-penalty 0.0,0.5,1.0 (a comma list, as Kaldi's).
 
 set -euo pipefail
 cmd=run_local.sh
+stage=0
 min_lmwt=7
 max_lmwt=17
 word_ins_penalty=0.0,0.5,1.0
-help_message=$(sed -n '2,10s/^# \{0,1\}//p' "$0")
+help_message=$(sed -n '2,15s/^# \{0,1\}//p' "$0")
 
+echo "$0 $*"
 utils=$(cd "$(dirname "$0")" && pwd)
 PATH=$utils:$PATH
 . "$utils/parse_options.sh"
@@ -30,24 +37,36 @@ done
 nj=$(cat "$dir/num_jobs")
 lats="ark:gunzip -c $(seq -f "$dir/lat.%g.gz" -s ' ' "$nj") |"
 
-out=$dir/scoring_kaldi
-mkdir -p "$out/log" "$out/penalty_tmp"
-for wip in ${word_ins_penalty//,/ }; do
-  $cmd LMWT="$min_lmwt":"$max_lmwt" "$out/log/best_path.LMWT.$wip.log" \
-    lmrescore info "$lats" --words "$words" --inv-acoustic-scale LMWT \
-      --word-ins-penalty "$wip" --one-best "$out/penalty_tmp/LMWT.$wip.txt"
-  for lmwt in $(seq "$min_lmwt" "$max_lmwt"); do
-    compute_wer.py --ref "$data/text" --hyp "$out/penalty_tmp/$lmwt.$wip.txt" \
-      > "$dir/wer_${lmwt}_${wip}"
-  done
-done
+ref_filter=cat
+[ -x local/wer_output_filter ] && ref_filter=local/wer_output_filter
+[ -x local/wer_ref_filter ] && ref_filter=local/wer_ref_filter
+hyp_filter=cat
+[ -x local/wer_output_filter ] && hyp_filter=local/wer_output_filter
+[ -x local/wer_hyp_filter ] && hyp_filter=local/wer_hyp_filter
+echo "$0: scoring with word insertion penalty=$word_ins_penalty"
 
-best=$(for f in "$dir"/wer_*_*; do
-         printf '%s %s\n' "$(sed -n 's/^%WER \([0-9.]*\) .*/\1/p' "$f")" "$f"
-       done | sort -g -k1,1 | head -n 1 | cut -d' ' -f2)
-head -n 1 "$best" | sed "s|\$| $best|" > "$out/best_wer"
-point=${best##*/wer_}
-mkdir -p "$out/wer_details"
-compute_wer.py --ref "$data/text" --hyp "$out/penalty_tmp/${point%_*}.${point#*_}.txt" \
-  --per-utt "$out/wer_details/per_utt" > /dev/null
+out=$dir/scoring_kaldi
+mkdir -p "$out/log"
+$ref_filter < "$data/text" > "$out/test_filt.txt"
+lmwts=$(seq -s, "$min_lmwt" "$max_lmwt")
+if [ "$stage" -le 0 ]; then
+  $cmd "$out/log/best_path.log" \
+    lmrescore tune "$lats" --words "$words" --ref "$out/test_filt.txt" \
+      --inv-acoustic-scale "$lmwts" --word-ins-penalty "$word_ins_penalty" \
+      --max-failures 1 --hyp-dir "$out"
+  if [ "$hyp_filter" != cat ]; then
+    for wip in ${word_ins_penalty//,/ }; do
+      for lmwt in ${lmwts//,/ }; do
+        f=$out/penalty_$wip/$lmwt.txt
+        $hyp_filter < "$f" > "$f.filt" && mv "$f.filt" "$f"
+      done
+    done
+  fi
+fi
+utt2spk=()
+[ -f "$data/utt2spk" ] && utt2spk=(--utt2spk "$data/utt2spk")
+$cmd "$out/log/score.log" \
+  score_kaldi_dir.py --stage "$stage" --lmwt "$lmwts" --wip "$word_ins_penalty" \
+    "${utt2spk[@]}" "$dir"
+rm -f "$dir"/wer_{?,??}  # Kaldi's old per-LMWT wer files, as steps/score_kaldi.sh does
 cat "$out/best_wer"

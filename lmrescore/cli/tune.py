@@ -4,6 +4,8 @@ Kaldi's score.sh sweep: every lattice is decoded at each LM weight LMWT (= 1 / a
 and word insertion penalty, and the pair with the lowest WER is printed (and written with
 --json). Apply it to test lattices rescored the same way with
 ``lmrescore info ... --inv-acoustic-scale LMWT --word-ins-penalty WIP --one-best hyp``.
+``--hyp-dir`` also writes every point's 1-best where Kaldi's scoring dir has it
+(``penalty_WIP/LMWT.txt``; egs/utils/score_kaldi.sh).
 
 Example:
     lmrescore score --model M --lattice ark:dev/lat.ark --words words.txt --acoustic-scale 0.1 \\
@@ -15,12 +17,20 @@ Example:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from lmrescore.cli.options import HelpFormatter, add_reading_args, check_output
 from lmrescore.errors import InputError
 
 
-def float_list(spec: str) -> list[float]:
+class Grid(list):
+    """Grid values (floats) with ``names``: each value as the command line spelled it in a
+    comma list (Kaldi's ``penalty_$wip``: ``0.0`` stays ``0.0``), else in ``%g``."""
+
+    names: list[str]
+
+
+def float_list(spec: str) -> Grid:
     """'5:20' (integers 5..20), '5:20:2.5' (a float step) or '0,0.5,1' as a list of floats."""
     try:
         if ":" in spec:
@@ -28,8 +38,12 @@ def float_list(spec: str) -> list[float]:
             if len(step) > 1 or (step and step[0] <= 0):
                 raise ValueError
             inc = step[0] if step else 1.0
-            return [start + i * inc for i in range(int((stop - start) / inc + 1e-9) + 1)]
-        return [float(x) for x in spec.split(",")]
+            grid = Grid(start + i * inc for i in range(int((stop - start) / inc + 1e-9) + 1))
+            grid.names = [f"{x:g}" for x in grid]
+        else:
+            grid = Grid(float(x) for x in spec.split(","))
+            grid.names = [x.strip() for x in spec.split(",")]
+        return grid
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected 'A:B', 'A:B:STEP' or a comma list of numbers, got {spec!r}") from None
@@ -49,8 +63,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="weight of the lattices' LM scores")
     p.add_argument("--batch-size", type=int, default=100, help="lattices per batch")
     p.add_argument("--json", help="write the grid and the best point here")
+    p.add_argument("--hyp-dir", help="write each point's 1-best as Kaldi's scoring dir does: "
+                   "HYP_DIR/penalty_WIP/LMWT.txt (utils/int2sym.pl's lines)")
     add_reading_args(p)
     p.set_defaults(func=run)
+
+
+def hyp_writer(args: argparse.Namespace) -> Callable[[float, float, dict[str, list[str]]], None]:
+    """The ``sweep`` callback that writes ``--hyp-dir``'s ``penalty_WIP/LMWT.txt`` files."""
+    from pathlib import Path
+
+    from lmrescore.atomic import atomic_write_text
+    from lmrescore.rescoring.kaldi_scoring import hyp_text
+
+    lmwt_names = dict(zip(args.inv_acoustic_scale, args.inv_acoustic_scale.names))
+    wip_names = dict(zip(args.word_ins_penalty, args.word_ins_penalty.names))
+
+    def write(lmwt: float, wip: float, hyps: dict[str, list[str]]) -> None:
+        path = Path(args.hyp_dir) / f"penalty_{wip_names[wip]}" / f"{lmwt_names[lmwt]}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, hyp_text(hyps))
+    return write
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if scored == 0:
         raise InputError(f"none of the lattices of {args.lattices} has a reference in {args.ref}")
     points = sweep(batches, symbols, refs, args.inv_acoustic_scale, args.word_ins_penalty,
-                   args.lm_scale)
+                   args.lm_scale, hyp_writer(args) if args.hyp_dir else None)
     for p in points:
         print(f"LMWT {p.lmwt:g} word-ins-penalty {p.word_ins_penalty:g}: {p.errors}")
     best = best_point(points)

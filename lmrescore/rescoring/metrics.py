@@ -3,6 +3,7 @@ batch-by-batch summary of lattices (sizes, 1-best and oracle WER)."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,16 @@ class WordErrors:
                           self.dels + other.dels, self.subs + other.subs)
 
     def __str__(self) -> str:
-        return (f"%WER {self.wer:.2f} [ {self.errors} / {self.ref_words}, {self.ins} ins, "
+        """compute-wer's ``%WER`` line."""
+        return (f"%WER {kaldi_percent(self.errors, self.ref_words)} [ {self.errors} / {self.ref_words}, {self.ins} ins, "
                 f"{self.dels} del, {self.subs} sub ]")
+
+
+def kaldi_percent(count: int, total: int) -> str:
+    """``100 * count / total`` as compute-wer prints it: rounded to a 32-bit float, then to 2
+    decimals (``inf`` for errors with no reference words, ``nan`` for 0 / 0)."""
+    value = 100.0 * count / total if total else float("inf") if count else float("nan")
+    return f"{struct.unpack('f', struct.pack('f', value))[0]:.2f}"
 
 
 def read_text(path: str | Path) -> dict[str, list[str]]:

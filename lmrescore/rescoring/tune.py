@@ -9,7 +9,7 @@ lattice at each point of a grid; :func:`best_point` picks the lowest WER (ties: 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lmrescore.errors import Failure, InputError
@@ -64,7 +64,9 @@ def decodable(batches: Iterable[Lattice]) -> tuple[list[Lattice], list[Failure]]
 
 def sweep(batches: Sequence[Lattice], symbols: Vocab, refs: dict[str, list[str]],
           lmwts: Sequence[float], word_ins_penalties: Sequence[float],
-          lm_scale: float = 1.0) -> list[GridPoint]:
+          lm_scale: float = 1.0,
+          on_point: Callable[[float, float, dict[str, list[str]]], None] | None = None
+          ) -> list[GridPoint]:
     """Word errors at every (LMWT, word insertion penalty) pair.
 
     Args:
@@ -73,6 +75,8 @@ def sweep(batches: Sequence[Lattice], symbols: Vocab, refs: dict[str, list[str]]
         refs: utt_id -> reference words; lattices without one are not counted.
         lmwts, word_ins_penalties: the grid (LMWT = 1 / acoustic scale).
         lm_scale: the weight of the lattices' LM scores.
+        on_point: called with (LMWT, penalty, utt_id -> best path words of every lattice)
+            at each point, e.g. to write the hypotheses.
     Returns:
         One point per pair, LMWT-major.
     """
@@ -81,6 +85,8 @@ def sweep(batches: Sequence[Lattice], symbols: Vocab, refs: dict[str, list[str]]
     for lmwt in lmwts:
         for wip in word_ins_penalties:
             hyps = decode(batches, symbols, Weights(1.0 / lmwt, lm_scale, wip))
+            if on_point:
+                on_point(lmwt, wip, hyps)
             errors = corpus_word_errors([refs[u] for u in utts], [hyps[u] for u in utts])
             points.append(GridPoint(lmwt, wip, errors))
     return points

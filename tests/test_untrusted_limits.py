@@ -1,0 +1,92 @@
+"""Untrusted inputs, issue #27: each failure reproduced, then fixed; the bad item fails alone,
+named with its file and position, and the others' results are unchanged.
+
+Memory bombs run in a child process under ``RLIMIT_AS`` (2 GiB), so a regression fails the test
+instead of exhausting the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from formats_testing import VOCAB, random_lattice
+
+from lmrescore.errors import InputError
+from lmrescore.formats import read_lattices, write_lattices
+from lmrescore.lattice.lattice import Lattice
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _plain(lat: Lattice) -> Lattice:
+    """A copy without transition ids (SLF does not keep them)."""
+    return Lattice(lat.src, lat.dst, lat.label, lat.scores, lat.state_splits, lat.arc_splits,
+                   lat.utt_ids, lat.symbols)
+
+
+def run_capped(code: str, limit: int = 2 << 30, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child Python whose address space is capped at ``limit`` bytes."""
+    prelude = ("import resource\n"
+               f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"}
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+# --- 1. writes through a link planted in an SLF output folder ------------------------------
+
+def test_slf_output_never_follows_a_planted_link_or_replaces_a_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (out / "link.slf").symlink_to(victim)
+    (out / "dangling.slf").symlink_to(tmp_path / "outside.slf")
+    (out / "folder.slf").mkdir()
+    os.mkfifo(out / "fifo.slf")
+    (out / "old.slf").write_text("old")
+    (out / f".tmpname.slf.{os.getpid()}.tmp").symlink_to(victim)  # our temporary file's name
+    ids = ["link", "dangling", "folder", "fifo", "old", "tmpname", "new"]
+    lats = [_plain(random_lattice(i, u, 4, 5)) for i, u in enumerate(ids)]
+    written, failures = write_lattices(str(out), lats, "slf")
+    assert written == 3
+    assert [f.utt_id for f in failures] == ids[:4]
+    for f, what in zip(failures, ["symbolic link", "symbolic link", "folder", "not a regular"]):
+        assert f"{out / f.utt_id}.slf" in f.message and what in f.message
+    assert victim.read_text() == "keep" and not (tmp_path / "outside.slf").exists()
+    assert (out / "link.slf").is_symlink() and (out / "folder.slf").is_dir()
+    for utt in ("old", "tmpname", "new"):
+        assert (out / f"{utt}.slf").read_text().startswith("VERSION=1.0\nUTTERANCE=")
+
+
+def test_convert_counts_a_planted_link_as_failed(tmp_path: Path) -> None:
+    from lmrescore.cli import main
+
+    lats = [random_lattice(1, "ok", 4, 5), random_lattice(2, "evil", 4, 5)]
+    write_lattices(str(tmp_path / "l.pt"), lats, "k2")
+    (tmp_path / "slf").mkdir()
+    (tmp_path / "slf" / "evil.slf").symlink_to(tmp_path / "outside")
+    args = ["convert", str(tmp_path / "l.pt"), str(tmp_path / "slf"), "--in-format", "k2",
+            "--out-format", "slf", "--words", str(FIXTURES / "words.txt")]
+    assert main(args) == 1
+    assert main(args + ["--max-failures", "0.5"]) == 0
+    assert (tmp_path / "slf" / "ok.slf").is_file() and not (tmp_path / "outside").exists()
+
+
+def test_a_link_given_as_the_output_itself_is_still_written_through(tmp_path: Path) -> None:
+    from lmrescore.atomic import atomic_write_text
+
+    target = tmp_path / "real.txt"
+    target.write_text("old")
+    (tmp_path / "link.txt").symlink_to(target)
+    atomic_write_text(tmp_path / "link.txt", "new")
+    assert target.read_text() == "new" and (tmp_path / "link.txt").is_symlink()
+    atomic_write_text("/dev/null", "x")

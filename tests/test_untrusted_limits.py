@@ -90,3 +90,58 @@ def test_a_link_given_as_the_output_itself_is_still_written_through(tmp_path: Pa
     atomic_write_text(tmp_path / "link.txt", "new")
     assert target.read_text() == "new" and (tmp_path / "link.txt").is_symlink()
     atomic_write_text("/dev/null", "x")
+
+
+# --- 2. silently wrong: non-finite ARPA numbers, undecodable ARPA bytes, info ---------------
+
+@pytest.mark.parametrize("old, new, line", [
+    ("-0.7\ta\t-0.3", "nan\ta\t-0.3", 9), ("-0.7\ta\t-0.3", "inf\ta\t-0.3", 9),
+    ("-0.7\ta\t-0.3", "-0.7\ta\tnan", 9), ("-0.7\ta\t-0.3", "-0.7\ta\t-inf", 9),
+    ("-0.3\t<s> a", "NaN\t<s> a", 12), ("-0.4\ta </s>", "+Infinity\ta </s>", 13)])
+def test_arpa_numbers_must_be_finite(tmp_path: Path, old: str, new: str, line: int) -> None:
+    from test_arpa import SMALL
+
+    from lmrescore.lm.arpa import read_arpa
+
+    path = tmp_path / "lm.arpa"
+    path.write_text(SMALL.replace(old, new))
+    with pytest.raises(InputError, match=rf"lm.arpa:{line}: .*not finite"):
+        read_arpa(path)
+
+
+def test_arpa_minus_inf_log_prob_is_srilm_minus_99(tmp_path: Path) -> None:
+    from test_arpa import SMALL
+
+    from lmrescore.lm.arpa import read_arpa
+
+    path = tmp_path / "lm.arpa"
+    path.write_text(SMALL.replace("-99\t<s>", "-inf\t<s>"))
+    assert read_arpa(path).tables[0].prob.tolist() == [-1.0, -99.0, -0.5, -0.7]
+
+
+def test_arpa_bad_byte_and_byte_cap_are_one_error_line(tmp_path: Path) -> None:
+    from test_arpa import SMALL
+
+    from lmrescore.lm.arpa import read_arpa
+
+    path = tmp_path / "lm.arpa"
+    path.write_bytes(SMALL.replace("\ta\t", "\ta\xff\t").encode("latin-1"))
+    with pytest.raises(InputError, match=r"lm.arpa:9: not UTF-8"):
+        read_arpa(path)
+    path.write_text(SMALL)
+    with pytest.raises(InputError, match=r"lm.arpa: more than 100 bytes"):
+        read_arpa(path, max_bytes=100)
+
+
+def test_score_with_a_nan_arpa_is_one_error_line(tmp_path: Path, capsys) -> None:
+    from test_arpa import SMALL
+    from test_untrusted_readers import score_args_with_an_id
+
+    from lmrescore.cli import main
+
+    (tmp_path / "lm.arpa").write_text(SMALL.replace("-0.7\ta\t-0.3", "nan\ta\t-0.3"))
+    args = score_args_with_an_id(tmp_path, 0, "u0") + ["--arpa", str(tmp_path / "lm.arpa")]
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lm.arpa:9:" in err[0] and "not finite" in err[0]

@@ -21,3 +21,7 @@ an archive (plus a chunk); parsing takes several times it in memory."""
 MAX_K2_BYTES = 4 << 30
 """Bytes of one k2 ``.pt`` file: ``torch.load`` reads a file whole before any FSA can be checked,
 so the file's size is what bounds its cost (it is a batch of lattices, hence the larger cap)."""
+
+MAX_ARPA_BYTES = 1 << 30
+"""Bytes of one ARPA file after decompression: it is read whole, and parsing takes several times
+it in memory."""

@@ -145,3 +145,34 @@ def test_score_with_a_nan_arpa_is_one_error_line(tmp_path: Path, capsys) -> None
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lm.arpa:9:" in err[0] and "not finite" in err[0]
+
+
+def _info_lattices() -> list[Lattice]:
+    """good1, a NaN cost, a cycle, no path to the final state, good2 (words of the fixtures)."""
+    sc = lambda *am: {"am": list(am), "lm": [0.0] * len(am)}  # noqa: E731
+    return [Lattice.from_arcs("good1", 3, [0, 1], [1, 2], [3, -1], sc(-1.0, 0.0)),
+            Lattice.from_arcs("nan", 3, [0, 0, 1], [1, 1, 2], [3, 4, -1],
+                              sc(float("nan"), -1.0, 0.0)),
+            Lattice.from_arcs("cycle", 3, [0, 1, 1], [1, 1, 2], [3, 4, -1], sc(-1.0, -1.0, 0.0)),
+            Lattice.from_arcs("nopath", 3, [0, 1], [1, 1], [3, 4], sc(-1.0, -1.0)),
+            Lattice.from_arcs("good2", 3, [0, 0, 1], [1, 1, 2], [5, 6, -1], sc(-2.0, -1.0, 0.0))]
+
+
+def test_info_fails_a_nan_cyclic_or_pathless_lattice_alone(tmp_path: Path, capsys) -> None:
+    from lmrescore.cli import main
+
+    write_lattices(f"ark:{tmp_path / 'lat.ark'}", _info_lattices(), "kaldi")
+    args = ["info", f"ark:{tmp_path / 'lat.ark'}", "--words", str(FIXTURES / "words.txt"),
+            "--one-best", str(tmp_path / "hyp"), "--json"]
+    capsys.readouterr()
+    assert main(args) == 1
+    record = __import__("json").loads(capsys.readouterr().out)
+    assert (record["lattices"], record["failed"]) == (2, 3)
+    hyp = (tmp_path / "hyp").read_text().splitlines()
+    assert [line.split()[0] for line in hyp] == ["good1", "good2"]
+    assert main(args + ["--max-failures", "0.6"]) == 0
+    alone = _info_lattices()[::4]
+    write_lattices(f"ark:{tmp_path / 'good.ark'}", alone, "kaldi")
+    assert main(["info", f"ark:{tmp_path / 'good.ark'}", "--words", str(FIXTURES / "words.txt"),
+                 "--one-best", str(tmp_path / "hyp_alone")]) == 0
+    assert (tmp_path / "hyp_alone").read_text().splitlines() == hyp

@@ -176,3 +176,37 @@ def test_info_fails_a_nan_cyclic_or_pathless_lattice_alone(tmp_path: Path, capsy
     assert main(["info", f"ark:{tmp_path / 'good.ark'}", "--words", str(FIXTURES / "words.txt"),
                  "--one-best", str(tmp_path / "hyp_alone")]) == 0
     assert (tmp_path / "hyp_alone").read_text().splitlines() == hyp
+
+
+# --- 3. Kaldi text lattices: state ids are renumbered, not allocated by value --------------
+
+def _text_archive(big_state: int) -> str:
+    good = "{u}\n0\t1\t3\t1,2,\n1\t2\t4\t0.5,0,\n2\t0,0,\n\n"
+    big = f"big\n0\t{big_state}\t3\t1,2,\n{big_state}\t0,0,\n\n"
+    return good.format(u="good1") + big + good.format(u="good2")
+
+
+def test_kaldi_text_state_id_near_2_31_is_renumbered_not_allocated(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text(_text_archive(2**31 - 2))
+    (tmp_path / "b.txt").write_text(_text_archive(2))
+    code = f"""
+        from formats_testing import assert_same
+        from lmrescore.formats import read_lattices
+        big = dict(read_lattices("ark,t:{tmp_path / 'a.txt'}", "kaldi"))
+        small = dict(read_lattices("ark,t:{tmp_path / 'b.txt'}", "kaldi"))
+        assert list(big) == ["good1", "big", "good2"], big
+        for utt in big:
+            assert_same(big[utt], small[utt])
+        print("ok")
+    """
+    result = run_capped(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_kaldi_text_states_over_the_cap_fail_that_lattice() -> None:
+    from lmrescore.formats.kaldi_text import parse_text
+
+    block = b"0\t1\t3\n1\t7\t4\n7\t9\t5\n9\n"
+    assert parse_text(block, "u", 5, None, max_states=4).num_states == 5  # 4 + the final state
+    with pytest.raises(InputError, match=r"utterance u \(line 5\): 4 states; at most 3"):
+        parse_text(block, "u", 5, None, max_states=3)

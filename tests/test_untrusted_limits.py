@@ -8,6 +8,7 @@ instead of exhausting the machine.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -210,3 +211,130 @@ def test_kaldi_text_states_over_the_cap_fail_that_lattice() -> None:
     assert parse_text(block, "u", 5, None, max_states=4).num_states == 5  # 4 + the final state
     with pytest.raises(InputError, match=r"utterance u \(line 5\): 4 states; at most 3"):
         parse_text(block, "u", 5, None, max_states=3)
+
+
+# --- 4. checkpoints and configs --------------------------------------------------------------
+
+def _edited_checkpoint(tmp_path: Path, edit) -> Path:
+    """The tiny test model's checkpoint with ``edit(payload)`` applied, saved as bad.pt."""
+    import torch
+    from test_cli_score import make_model
+
+    make_model(tmp_path / "lm.pt")
+    payload = torch.load(tmp_path / "lm.pt", weights_only=True)
+    edit(payload)
+    torch.save(payload, tmp_path / "bad.pt")
+    return tmp_path / "bad.pt"
+
+
+def _set(path: str, value):
+    def edit(payload: dict) -> None:
+        *keys, last = path.split(".")
+        d = payload
+        for k in keys:
+            d = d[k]
+        d[last] = value
+    return edit
+
+
+def _drop(key: str):
+    return lambda payload: payload.pop(key)
+
+
+def _reshape(payload: dict) -> None:
+    name = next(iter(payload["model"]))
+    payload["model"][name] = payload["model"][name][:-1]
+
+
+CHECKPOINT_CASES = {
+    "hidden 1e6": (_set("config.model.hidden_dim", 10**6), r"shape"),
+    "100,000 layers": (_set("config.model.num_layers", 100_000), r"100000 layers"),
+    "order 1e9": (_set("config.model.order", 10**9), r"order"),
+    "no weights": (_drop("model"), r"lacks 'model'"),
+    "no config": (_drop("config"), r"lacks 'config'"),
+    "wrong shape": (_reshape, r"shape"),
+    "extra weight": (_set("model.extra", __import__("torch").zeros(2)), r"extra"),
+    "vocab a string": (_set("vocab", "abc"), r"vocabulary is not a list of words"),
+    "vocab of ints": (_set("vocab", list(range(20))), r"vocabulary is not a list of words"),
+    "duplicate words": (lambda p: p["vocab"].__setitem__(5, p["vocab"][6]), r"twice"),
+    "bad sentencepiece": (lambda p: p.update(units="sentencepiece", sp_model=b"\x00junk"),
+                          r"sentencepiece"),
+    "config a list": (_set("config", [1, 2]), r"expected a mapping"),
+    "hidden a string": (_set("config.model.hidden_dim", "8"), r"hidden_dim.*int"),
+}
+
+
+BOMBS = ("hidden 1e6", "100,000 layers", "order 1e9")  # in a child under RLIMIT_AS, timed
+
+
+@pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
+def test_a_bad_checkpoint_is_one_input_error_naming_the_file(tmp_path: Path, case: str) -> None:
+    from lmrescore.lm.checkpoint import load_model
+
+    edit, message = CHECKPOINT_CASES[case]
+    path = _edited_checkpoint(tmp_path, edit)
+    if case not in BOMBS:
+        with pytest.raises(InputError, match=re.escape(str(path)) + ".*" + message):
+            load_model(path)
+        return
+    code = f"""
+        import time
+        from lmrescore.errors import InputError
+        from lmrescore.lm.checkpoint import load_model
+        start = time.perf_counter()
+        try:
+            load_model({str(path)!r})
+        except InputError as e:
+            print(f"{{time.perf_counter() - start:.1f}}", e)
+    """
+    result = run_capped(code, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    seconds, message_out = result.stdout.split(" ", 1)
+    assert str(path) in message_out and re.search(message, message_out), message_out
+    assert float(seconds) < 10
+
+
+def test_eval_with_a_bad_checkpoint_is_one_error_line(tmp_path: Path, capsys) -> None:
+    from lmrescore.cli import main
+
+    path = _edited_checkpoint(tmp_path, _set("config.model.num_layers", 100_000))
+    (tmp_path / "t.txt").write_text("a b\n")
+    capsys.readouterr()
+    assert main(["eval", "--model", str(path), "--text", str(tmp_path / "t.txt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0]
+
+
+YAML_CASES = {
+    "syntax": ("train: {batch_size: 3\n", r"not valid YAML"),
+    "tag": ("train: !!python/object:os.system {}\n", r"not valid YAML"),
+    "batch_size 0": ("train:\n  batch_size: 0\n", r"batch_size must be >= 1"),
+    "string for a number": ("train:\n  lr: fast\n", r"lr.*float.*'fast'"),
+    "list for a string": ("data:\n  corpus: [a, b]\n", r"corpus.*str"),
+    "alias bomb": ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi")) + "data:\n  corpus: *i\n", r"alias"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(YAML_CASES))
+def test_a_bad_config_is_one_input_error_naming_the_file(tmp_path: Path, case: str) -> None:
+    from lmrescore.lm.config import ExperimentConfig
+
+    text, message = YAML_CASES[case]
+    (tmp_path / "c.yaml").write_text(text)
+    if case != "alias bomb":
+        with pytest.raises(InputError, match="c.yaml.*" + message):
+            ExperimentConfig.load(tmp_path / "c.yaml")
+        return
+    code = f"""
+        from lmrescore.errors import InputError
+        from lmrescore.lm.config import ExperimentConfig
+        try:
+            ExperimentConfig.load({str(tmp_path / 'c.yaml')!r})
+        except InputError as e:
+            print(e)
+    """
+    result = run_capped(code, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "c.yaml" in result.stdout and re.search(message, result.stdout), result.stdout

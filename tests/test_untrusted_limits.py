@@ -338,3 +338,45 @@ def test_a_bad_config_is_one_input_error_naming_the_file(tmp_path: Path, case: s
     result = run_capped(code, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "c.yaml" in result.stdout and re.search(message, result.stdout), result.stdout
+
+
+# --- 5. corpora: one line of 200 MB is not one sentence of 42M tokens ------------------------
+
+def test_a_sentence_over_max_sentence_tokens_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    from lmrescore.lm.data import iter_sentences
+
+    path = tmp_path / "c.txt"
+    path.write_text("a b\n" + "x " * 6 + "\nc d e\n")
+    assert len(list(iter_sentences(path, max_tokens=6))) == 3
+    with pytest.raises(InputError, match=r"c.txt:2: 6 tokens, more than "
+                                         r"data.max_sentence_tokens=5"):
+        list(iter_sentences(path, max_tokens=5))
+    path.write_text("a b\n" + "x" * 500)
+    with pytest.raises(InputError, match=r"c.txt:2: a line longer than 320 bytes"):
+        list(iter_sentences(path, max_tokens=5))
+
+
+def test_a_200_mb_line_fails_fast_in_eval_and_train(tmp_path: Path) -> None:
+    from test_cli_score import make_model
+
+    make_model(tmp_path / "lm.pt")
+    with open(tmp_path / "big.txt", "wb") as f:
+        f.write(b"a b\n")
+        for _ in range(100):
+            f.write(b"ab " * 700_000)  # 210 MB, 70M tokens, no newline
+    (tmp_path / "small.txt").write_text("a b\n")
+    (tmp_path / "c.yaml").write_text("model: {hidden_dim: 8}\ntrain: {epochs: 1}\n")
+    code = f"""
+        from lmrescore.cli import main
+        print(main(["--log-level", "ERROR", "eval", "--model", {str(tmp_path / 'lm.pt')!r},
+                    "--text", {str(tmp_path / 'big.txt')!r}]))
+        print(main(["--log-level", "ERROR", "train", "--exp-dir", {str(tmp_path / 'exp')!r},
+                    "--config", {str(tmp_path / 'c.yaml')!r},
+                    "--train", {str(tmp_path / 'big.txt')!r},
+                    "--valid", {str(tmp_path / 'small.txt')!r}]))
+    """
+    result = run_capped(code, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1", "1"], result.stdout
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 2 and all("big.txt:2: a line longer than" in e for e in errors), errors

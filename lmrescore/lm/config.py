@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from lmrescore.errors import InputError
+from lmrescore.lm.data import MAX_SENTENCE_TOKENS
 from lmrescore.lm.model import ModelConfig
 
 
@@ -57,14 +58,19 @@ class DataConfig:
         max_vocab: keep the most frequent words (specials included); None keeps all.
         units: "word", or "sentencepiece" (subword units trained on the train split).
         sp_vocab_size: sentencepiece vocabulary size.
+        max_sentence_tokens: a corpus line of more words, or of more bytes than
+            ``lm.data.BYTES_PER_TOKEN`` per such word, is an error naming file:line.
     """
 
     corpus: str = "ptb"
     max_vocab: int | None = None
     units: str = "word"
     sp_vocab_size: int = 2000
+    max_sentence_tokens: int = MAX_SENTENCE_TOKENS
 
     def __post_init__(self) -> None:
+        if self.max_sentence_tokens < 1:
+            raise ValueError(f"max_sentence_tokens must be >= 1, got {self.max_sentence_tokens}")
         if self.units not in ("word", "sentencepiece"):
             raise ValueError(f"units must be 'word' or 'sentencepiece', got {self.units!r}")
 

@@ -311,9 +311,9 @@ YAML_CASES = {
     "batch_size 0": ("train:\n  batch_size: 0\n", r"batch_size must be >= 1"),
     "string for a number": ("train:\n  lr: fast\n", r"lr.*float.*'fast'"),
     "list for a string": ("data:\n  corpus: [a, b]\n", r"corpus.*str"),
-    "alias bomb": ("a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-        for p, c in zip("abcdefgh", "bcdefghi")) + "data:\n  corpus: *i\n", r"alias"),
+    "alias bomb": ("data:\n  corpus:\n    - &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"    - &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")),
+        r"alias"),
 }
 
 

@@ -88,7 +88,8 @@ def write_bombs(folder: Path) -> dict[str, str]:
         "checkpoint 100,000 layers": load(str(folder / "layers.pt")),
         "checkpoint order 1e9": load(str(folder / "order.pt")),
         "YAML alias bomb, 9 levels": "from lmrescore.lm.config import ExperimentConfig; "
-                                     f"ExperimentConfig.load({str(folder / 'bomb.yaml')!r}).to_dict()",
+                                     f"ExperimentConfig.load({str(folder / 'bomb.yaml')!r})"
+                                     ".to_dict()",
         "corpus line of 210 MB": "from lmrescore.lm.corpus import encode_text; "
                                  "from lmrescore.lm.units import WordUnits; "
                                  "from lmrescore.vocab import Vocab; "

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
 import sys
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from formats_testing import VOCAB, random_lattice
+from formats_testing import random_lattice
 
 from lmrescore.errors import InputError
-from lmrescore.formats import read_lattices, write_lattices
+from lmrescore.formats import write_lattices
 from lmrescore.lattice.lattice import Lattice
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -33,7 +31,8 @@ def _plain(lat: Lattice) -> Lattice:
                    lat.utt_ids, lat.symbols)
 
 
-def run_capped(code: str, limit: int = 2 << 30, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_capped(code: str, limit: int = 2 << 30, timeout: float = 120
+               ) -> subprocess.CompletedProcess:
     """Run ``code`` in a child Python whose address space is capped at ``limit`` bytes."""
     prelude = ("import resource\n"
                f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n")

@@ -3,6 +3,14 @@
 Usage:
     python3 bench/oversize.py [--arcs 10000 100000 1000000 4000000] [--cap-bytes 1048576]
         [--cap-arcs 50000] [--uncapped-max 1000000] [--repeat 3]
+    python3 bench/oversize.py --bombs
+
+``--bombs`` instead reads each input of issue #27 that once sized an allocation by a number it
+claims (a Kaldi text state id near 2^31, a checkpoint config of hidden 1e6, of 100,000 layers,
+of order 1e9, a YAML alias bomb in ``data.corpus`` then ``to_dict()`` as training does, a corpus
+line of 200 MB), each in a child process under a
+2 GiB address-space cap, and prints its outcome, seconds and peak RSS (ru_maxrss), with the
+child that only imports lmrescore as the baseline.
 
 For each size N, one random lattice of N arcs (N/4 states, the fixture words) is written in each
 input format, a small good lattice after it where the format holds several (Kaldi archives, the
@@ -42,7 +50,87 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--uncapped-max", type=int, default=1_000_000,
                    help="time reading without the caps only up to this many arcs")
     p.add_argument("--repeat", type=int, default=3, help="best of this many capped reads")
+    p.add_argument("--bombs", action="store_true", help="peak memory of issue #27's inputs")
     return p
+
+
+def write_bombs(folder: Path) -> dict[str, str]:
+    """Per case, the code a child runs to read it (the inputs written into ``folder``)."""
+    from lmrescore.lm.checkpoint import save_checkpoint
+    from lmrescore.lm.config import ExperimentConfig, TrainConfig
+    from lmrescore.lm.model import ModelConfig, RNNLM
+    from lmrescore.vocab import Vocab
+
+    big = 2**31 - 2
+    (folder / "lat.txt").write_text(f"big\n0\t{big}\t3\t1,2,\n{big}\t0,0,\n\n")
+    vocab = Vocab.from_words(["a", "b"])
+    config = ExperimentConfig(model=ModelConfig(vocab_size=len(vocab), hidden_dim=8, order=2),
+                              train=TrainConfig(method="afp"))
+    save_checkpoint(folder / "lm.pt", RNNLM(config.model), vocab, config)
+    payload = torch.load(folder / "lm.pt", weights_only=True)
+    for name, key, value in (("hidden", "hidden_dim", 10**6), ("layers", "num_layers", 100_000),
+                             ("order", "order", 10**9)):
+        torch.save({**payload, "config": {**payload["config"], "model": {
+            **payload["config"]["model"], key: value}}}, folder / f"{name}.pt")
+    (folder / "bomb.yaml").write_text("data:\n  corpus:\n    - &a [x, x, x, x, x, x, x, x, x]\n"
+                                      + "".join(f"    - &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+                                                for p, c in zip("abcdefgh", "bcdefghi")))
+    with open(folder / "line.txt", "wb") as f:
+        for _ in range(100):
+            f.write(b"ab " * 700_000)
+    load = "from lmrescore.lm.checkpoint import load_model; load_model({!r})".format
+    return {
+        "import only": "import lmrescore.formats, lmrescore.lm.checkpoint",
+        "kaldi text state 2^31-2": "from lmrescore.formats import read_lattices; "
+                                   f"print(list(read_lattices('ark,t:{folder / 'lat.txt'}', "
+                                   "'kaldi')))",
+        "checkpoint hidden 1e6": load(str(folder / "hidden.pt")),
+        "checkpoint 100,000 layers": load(str(folder / "layers.pt")),
+        "checkpoint order 1e9": load(str(folder / "order.pt")),
+        "YAML alias bomb, 9 levels": "from lmrescore.lm.config import ExperimentConfig; "
+                                     f"ExperimentConfig.load({str(folder / 'bomb.yaml')!r})"
+                                     ".to_dict()",
+        "corpus line of 210 MB": "from lmrescore.lm.corpus import encode_text; "
+                                 "from lmrescore.lm.units import WordUnits; "
+                                 "from lmrescore.vocab import Vocab; "
+                                 f"encode_text({str(folder / 'line.txt')!r}, 'plain', "
+                                 "WordUnits(Vocab.from_words(['ab'])))",
+    }
+
+
+def run_bomb(code: str, limit: int = 2 << 30) -> tuple[str, float, float]:
+    """(outcome, seconds, peak RSS MB) of ``code`` in a child capped at ``limit`` bytes."""
+    child = f"""
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+start = time.perf_counter()
+try:
+    exec({code!r})
+    what = "read"
+except Exception as e:
+    what = f"{{type(e).__name__}}: {{str(e)[-60:]}}"
+print(what, time.perf_counter() - start,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, sep="\t")
+"""
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    if out.returncode:
+        return f"child died ({out.returncode}): {out.stderr[-60:]}", float("nan"), float("nan")
+    what, seconds, mb = out.stdout.strip().rsplit("\t", 2)
+    return what.splitlines()[-1], float(seconds), float(mb)
+
+
+def bombs() -> None:
+    """Print outcome, seconds and peak RSS of each of issue #27's inputs."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    print(f"# python3 bench/oversize.py --bombs  (commit {commit}; each child under a 2 GiB "
+          "RLIMIT_AS)")
+    print(f"{'case':<28} {'s':>6} {'peak MB':>8}  outcome")
+    with tempfile.TemporaryDirectory() as tmp:
+        for case, code in write_bombs(Path(tmp)).items():
+            what, seconds, mb = run_bomb(code)
+            print(f"{case:<28} {seconds:>6.2f} {mb:>8.0f}  {what}")
 
 
 def make_lattice(num_arcs: int, utt: str, symbols):
@@ -121,6 +209,9 @@ def timed(read: Callable, path: Path) -> tuple[float, list]:
 
 def main() -> None:
     args = get_parser().parse_args()
+    if args.bombs:
+        bombs()
+        return
     from lmrescore.vocab import Vocab
 
     symbols = Vocab.load(FIXTURES / "words.txt")

@@ -3,6 +3,8 @@
 Only regular files (and new paths) are replaced: a temporary file is written beside the target
 (after following symbolic links) and renamed over it. Anything else, ``-`` (stdout), a device
 such as /dev/null, a named pipe, is written to directly: replacing it would break it.
+A file inside an output folder whose name comes from the input (``follow_links=False``) is
+different: a link, folder, pipe or device planted under its name is refused, never followed.
 Temporary files are named ``.<name>.<pid>.tmp``; one left by a killed process is removed the
 next time a process writes into its folder. A missing folder is an error, never made: a typo in
 an output path fails (before any work, with :func:`unwritable`) instead of making folders.
@@ -18,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from lmrescore.errors import InputError
 
 
 def _umask() -> int:
@@ -91,29 +95,52 @@ def unwritable(path: str | Path, folder: bool = False) -> str | None:
     return None
 
 
+def _require_regular(path: Path) -> None:
+    """Refuse ``path`` unless it is absent or a regular file (never a link: it is not followed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else \
+            "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise InputError(f"{path}: {kind} is in the way; an output inside a folder replaces "
+                         "only a regular file")
+
+
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "w", follow_links: bool = True, **kwargs
+                ) -> Iterator[IO]:
     """Open ``path`` for writing so that it is never seen half written.
 
     A regular file or new path: a temporary file beside it, renamed over it on success and
     removed on an exception (``path`` untouched); its folder must exist. ``-``: stdout. A device
     or pipe: itself.
+
+    Args:
+        follow_links: False for a file named by the input inside an output folder: ``path``
+            must be absent or a regular file (a link is not followed), else ``InputError``.
     """
     if str(path) == "-":
         stream = sys.stdout.buffer if "b" in mode else sys.stdout
         yield stream
         stream.flush()
         return
-    path = Path(os.path.realpath(path))  # follow links: replace the file, keep the link
-    if _is_special(path):
-        with open(path, mode, **kwargs) as f:
-            yield f
-        return
+    if follow_links:
+        path = Path(os.path.realpath(path))  # follow links: replace the file, keep the link
+        if _is_special(path):
+            with open(path, mode, **kwargs) as f:
+                yield f
+            return
+    else:
+        path = Path(path)
+        _require_regular(path)
     if not path.parent.is_dir():  # else the error would name the temporary file
         raise FileNotFoundError(errno.ENOENT, "no such folder", str(path.parent))
     _remove_stale(path.parent)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~_umask())
+    tmp.unlink(missing_ok=True)  # a link planted under this name goes, not its target
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
@@ -125,9 +152,9 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
         raise
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
-    with atomic_open(path, "w", encoding="utf-8") as f:
+def atomic_write_text(path: str | Path, text: str, follow_links: bool = True) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8); ``follow_links`` as for ``atomic_open``."""
+    with atomic_open(path, "w", follow_links, encoding="utf-8") as f:
         f.write(text)
 
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.text).is_file():
         raise InputError(f"{args.text}: no such corpus file")
     warn_if_kaldi_text(args.text, args.text_format)
-    data = encode_text(args.text, args.text_format, units)
+    data = encode_text(args.text, args.text_format, units, config.data.max_sentence_tokens)
     batching = args.batching or config.train.batching
     order = args.order or model.order
     orders: list[int | None] = [order] + ([None] if args.exact and order is not None else [])

@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     items = read_lattice_batches(args.lattices, args.format, symbols, args.batch_size,
                                  "unk" if args.map_oov_to_unk else "error")
     s = summarize_lattices(skip_bad_batches(items, stats), refs, w)
+    stats.failed += len(s.failures)
+    for f in s.failures:
+        logging.getLogger(__name__).warning("skipping %s: %s", f.utt_id, f.message)
     # statistics go to stderr when the 1-best goes to stdout: stdout holds requested output only
     out = sys.stderr if args.one_best == "-" else sys.stdout
     if args.json:

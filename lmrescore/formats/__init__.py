@@ -133,8 +133,9 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
                    kaldi_compact: bool = True) -> tuple[int, list[Failure]]:
     """Write batches of lattices; files appear atomically.
 
-    A lattice that cannot be written (SLF: an id that cannot name a file, or met twice) fails
-    alone: it is logged and returned, and the others are written.
+    A lattice that cannot be written (SLF: an id that cannot name a file, or met twice, or a
+    link, folder or other non-regular file in the way of its file) fails alone: it is logged and
+    returned, and the others are written.
 
     Args:
         target: a Kaldi wspecifier, an SLF output directory, or a k2 ``.pt`` path.
@@ -156,7 +157,7 @@ def write_lattices(target: str, lattices: Iterable[Lattice], fmt: str,
             if utt in written:
                 raise InputError(f"utterance {utt!r}: met twice; its second lattice would "
                                  "replace the first")
-            write_slf(out / slf_file_name(utt), lat)
+            write_slf(out / slf_file_name(utt), lat, follow_links=False)
             written.add(utt)
         return write_each(lattices, write_one)
     if fmt == "k2":

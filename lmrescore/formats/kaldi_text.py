@@ -14,6 +14,7 @@ import torch
 
 from lmrescore.errors import InputError
 from lmrescore.formats.kaldi import expand_strings, from_lattice, single_tids, to_lattice
+from lmrescore.formats.limits import MAX_STATES
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.ragged import ragged_arange
 from lmrescore.vocab import Vocab
@@ -31,14 +32,19 @@ def _rows(values: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> np.ndarra
                                 torch.from_numpy(counts[rows])).numpy()]
 
 
-def parse_text(block: bytes, utt_id: str, first_line: int, symbols: Vocab | None) -> Lattice:
+def parse_text(block: bytes, utt_id: str, first_line: int, symbols: Vocab | None,
+               max_states: int = MAX_STATES) -> Lattice:
     """Parse the text form of one lattice (the lines after the key, up to the empty line).
 
     Lines: ``s d ilabel olabel [g,a]`` (Lattice) or ``s d word [g,a,t1_t2_...]``
     (CompactLattice), ``s [final weight]``; as in Kaldi, the line shapes decide which.
 
+    State ids are numbered by rank among the ids the lines use (order kept): an id near 2^31
+    costs nothing, and ids no line uses (states without arcs or final weight) are dropped.
+
     Args:
         block: the lines, ``\\n``-separated; first_line: archive line number of the first line.
+        max_states: cap on the distinct state ids (see :mod:`lmrescore.formats.limits`).
     Raises:
         InputError: naming the utterance and the line.
     """
@@ -97,8 +103,12 @@ def parse_text(block: bytes, utt_id: str, first_line: int, symbols: Vocab | None
     arcs = np.nonzero(is_arc)[0]
     fins = np.nonzero(~is_arc)[0]
     col = lambda c: vals[ftok[first_field[arcs] + c]].astype(np.int64)  # noqa: E731
-    dst = col(1)
-    num_states = int(max(state.max(), dst.max(initial=-1))) + 1
+    # state ids as ranks among the ids used (order kept), never allocated by value
+    ids, rank = np.unique(np.concatenate([state, col(1)]), return_inverse=True)
+    if ids.size > max_states:
+        raise InputError(f"utterance {utt_id} (line {first_line}): {ids.size} states; at most "
+                         f"{max_states} (the states cap)")
+    state, dst, num_states = rank[: state.size], rank[state.size:], int(ids.size)
     wtok = ftok[last]
     g = np.where(has_weight, vals[wtok], 0.0).astype(np.float32)
     a = np.where(has_weight, vals[np.minimum(wtok + 1, vals.shape[0] - 1)], 0.0).astype(np.float32)

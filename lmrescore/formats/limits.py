@@ -1,5 +1,6 @@
-"""Size caps for one untrusted lattice, checked on the counts a file claims before anything
-they size is allocated: time and memory are bounded by the caps, not by the input.
+"""Size caps for one untrusted lattice, ARPA file or model order, checked on the counts a file
+claims before anything they size is allocated: time and memory are bounded by the caps, not by
+the input.
 
 Readers take them as ``max_states`` / ``max_arcs`` / ``max_bytes`` arguments; these are the
 defaults. A lattice over a cap fails alone, with an error naming the cap.
@@ -25,3 +26,11 @@ so the file's size is what bounds its cost (it is a batch of lattices, hence the
 MAX_FST_BYTES = 1 << 30
 """Bytes of one binary OpenFst FST read whole (a Kaldi ``G.fst``, the old LM of rescoring):
 finding its records takes several int64 arrays of a quarter of its bytes each."""
+
+MAX_ARPA_BYTES = 1 << 30
+"""Bytes of one ARPA file after decompression: it is read whole, and parsing takes several times
+it in memory."""
+
+MAX_ORDER = 256
+"""A model's fixed-point order K (a checkpoint's ``model.order``): K sweeps per scoring call and
+K-word histories in the expansion."""

@@ -305,6 +305,7 @@ def format_slf(lat: Lattice) -> str:
     return header + "\n".join(node.tolist() + link.tolist()) + "\n"
 
 
-def write_slf(path: str | Path, lat: Lattice) -> None:
-    """Write one lattice as an SLF file, atomically."""
-    atomic_write_text(path, format_slf(lat))
+def write_slf(path: str | Path, lat: Lattice, follow_links: bool = True) -> None:
+    """Write one lattice as an SLF file, atomically; ``follow_links=False`` for a file named by
+    its utterance inside an output folder (see :func:`lmrescore.atomic.atomic_open`)."""
+    atomic_write_text(path, format_slf(lat), follow_links)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lmrescore.errors import InputError
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.ragged import ragged_lists
@@ -67,7 +68,8 @@ def best_path(lat: Lattice, weights: Weights = Weights()) -> BestPath:
     Returns:
         Score, arcs and words of each lattice's best path.
     Raises:
-        InputError: a lattice has a cycle or no path from start to final state.
+        InputError: a lattice has a cycle, no path from start to final state, or a best score
+            that is NaN (a NaN score on an arc).
     """
     lv = levels(lat)
     arc_score = weights.arc_scores(lat)
@@ -77,6 +79,9 @@ def best_path(lat: Lattice, weights: Weights = Weights()) -> BestPath:
     score[nonempty] = alpha[lat.final_states[nonempty]]
     if torch.isinf(score).any():
         raise no_path_error(lat, torch.isinf(score))
+    if torch.isnan(score).any():
+        utt = lat.utt_ids[int(torch.isnan(score).nonzero()[0])]
+        raise InputError(f"utterance {utt}: the best path's score is NaN (an arc's score is NaN)")
     # back-pointers and trace back in numpy: a step is a few ops on (L,) arrays
     src, dst = lat.src.numpy(), lat.dst.numpy()
     a = alpha.numpy()

@@ -15,11 +15,16 @@ back-off weights of the longer suffixes of h that are n-grams, times ln 10 (natu
 Words: the vocabulary is the 1-grams in file order with ``<eps>`` (and any of ``<s> </s> <unk>``
 missing) in front; a word outside it is ``<unk>``. Ids without a 1-gram (``<eps>``, or ``<unk>``
 in a closed-vocabulary model) have log10 p = -100, as kenlm gives a missing ``<unk>``.
+
+Untrusted files: a file over ``max_bytes`` (decompressed; :mod:`lmrescore.formats.limits`) is
+refused after reading at most that much; a byte that is not UTF-8 is an error naming file:line.
+Every number must be finite, as kenlm requires of back-off weights, except a log10 probability
+of ``-inf`` (p = 0), which reads as -99, SRILM's spelling of log10 0; ``nan``, ``inf`` or a
+``-inf`` back-off weight is an error naming file:line.
 """
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import math
 import re
@@ -31,10 +36,13 @@ import torch
 from torch import Tensor
 
 from lmrescore.errors import InputError
+from lmrescore.formats.limits import MAX_ARPA_BYTES
 from lmrescore.lm.interface import BLOCK_ROWS
+from lmrescore.text_input import read_text
 from lmrescore.vocab import Vocab
 
 MISSING_LOG10 = -100.0  # log10 p of an id without a 1-gram (kenlm's missing <unk>)
+ZERO_LOG10 = -99.0  # SRILM's log10 0, what a log10 probability of -inf reads as
 MAX_IDS = 2 ** 24 - 1  # a state row holds id + 1 as float32: exact below 2^24
 LN10 = math.log(10.0)
 
@@ -69,32 +77,35 @@ class Arpa:
         return len(self.tables)
 
 
-def _open(path: Path):
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+def _is_gzip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"\x1f\x8b"
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
 
 
 _MARK = re.compile(r"^\\(.*)$", re.M)  # a line starting with a backslash (\data\, \k-grams:)
 _BLANK = re.compile(r"^[^\S\n]*$", re.M)  # a line of white space only
 
 
-def read_arpa(path: str | Path) -> Arpa:
+def read_arpa(path: str | Path, max_bytes: int = MAX_ARPA_BYTES) -> Arpa:
     """Read an ARPA file (plain or gzipped) into per-order arrays.
 
     The text is read whole and cut at its ``\\`` lines; each section is parsed by whole-section
     operations (one ``split`` of its text, numpy indexing, C-level ``float`` and dict lookups):
     no Python code per line beyond splitting it once to count its fields.
 
+    Args:
+        max_bytes: a larger file (decompressed) is an error, found after reading at most
+            ``max_bytes + 1`` bytes.
     Raises:
-        InputError: naming file:line, on a malformed line, a section whose count differs from
-            the header, a word of a higher order missing from the 1-grams, or a duplicate n-gram.
+        InputError: naming file:line, on a malformed line, a number that is not finite, a
+            section whose count differs from the header, a word of a higher order missing from
+            the 1-grams, a duplicate n-gram, or a byte that is not UTF-8; or a file too large.
     """
     path = Path(path)
-    with _open(path) as f:
-        text = f.read()
+    text = read_text(path, max_bytes, gz=_is_gzip(path))
     counts, sections = _sections(path, text)
     del text
     tables: list[NgramTable] = []
@@ -185,7 +196,8 @@ class _Rows:
         vocab: the 1-grams' words (None for the 1-grams themselves).
     Raises:
         InputError: naming file:line, at the first line with the wrong number of fields, a
-            number that does not parse, or (with ``vocab``) a word that is not a 1-gram.
+            number that does not parse or is not finite, or (with ``vocab``) a word that is not
+            a 1-gram.
     """
 
     def __init__(self, path: Path, k: int, header_line: int, body: str, highest: bool,
@@ -221,6 +233,10 @@ class _Rows:
                 for word in fields[1: k + 1] if vocab is not None else ():
                     if word not in vocab:
                         self._unknown(r, word)
+        self.prob[np.isneginf(self.prob)] = ZERO_LOG10
+        bad = ~(np.isfinite(self.prob) & np.isfinite(self.backoff))
+        if bad.any():
+            self._fail(int(bad.argmax()), "a number that is not finite (nan or inf) in")
 
     def _fail(self, r: int, what: str) -> None:
         line = " ".join(self.text[self.index[r]].split())

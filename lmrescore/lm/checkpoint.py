@@ -13,6 +13,7 @@ from lmrescore.atomic import atomic_save
 from lmrescore.lm.config import ExperimentConfig
 from lmrescore.errors import InputError
 from lmrescore.lm.model import RNNLM
+from lmrescore.lm.units import units_from_checkpoint
 from lmrescore.vocab import Vocab
 
 FORMAT = "lmrescore-checkpoint-1"
@@ -54,18 +55,54 @@ def load_model(path: str | Path, device: str = "cpu",
                ) -> tuple[RNNLM, Vocab, ExperimentConfig, dict[str, Any]]:
     """Rebuild the model from a checkpoint alone, in eval mode.
 
+    Everything is checked before the model is built: the config (types, caps), the vocabulary
+    (a list of distinct words), the units, and every weight's name and shape against the model
+    the config describes (built first on the meta device, which allocates nothing), so the
+    model costs what its weights in the file cost.
+
     Returns:
         model, vocabulary, experiment config, and the whole checkpoint dict.
+    Raises:
+        InputError: naming the file and what is wrong.
     """
     payload = load_checkpoint(path)
+    missing = [k for k in ("config", "vocab", "model") if k not in payload]
+    if missing:
+        raise InputError(f"{path}: the checkpoint lacks {', '.join(map(repr, missing))}")
     config = ExperimentConfig.from_dict(payload["config"], f"{path}: config")
-    vocab = Vocab(tuple(payload["vocab"]))
+    words = payload["vocab"]
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise InputError(f"{path}: the vocabulary is not a list of words")
+    try:
+        vocab = Vocab(tuple(words))
+    except ValueError as e:
+        raise InputError(f"{path}: {e}") from None
     if config.model.vocab_size != len(vocab):
         raise InputError(f"{path}: model has {config.model.vocab_size} outputs but the "
                          f"vocabulary has {len(vocab)} words")
+    units_from_checkpoint(payload, str(path))
+    _check_weights(path, config, payload["model"])
     model = RNNLM(config.model)
     model.load_state_dict(payload["model"])
     return model.to(device).eval(), vocab, config, payload
+
+
+def _check_weights(path: str | Path, config: ExperimentConfig, weights: Any) -> None:
+    """Raise an ``InputError`` unless ``weights`` has exactly the names and shapes of the model
+    ``config`` describes."""
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor)
+                                                for v in weights.values()):
+        raise InputError(f"{path}: the weights are not a dict of tensors")
+    if config.model.num_layers > len(weights):  # each layer has weights: bounds the meta build
+        raise InputError(f"{path}: the config says {config.model.num_layers} layers, the file "
+                         f"has {len(weights)} weights")
+    with torch.device("meta"):
+        want = {k: tuple(v.shape) for k, v in RNNLM(config.model).state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    if got != want:
+        name = next(k for k in sorted(want.keys() | got.keys()) if want.get(k) != got.get(k))
+        raise InputError(f"{path}: weight {name!r} has shape {got.get(name, 'none')} in the "
+                         f"file, {want.get(name, 'none')} in the config's model")
 
 
 def check_same_vocab(expected: Vocab, found: Vocab, where: str) -> None:

@@ -1,8 +1,10 @@
-"""Experiment configs: YAML -> nested dataclasses; unknown keys are errors."""
+"""Experiment configs: YAML -> nested dataclasses; unknown keys, values of the wrong type and YAML
+aliases are errors."""
 
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import yaml
 
 from lmrescore.errors import InputError
+from lmrescore.lm.data import MAX_SENTENCE_TOKENS
 from lmrescore.lm.model import ModelConfig
 
 
@@ -55,14 +58,19 @@ class DataConfig:
         max_vocab: keep the most frequent words (specials included); None keeps all.
         units: "word", or "sentencepiece" (subword units trained on the train split).
         sp_vocab_size: sentencepiece vocabulary size.
+        max_sentence_tokens: a corpus line of more words, or of more bytes than
+            ``lm.data.BYTES_PER_TOKEN`` per such word, is an error naming file:line.
     """
 
     corpus: str = "ptb"
     max_vocab: int | None = None
     units: str = "word"
     sp_vocab_size: int = 2000
+    max_sentence_tokens: int = MAX_SENTENCE_TOKENS
 
     def __post_init__(self) -> None:
+        if self.max_sentence_tokens < 1:
+            raise ValueError(f"max_sentence_tokens must be >= 1, got {self.max_sentence_tokens}")
         if self.units not in ("word", "sentencepiece"):
             raise ValueError(f"units must be 'word' or 'sentencepiece', got {self.units!r}")
 
@@ -111,6 +119,12 @@ class TrainConfig:
     fpp: FPPConfig = field(default_factory=FPPConfig)
 
     def __post_init__(self) -> None:
+        for name in ("batch_size", "bptt_len", "eval_batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("early_stop", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name, value, allowed in [("method", self.method, ("bptt", "afp", "fpp")),
                                      ("batching", self.batching, ("sentence", "stream")),
                                      ("optimizer", self.optimizer, ("sgd", "adam", "adagrad"))]:
@@ -148,9 +162,23 @@ class ExperimentConfig:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no such config file")
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f) or {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                raw = yaml.load(f, _NoAliasLoader) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
         return from_dict(cls, raw, str(path))
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without aliases (``*name``): a few lines of them can expand to billions of
+    nodes, and a config has no use for them."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (yaml's signature)
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
 
 def from_dict(cls: type, d: Any, where: str) -> Any:
@@ -168,8 +196,35 @@ def from_dict(cls: type, d: Any, where: str) -> Any:
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             value = from_dict(hint, value, f"{where}: {name}")
+        elif not _is_a(value, hint):
+            raise InputError(f"{where}: {name} must be {_type_name(hint)}, got "
+                             f"{type(value).__name__} {_short(value)}")
         kwargs[name] = value
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise InputError(f"{where}: {e}") from None
+
+
+def _is_a(value: Any, hint: Any) -> bool:
+    """Whether ``value`` has the type ``hint`` (str, int, float, bool, ``X | None``,
+    ``list[X]``); an int is a float, a bool is not a number."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_a(value, a) for a in args)
+    if origin is list:
+        return isinstance(value, list) and all(_is_a(v, args[0]) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from lmrescore.atomic import atomic_open, atomic_write_text
 from lmrescore.errors import InputError
-from lmrescore.lm.data import TEXT_FORMATS, corpus_path, iter_sentences
+from lmrescore.lm.data import MAX_SENTENCE_TOKENS, TEXT_FORMATS, corpus_path, iter_sentences
 from lmrescore.lm.units import Units
 
 VERSION = 1
@@ -107,14 +107,15 @@ def text_stamp(path: str | Path, text_format: str, units: Units) -> dict[str, An
 
 
 def _encode(path: Path, text_format: str, units: Units, write_tokens: Callable[[np.ndarray], Any],
-            write_offsets: Callable[[np.ndarray], Any], progress: bool) -> tuple[int, int, int]:
+            write_offsets: Callable[[np.ndarray], Any], progress: bool, max_tokens: int
+            ) -> tuple[int, int, int]:
     """Stream ``path`` into chunks of ids and offsets; returns (tokens, sentences, words)."""
     eos = units.vocab.eos
     ids: list[int] = []
     offsets: list[int] = [0]
     end = sentences = words = 0
     desc = f"tokenising {path.name}" if progress else None
-    for sentence in iter_sentences(path, text_format, desc=desc):
+    for sentence in iter_sentences(path, text_format, desc, max_tokens):
         ids.extend(units.encode_ids(sentence))
         ids.append(eos)
         words += len(sentence)
@@ -132,21 +133,24 @@ def _encode(path: Path, text_format: str, units: Units, write_tokens: Callable[[
     return end + len(ids), sentences, words
 
 
-def encode_text(path: str | Path, text_format: str, units: Units) -> TokenStore:
-    """A store of ``path`` in memory (int32 ids: 4 bytes per token), read line by line."""
+def encode_text(path: str | Path, text_format: str, units: Units,
+                max_tokens: int = MAX_SENTENCE_TOKENS) -> TokenStore:
+    """A store of ``path`` in memory (int32 ids: 4 bytes per token), read line by line; a line
+    over ``max_tokens`` words is an error (see :func:`~lmrescore.lm.data.iter_sentences`)."""
     tokens: list[np.ndarray] = []
     offsets: list[np.ndarray] = []
     _, sentences, words = _encode(Path(path), text_format, units, tokens.append, offsets.append,
-                                  progress=False)
+                                  False, max_tokens)
     if not sentences:
         raise InputError(f"{path}: corpus file is empty")
     return TokenStore(np.concatenate(tokens), np.concatenate(offsets), words)
 
 
 def build_store(path: str | Path, text_format: str, units: Units, data_dir: str | Path,
-                split: str) -> TokenStore:
+                split: str, max_tokens: int = MAX_SENTENCE_TOKENS) -> TokenStore:
     """Tokenise ``path`` into ``data_dir/<split>.*`` (with a progress bar) unless a store of the
-    same text and units is there; return it memory-mapped."""
+    same text and units is there; return it memory-mapped. A line over ``max_tokens`` words is
+    an error (see :func:`~lmrescore.lm.data.iter_sentences`)."""
     data_dir = Path(data_dir)
     stamp = text_stamp(path, text_format, units)
     meta_path = data_dir / f"{split}.json"
@@ -158,7 +162,7 @@ def build_store(path: str | Path, text_format: str, units: Units, data_dir: str 
             atomic_open(data_dir / f"{split}.offsets", "wb") as fo:
         tokens, sentences, words = _encode(Path(path), text_format, units,
                                            lambda a: ft.write(a.tobytes()),
-                                           lambda a: fo.write(a.tobytes()), progress=True)
+                                           lambda a: fo.write(a.tobytes()), True, max_tokens)
     if not sentences:
         raise InputError(f"{path}: corpus file is empty")
     meta = {"stamp": stamp, "tokens": tokens, "sentences": sentences, "words": words}

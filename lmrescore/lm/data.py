@@ -36,6 +36,8 @@ CORPUS_FILES = {
     "wikitext-2": "wiki.{split}.tokens",
 }
 TEXT_FORMATS = ("plain", "kaldi")  # kaldi: "utt-id w1 w2 ...", the id is not a word
+MAX_SENTENCE_TOKENS = 100_000  # the default of data.max_sentence_tokens
+BYTES_PER_TOKEN = 64  # a line over this many bytes per allowed token is refused unsplit
 
 
 def corpus_path(corpus_dir: str | Path, corpus: str, split: str) -> Path:
@@ -60,28 +62,41 @@ def read_sentences(path: str | Path) -> list[list[str]]:
     return sentences
 
 
-def iter_sentences(path: str | Path, text_format: str = "plain",
-                   desc: str | None = None) -> Iterator[list[str]]:
+def iter_sentences(path: str | Path, text_format: str = "plain", desc: str | None = None,
+                   max_tokens: int = MAX_SENTENCE_TOKENS) -> Iterator[list[str]]:
     """Whitespace-tokenised non-empty lines of a UTF-8 text file, streamed.
 
     Args:
         text_format: "plain", or "kaldi" (a Kaldi ``text`` file: the first field of each line,
             the utterance id, is dropped).
         desc: show a progress bar (bytes read) with this label.
+        max_tokens: ``data.max_sentence_tokens``: a line of more words is an error, and so is
+            a line of more than ``BYTES_PER_TOKEN * max_tokens`` bytes, found before it is split
+            (reading at most that much of it).
+    Raises:
+        InputError: naming file:line, for a line that is not UTF-8 or is over a cap.
     """
     path = Path(path)
     skip = 1 if text_format == "kaldi" else 0
+    max_bytes = BYTES_PER_TOKEN * max_tokens
     with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc=desc, unit="B",
                                      unit_scale=True, mininterval=5, leave=False,
                                      disable=desc is None) as bar:
-        for lineno, raw in enumerate(f, 1):
+        for lineno, raw in enumerate(iter(lambda: f.readline(max_bytes + 1), b""), 1):
             if lineno % 10000 == 0:
                 bar.update(f.tell() - bar.n)
+            if len(raw.rstrip(b"\n")) > max_bytes:
+                raise InputError(f"{path}:{lineno}: a line longer than {max_bytes} bytes "
+                                 f"({BYTES_PER_TOKEN} per token of data.max_sentence_tokens="
+                                 f"{max_tokens})")
             try:
                 words = raw.decode("utf-8").split()[skip:]
             except UnicodeDecodeError as e:
                 raise InputError(f"{path}:{lineno}: not UTF-8 (byte {raw[e.start]:#04x} at "
                                  f"column {e.start + 1})") from None
+            if len(words) > max_tokens:
+                raise InputError(f"{path}:{lineno}: {len(words)} tokens, more than "
+                                 f"data.max_sentence_tokens={max_tokens}")
             if words:
                 yield words
 

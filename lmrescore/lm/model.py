@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lmrescore.formats.limits import MAX_ORDER
 from lmrescore.lm.adaptive import fixed_tail, tie_to_embedding
 from lmrescore.lm.cells import CELLS
 from lmrescore.lm.fixed_point import fixed_point, sequential
@@ -65,8 +66,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        if self.order is not None and self.order < 1:
-            raise ValueError(f"order must be >= 1 or null, got {self.order}")
+        if self.order is not None and not 1 <= self.order <= MAX_ORDER:
+            raise ValueError(f"order must be 1..{MAX_ORDER} or null, got {self.order}")
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
         if self.output == "softmax":

@@ -155,8 +155,18 @@ def read_word_list(path: str | Path) -> list[str]:
     return [w for w in words if w not in NOT_WORDS and not DISAMBIGUATION.fullmatch(w)]
 
 
-def units_from_checkpoint(payload: dict[str, Any]) -> Units:
-    """The units a checkpoint was trained with."""
+def units_from_checkpoint(payload: dict[str, Any], where: str = "checkpoint") -> Units:
+    """The units a checkpoint was trained with.
+
+    Raises:
+        InputError: naming ``where``, if its sentencepiece model does not load.
+    """
     if payload.get("units") == "sentencepiece":
-        return PieceUnits(payload["sp_model"])
+        model = payload.get("sp_model")
+        try:
+            if not isinstance(model, bytes):
+                raise TypeError(f"sp_model is {type(model).__name__}, not bytes")
+            return PieceUnits(model)
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise InputError(f"{where}: the sentencepiece model does not load: {e}") from None
     return WordUnits(Vocab(tuple(payload["vocab"])))

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import kaldialign
 
+from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lattice.oracle import Oracle, oracle_path
-from lmrescore.lattice.shortest_path import best_path
+from lmrescore.lattice.shortest_path import BestPath, best_path
 from lmrescore.lattice.weights import Weights
 from lmrescore.vocab import Vocab
 
@@ -123,6 +124,8 @@ class LatticeSummary:
         one_best: utt_id -> word ids of the best path.
         one_best_errors, oracle_errors: word errors over the ``scored`` lattices that have a
             reference.
+        failures: the lattices without a best path (a cycle, no path, a NaN score), not counted
+            in the others.
     """
 
     lattices: int = 0
@@ -133,6 +136,7 @@ class LatticeSummary:
     scored: int = 0
     one_best_errors: WordErrors = field(default_factory=WordErrors)
     oracle_errors: WordErrors = field(default_factory=WordErrors)
+    failures: list[Failure] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """The JSON record of ``lmrescore info --json``."""
@@ -155,11 +159,14 @@ def summarize_lattices(batches: Iterable[Lattice], refs: dict[str, list[int]] | 
     """
     s = LatticeSummary()
     for lat in batches:
+        lat, best, failures = _best_paths(lat, weights)
+        s.failures += failures
+        if lat is None:
+            continue
         s.lattices += lat.num_lattices
         s.states += lat.num_states
         s.arcs += lat.num_arcs
         s.max_arcs = max(s.max_arcs, int((lat.arc_splits[1:] - lat.arc_splits[:-1]).max()))
-        best = best_path(lat, weights)
         s.one_best.update(zip(lat.utt_ids, best.word_lists()))
         have = [i for i, u in enumerate(lat.utt_ids) if u in (refs or {})]
         if not have:
@@ -170,3 +177,24 @@ def summarize_lattices(batches: Iterable[Lattice], refs: dict[str, list[int]] | 
         s.one_best_errors += corpus_word_errors(sub_refs, [s.one_best[u] for u in sub.utt_ids])
         s.scored += len(have)
     return s
+
+
+def _best_paths(lat: Lattice, weights: Weights
+                ) -> tuple[Lattice | None, BestPath | None, list[Failure]]:
+    """The lattices of a batch that have a best path, their best paths, and a failure for each
+    of the others (a cycle, no path, a NaN score): one bad lattice costs only itself."""
+    try:
+        return lat, best_path(lat, weights), []
+    except InputError:
+        pass
+    keep, failed = [], []
+    for i in range(lat.num_lattices):
+        try:
+            best_path(lat[i], weights)
+            keep.append(i)
+        except InputError as e:
+            failed.append(Failure(lat.utt_ids[i], str(e)))
+    if not keep:
+        return None, None, failed
+    lat = lat.select(keep)
+    return lat, best_path(lat, weights), failed

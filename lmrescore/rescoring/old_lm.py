@@ -26,7 +26,7 @@ from lmrescore.formats.openfst import StdFst, read_std_fst
 from lmrescore.lm.arpa import Arpa, NgramLM, NgramTable
 from lmrescore.vocab import BOS, EOS, Vocab
 
-MAX_ORDER = 20  # longest n-gram a G.fst may encode
+MAX_NGRAM_ORDER = 20  # longest n-gram a G.fst may encode
 _MAX_PASSES = 64  # longest run of arcs, none a prefix of the next n-gram, that reach a history
 _ARPA_BOS_LOG10 = -99.0  # what ARPA files give <s>, which is never predicted
 
@@ -75,13 +75,13 @@ def ngrams_of_fst(fst: StdFst, symbols: Vocab, name: str = "G.fst") -> Arpa:
     bo_cost[fst.src[bo_arcs]] = fst.cost[bo_arcs]
 
     depth = np.zeros(num_states, np.int64)  # order of each state's history
-    for _ in range(MAX_ORDER + 1):
+    for _ in range(MAX_NGRAM_ORDER + 1):
         new = np.where(backoff >= 0, depth[backoff] + 1, 0)
         if (new == depth).all():
             break
         depth = new
     else:
-        raise _fail(name, None, f"back-off chains longer than {MAX_ORDER} (or a cycle)")
+        raise _fail(name, None, f"back-off chains longer than {MAX_NGRAM_ORDER} (or a cycle)")
 
     out = np.flatnonzero(fst.src == fst.start)
     opening = out.shape[0] == 1 and fst.olabel[out[0]] == vocab.bos  # start --<s>--> history

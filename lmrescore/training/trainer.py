@@ -146,7 +146,7 @@ class Trainer:
         resume = load_checkpoint(last) if last.exists() else None
         if resume is not None:  # before anything is written
             check_same_vocab(self.vocab, Vocab(tuple(resume["vocab"])), str(last))
-        self.data = self._stores(files)
+        self.data = self._stores(files, config.data.max_sentence_tokens)
         self.config = replace(config, model=replace(config.model, vocab_size=len(self.vocab)))
         t = self.config.train
         if t.batching == "stream" and t.batch_size < self.dist.world:
@@ -172,7 +172,8 @@ class Trainer:
         units = None
         if self.dist.is_main:
             units = make_units(config.data,
-                               lambda: iter_sentences(files.splits["train"], files.text_format),
+                               lambda: iter_sentences(files.splits["train"], files.text_format,
+                                                      max_tokens=config.data.max_sentence_tokens),
                                self.exp_dir, files.vocab)
         if self.dist.world == 1:
             return units
@@ -181,12 +182,12 @@ class Trainer:
                                             **units.to_checkpoint()})
         return units if units is not None else units_from_checkpoint(payload)
 
-    def _stores(self, files: CorpusFiles) -> dict[str, TokenStore]:
+    def _stores(self, files: CorpusFiles, max_tokens: int) -> dict[str, TokenStore]:
         """Each split's token ids: rank 0 tokenises (once: kept in ``exp_dir/data``)."""
         data_dir = self.exp_dir / "data"
         stores = {}
         if self.dist.is_main:
-            stores = {s: build_store(p, files.text_format, self.units, data_dir, s)
+            stores = {s: build_store(p, files.text_format, self.units, data_dir, s, max_tokens)
                       for s, p in files.splits.items()}
         self.dist.barrier()
         return stores or {s: open_store(data_dir, s) for s in files.splits}

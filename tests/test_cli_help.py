@@ -1,6 +1,4 @@
-"""Every command's --help shows every option's default, and mentions only options that exist.
-
-``score`` is left out of the first check until it uses ``HelpFormatter`` (cli/options.py)."""
+"""Every command's --help shows every option's default, and mentions only options that exist."""
 
 from __future__ import annotations
 
@@ -39,7 +37,7 @@ def option_help(help_text: str, option: str) -> str:
     return " ".join(line.strip() for line in lines[start:end])
 
 
-WITH_DEFAULTS = [name for name in parsers() if name != "lmrescore score"]
+WITH_DEFAULTS = list(parsers())
 
 
 @pytest.mark.parametrize("name", WITH_DEFAULTS)
@@ -63,10 +61,7 @@ def test_the_default_is_said_once() -> None:
 OTHER_TOOLS = {"--standalone", "--nproc-per-node"}  # torchrun's, in score's examples
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason="score.py's --num-threads help names a "
-                                                      "--nj; its owner rewrites that file"))
-    if name == "lmrescore score" else name for name in parsers()])
+@pytest.mark.parametrize("name", list(parsers()))
 def test_help_mentions_only_options_that_exist(name: str) -> None:
     all_parsers = parsers()
     options = {o for p in all_parsers.values() for a in p._actions for o in a.option_strings}

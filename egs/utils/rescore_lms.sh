@@ -54,7 +54,7 @@ print("" if k is None else k)' "$dir/results.json")
   for system in $systems; do
     case $system in
       fp_k*) opts="--order ${system#fp_k}" ;;
-      fp_arpa_k*) opts="--order ${system#fp_arpa_k} --arpa $arpa --arpa-scale $arpa_scale" ;;
+      fp_arpa_k*) opts="--order ${system#fp_arpa_k} --old-lm $arpa --old-lm-scale $arpa_scale" ;;
       nbest*) opts="--method nbest --num-paths ${system#nbest}" ;;
       ngram*) opts="--method ngram-approx --max-ngram-order ${system#ngram}" ;;
     esac

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import deque
 from collections.abc import Iterator
 from datetime import timedelta
@@ -28,9 +29,11 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from lmrescore.cli.options import add_reading_args, add_weight_args, check_output, weights
+from lmrescore.cli.options import (HelpFormatter, add_reading_args, add_weight_args, check_output,
+                                   weights)
 from lmrescore.formats import FORMATS
 from lmrescore.rescoring.methods import METHODS
+from lmrescore.rescoring.rescorer import DEFAULT_BEAM, DEFAULT_PRUNE_ORDER
 from lmrescore.rescoring.symbols import SKIP_WORDS
 
 if TYPE_CHECKING:
@@ -42,22 +45,23 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="rescore lattices with an RNN LM (exact order-K, or a "
                                      "baseline: ngram-approx, nbest)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
     p.add_argument("--lattice", required=True,
                    help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
     add_reading_args(p, oov_option=False)  # a word outside words.txt is the LM's <unk>
     p.add_argument("--method", default="fixed-point", choices=METHODS,
-                   help="fixed-point: exact order-K (default); ngram-approx: Kaldi's pruned "
-                        "algorithm; nbest: score the N best first-pass paths")
+                   help="fixed-point: exact order-K; ngram-approx: Kaldi's pruned algorithm; "
+                        "nbest: score the N best first-pass paths")
     p.add_argument("--order", type=int,
-                   help="history length K (default: the model's order); with nbest, the order "
-                        "the paths are scored at (default: the model's, exact for BPTT)")
+                   help="history length K (default: the model's order; with nbest, the order "
+                        "the paths are scored at, the model's own: exact for BPTT)")
     p.add_argument("--num-paths", type=int, default=100,
                    help="N: paths per lattice for --method nbest and for --nbest-out")
     p.add_argument("--max-ngram-order", type=int, default=4,
                    help="n for --method ngram-approx: states merged by their last n-1 words")
-    add_weight_args(p, "weight of the new LM's log-probabilities (default 1)")
+    add_weight_args(p, "weight w of the new LM's log-probabilities (the weight of Kaldi's "
+                       "lmrescore scripts)")
     g = p.add_argument_group(
         "score combination (Kaldi's: graph score - w x old LM + w x new LM, w = --lm-scale)")
     g.add_argument("--first-pass-scale", type=float, default=1.0,
@@ -70,37 +74,41 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "fixed-point expansion (--order >= its n-1). Without it the graph "
                         "score is kept whole: the old LM stays in beside the new one")
     g.add_argument("--old-lm-scale", type=float,
-                   help="weight of --old-lm's log-probs (default: minus --lm-scale, which "
-                        "takes it out as Kaldi's lmrescore does; positive: interpolate it)")
+                   help="weight of the old LM's log-probs (default: -w, which takes it out as "
+                        "Kaldi's lmrescore does; positive: interpolate it)")
     g.add_argument("--oov-symbol",
                    help="the lattices' unknown word: the LM's <unk>, not charged --unk-penalty "
                         "(default: whichever of <unk>, <UNK> words.txt has)")
-    g.add_argument("--skip-words", type=lambda s: tuple(w for w in s.split(",") if w),
-                   default=SKIP_WORDS, metavar="PATTERNS",
+    g.add_argument("--skip-words",
+                   default=",".join(SKIP_WORDS), metavar="PATTERNS",
                    help="comma list of fnmatch patterns of words the LM does not score and does "
-                        f"not charge as OOV (silence, noise, #0; default: {','.join(SKIP_WORDS)})")
+                        "not charge as OOV (silence, noise, #0)")
     g.add_argument("--unk-penalty", type=float,
                    help="cost per word outside the LM vocabulary (default: ln of the number of "
                         "words of --words outside it: <unk>'s probability shared among them)")
-    g = p.add_argument_group("size")
-    g.add_argument("--beam", type=float, help="prune lattices to this beam before expanding")
-    g.add_argument("--prune-order", type=int,
-                   help="coarse pass: score at this order (e.g. 2), prune to --prune-beam on "
-                        "those scores, then rescore the survivors (default: no coarse pass)")
+    g = p.add_argument_group("size (as set, the PTB recipe's real lattices all stay under "
+                             "--max-arcs: bench/RESULTS.md)")
+    g.add_argument("--beam", type=float, default=DEFAULT_BEAM,
+                   help="prune lattices to this beam on their own scores before expanding "
+                        "(inf: keep every path)")
+    g.add_argument("--prune-order", type=int, default=DEFAULT_PRUNE_ORDER,
+                   help="coarse pass: score at this order, prune on those scores to the "
+                        "coarse beam, then rescore the survivors (0: no coarse pass)")
     g.add_argument("--prune-beam", type=float, default=5.0,
-                   help="beam of the coarse pass, on the combined scores (default 5)")
+                   help="beam of the coarse pass, on the combined scores")
     g.add_argument("--no-determinize", dest="determinize", action="store_false",
-                   help="rescore every path of the pruned lattice (default: determinize first, "
+                   help="rescore every path of the pruned lattice (else: determinize first, "
                         "keeping one path, the best, per word sequence)")
     g.add_argument("--max-arcs", type=int, default=200_000,
                    help="skip (and report) a lattice whose expansion passes this many arcs")
     g.add_argument("--batch-size", type=int, default=32, help="lattices per batch")
     g.add_argument("--device", default="cpu", help="cpu or cuda")
     g.add_argument("--num-threads", type=int,
-                   help="CPU threads for torch (default: torch's; use 1 per job with --nj)")
+                   help="CPU threads for torch (default: torch's; 1 per job when several jobs "
+                        "share the cores, as egs/utils/lmrescore_decode_dir.sh runs them)")
     g.add_argument("--shard-timeout", type=float, default=6 * 3600, metavar="SECONDS",
                    help="under torchrun: how long a process that has done its share waits for "
-                        "the others before the job fails (default: 6 hours)")
+                        "the others before the job fails (6 hours)")
     g = p.add_argument_group("outputs")
     g.add_argument("--one-best", default="-", help="1-best 'utt w1 w2 ...' lines ('-': stdout)")
     g.add_argument("--nbest-out",
@@ -108,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "best first, --num-paths per utterance")
     g.add_argument("--write-lattice", help="rescored lattices (wspecifier / SLF dir / k2 .pt)")
     g.add_argument("--out-format", choices=FORMATS,
-                   help="format of --write-lattice (default: as the input)")
+                   help="format of --write-lattice (default: the input's)")
     g.add_argument("--ref", help="reference text 'utt w1 w2 ...': print the WER")
     g.add_argument("--summary", help="write the run summary as JSON here")
     p.set_defaults(func=run)
@@ -152,7 +160,8 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     for option, path in [("--one-best", args.one_best), ("--nbest-out", args.nbest_out),
                          ("--summary", args.summary)]:
         check_output(path, option)
-    check_output(args.write_lattice, "--write-lattice", args.out_format or args.format)
+    out_format = args.out_format or input_format(args.lattice, args.format)
+    check_output(args.write_lattice, "--write-lattice", out_format)
     if args.one_best == "-" and _is_std(args.write_lattice):
         raise InputError("--write-lattice and --one-best both write to stdout: give "
                          "--one-best a file (or /dev/null)")
@@ -165,9 +174,10 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
                              first_pass_scale=args.first_pass_scale,
                              old_lm_scale=args.old_lm_scale,
                              unk_penalty=args.unk_penalty, oov_symbol=args.oov_symbol,
-                             skip_words=args.skip_words, order=args.order,
+                             skip_words=_patterns(args.skip_words), order=args.order,
                              num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
-                             beam=args.beam, prune_order=args.prune_order,
+                             beam=None if math.isinf(args.beam) else args.beam,
+                             prune_order=args.prune_order or None,
                              prune_beam=args.prune_beam, determinize=args.determinize,
                              max_arcs=args.max_arcs,
                              keep_attributes=args.write_lattice is not None)
@@ -192,18 +202,17 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
                                        for k, w in enumerate(paths, 1))
             yield result.lattice
 
-    fmt = args.out_format or input_format(args.lattice, args.format)
     part = None
     if args.write_lattice and job is not None:  # this process's part, joined by rank 0
-        part = write_part(args.write_lattice, fmt, rescored_lattices(), job.rank)
+        part = write_part(args.write_lattice, out_format, rescored_lattices(), job.rank)
         run.failed += part.failed
     elif args.write_lattice:  # written batch by batch as they are rescored: memory stays flat
-        _, write_failed = write_lattices(args.write_lattice, rescored_lattices(), fmt)
+        _, write_failed = write_lattices(args.write_lattice, rescored_lattices(), out_format)
         run.failed += write_failed  # e.g. an utterance id that cannot be an SLF file name
     else:
         deque(rescored_lattices(), maxlen=0)
     if job is not None:
-        merged = merge_shares(job, Share(run, done, nbest, part), args.write_lattice, fmt)
+        merged = merge_shares(job, Share(run, done, nbest, part), args.write_lattice, out_format)
         if merged is None:  # not rank 0: its share is with rank 0, which writes and decides
             return job.broadcast(None)
         run, nbest = merged
@@ -233,6 +242,11 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     log.info("Done %d lattices, failed for %d", len(run.one_best), len(run.failed))
     code = 1 if len(run.failed) > args.max_failures * max(1, run.lattices) else 0
     return code if job is None else job.broadcast(code)
+
+
+def _patterns(spec: str) -> tuple[str, ...]:
+    """The ``--skip-words`` comma list as patterns."""
+    return tuple(w for w in spec.split(",") if w)
 
 
 def _is_std(target: str | None) -> bool:

@@ -45,6 +45,13 @@ from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, T
 from lmrescore.rescoring.symbols import SKIP_WORDS, oov_symbol, token_table
 from lmrescore.vocab import Vocab
 
+# What ``lmrescore score`` prunes with unless told otherwise (RescoreOptions itself prunes
+# nothing by default): on 60 real PTB lattices (PocketSphinx, no LM score), 24 tripped
+# --max-arcs with no pruning and 21 with the beam alone, none with both (bench/RESULTS.md).
+DEFAULT_BEAM = 10.0
+DEFAULT_PRUNE_ORDER = 2
+
+
 @dataclass
 class RescoreOptions:
     """How lattices are rescored.
@@ -71,7 +78,8 @@ class RescoreOptions:
         num_paths: N, paths per lattice for nbest.
         max_ngram_order: n for ngram-approx: states are merged by their last n-1 tokens.
         beam: prune each lattice to this beam (first-pass scores) before expanding; None keeps all.
-        prune_order: if set, the coarse pass: score at this order, prune to ``prune_beam``.
+        prune_order: if set, the coarse pass: score at this order, prune to ``prune_beam``
+            (skipped when the method's own order is not higher).
         prune_beam: the beam of the coarse pass, on the combined scores.
         determinize: after pruning, keep one path per word sequence (as Kaldi's
             lattice-determinize), the best by ``acoustic_scale * am + first_pass_scale * lm``,
@@ -248,7 +256,7 @@ class LatticeRescorer:
             lat, _ = determinize(lat, replace(o.weights, lm_scale=o.first_pass_scale),
                                  max_states=o.max_arcs)
         coarse: dict[str, int] = {}
-        if o.prune_order is not None:
+        if o.prune_order is not None and (self.order is None or o.prune_order < self.order):
             lat, coarse_failed, coarse["coarse_histories"] = self._coarse_prune(lat)
             failed = failed + coarse_failed
             if lat.num_lattices == 0:

@@ -30,7 +30,7 @@ class Translated:
     """``model`` read in another id space: token ``t`` is the model's ``ids[t]``.
 
     The part of the ``LanguageModel`` protocol that fixed-point scoring uses (states, steps
-    and queried log-probabilities; ``--old-lm`` is fixed-point only). No ``logits``: ids that
+    and queried log-probabilities: what fixed-point and ngram-approx use). No ``logits``: ids that
     share a model token do not form a distribution over the new ids.
     """
 
@@ -81,14 +81,15 @@ class FirstPassNgram:
               method: str, skip: tuple[str, ...] = SKIP_WORDS,
               oov: str | None = None) -> "FirstPassNgram":
         """Check that the expansion determines the n-gram's histories; map the ids."""
-        if method != "fixed-point":
-            raise InputError(f"--old-lm is scored on the fixed-point expansion; --method "
-                             f"{method} is not supported with it")
+        if method not in ("fixed-point", "ngram-approx"):
+            raise InputError(f"--old-lm is scored on the expansion of fixed-point or "
+                             f"ngram-approx; --method {method} is not supported with it")
         if not isinstance(units, WordUnits):
             raise InputError("--old-lm needs a word-level model (its histories are words)")
         if order is None or order < lm.n - 1:
-            raise InputError(f"--old-lm: an order-{lm.n} n-gram needs --order >= {lm.n - 1} "
-                             f"to be exact on the expansion, got {order}")
+            raise InputError(f"--old-lm: an order-{lm.n} n-gram needs histories of {lm.n - 1} "
+                             f"words to be exact on the expansion (--order, or "
+                             f"--max-ngram-order {lm.n} with ngram-approx), got {order}")
         table, _ = token_table(symbols, WordUnits(lm.vocab), skip, oov)
         keep = table.splits[1:] > table.splits[:-1]  # the words that are not skipped
         words = TokenTable(keep.nonzero().squeeze(1),

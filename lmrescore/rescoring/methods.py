@@ -55,8 +55,9 @@ class MethodResult:
         counts: the method's work, e.g. "histories" (distinct histories), and the output-layer
             rows the model counted in its ``work`` (RNNLM: "softmax_rows", or "head_rows" and
             "tail_rows"), registry entries only.
-        expansion: fixed-point's expansion of the batch (``lattice`` is its lattice), on
-            which another order-K model can be scored exactly; None for the other methods.
+        expansion: the expansion of the batch that ``lattice`` is (fixed-point: K tokens of
+            history, ngram-approx: n-1), on which another model of that order is scored
+            exactly; None for nbest.
     """
 
     lattice: Lattice
@@ -105,7 +106,7 @@ def ngram_approx(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSe
     ng = ngram_approx_scores(model, lat, tokens.table, s.max_ngram_order, tokens.bos,
                              tokens.eos, s.weights, s.max_arcs, s.chunk)
     return MethodResult(ng.expansion.lattice, ng.rnnlm, _failures(lat, ng.expansion),
-                        {"rnn_states": ng.rnn_states})
+                        {"rnn_states": ng.rnn_states}, ng.expansion)
 
 
 def nbest(model: LanguageModel, lat: Lattice, tokens: Tokens, s: MethodSettings) -> MethodResult:

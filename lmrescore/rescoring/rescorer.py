@@ -12,7 +12,8 @@ Score combination follows Kaldi's lattice LM rescoring (``steps/lmrescore*.sh``,
 and the best path maximises ``acoustic_scale * am + lm - word_ins_penalty * words``
 (``Weights``). ``lm`` is the lattice's graph cost (HCLG: the old LM plus transition,
 pronunciation and silence costs), kept whole by default (``first_pass_scale = 1``); the old LM
-(an ARPA or a G.fst, fixed-point only) is scored exactly on the same expansion, over the
+(an ARPA or a G.fst; fixed-point and ngram-approx) is scored exactly on the same expansion,
+over the
 lattice's word ids (so a word outside the new LM's vocabulary keeps its own n-gram history), and
 taken out with the new LM's weight (``old_lm_scale = -lm_scale``): Kaldi's ``--lm-scale w``
 (``--weight``) is ``lm_scale = w``. Every pass ranks paths by this one score: the coarse pass

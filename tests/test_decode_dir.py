@@ -8,7 +8,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from lmrescore.cli import main
+from lmrescore.lm.arpa import NgramLM
 from lmrescore.formats import read_lattices, write_lattices
 from lmrescore.rescoring.metrics import read_text
 from lmrescore.vocab import Vocab
@@ -107,3 +110,52 @@ def test_a_killed_driver_reruns_only_the_unfinished_jobs_to_the_same_output(tmp_
         assert (out / f"hyp.{n}").read_text() == (whole / f"hyp.{n}").read_text()
         assert (gzip.decompress((out / f"lat.{n}.gz").read_bytes())
                 == gzip.decompress((whole / f"lat.{n}.gz").read_bytes()))
+
+
+def test_kaldis_interface_takes_the_old_lm_out_of_the_graph_score(tmp_path: Path) -> None:
+    """utils/lmrescore_lat.sh <old-lang-dir> <model> <data> <in> <out> (Kaldi's
+    lmrescore_pruned.sh interface) on gzipped lattices whose graph score holds the old LM (a
+    trigram, G.fst by Kaldi's arpa2fst in the lang dir): with --weight 1 the 1-best is that of
+    the same lattices without the old LM, rescored by one `lmrescore score`; the scoring dir
+    is Kaldi's. Given in the other driver's argument order, the error says which to use."""
+    pytest.importorskip("kaldilm")
+    from test_old_lm import few_paths, make_lang, with_old_lm
+
+    arpa, lang, _ = make_lang(tmp_path, 0)
+    symbols = Vocab.load(lang / "words.txt")
+    plain = few_paths(symbols)
+    graph = with_old_lm(plain, NgramLM.from_file(arpa), symbols)
+    indir = tmp_path / "decode"
+    indir.mkdir()
+    for job, rows in enumerate([[0, 1], [2, 3, 4]], 1):
+        write_lattices(f"ark:| gzip -c > {indir / f'lat.{job}.gz'}", [graph.select(rows)],
+                       "kaldi")
+    (indir / "num_jobs").write_text("2\n")
+    write_lattices(f"ark:{tmp_path / 'plain.ark'}", [plain], "kaldi")
+    make_model(tmp_path / "lm.pt")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "text").write_text((FIXTURES / "text").read_text())
+    env = {**os.environ, "PATH": f"{UTILS}:{os.environ['PATH']}"}
+    out = tmp_path / "decode_afp"
+    run = subprocess.run(
+        ["bash", str(UTILS / "lmrescore_lat.sh"), "--weight", "1.0", "--acwt", "0.1",
+         "--scoring-opts", "--min-lmwt 9 --max-lmwt 11", str(lang), str(tmp_path / "lm.pt"),
+         str(tmp_path / "data"), str(indir), str(out)], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert main(["score", "--model", str(tmp_path / "lm.pt"), "--lattice",
+                 f"ark:{tmp_path / 'plain.ark'}", "--words", str(lang / "words.txt"),
+                 "--one-best", str(tmp_path / "hyp")]) == 0
+    jobs = {u: w for n in (1, 2) for u, w in read_text(out / f"hyp.{n}").items()}
+    assert jobs == read_text(tmp_path / "hyp") and len(jobs) == 5
+    assert read_text(out / "scoring_kaldi" / "penalty_0.0" / "10.txt") == jobs
+    assert (out / "scoring_kaldi" / "best_wer").read_text().startswith("%WER ")
+
+    wrong = subprocess.run(["bash", str(UTILS / "lmrescore_decode_dir.sh"), str(lang),
+                            str(tmp_path / "lm.pt"), str(tmp_path / "data"), str(indir),
+                            str(tmp_path / "x")], capture_output=True, text=True, env=env)
+    assert wrong.returncode == 1 and "use utils/lmrescore_lat.sh" in wrong.stderr
+    bad = subprocess.run(["bash", str(UTILS / "lmrescore_lat.sh"), "--weight", "1.5",
+                          str(lang), str(tmp_path / "lm.pt"), str(tmp_path / "data"),
+                          str(indir), str(tmp_path / "y")], capture_output=True, text=True,
+                         env=env)
+    assert bad.returncode == 1 and "--weight must be in [0, 1]" in bad.stderr

@@ -40,7 +40,7 @@ kaldilm = pytest.importorskip("kaldilm", reason="kaldilm (pip install kaldilm) i
                                                 "arpa2fst")
 
 
-def _lang(tmp: Path, drop_prefixes: int) -> tuple[Path, Path, list[list[str]]]:
+def make_lang(tmp: Path, drop_prefixes: int) -> tuple[Path, Path, list[list[str]]]:
     """(ARPA, lang dir with words.txt and G.fst as format_lm.sh makes them, test sentences);
     also G_plain.fst, arpa2fst's form without the disambiguation symbol."""
     arpa, _, sentences = _write_model(tmp, drop_prefixes)
@@ -54,7 +54,7 @@ def _lang(tmp: Path, drop_prefixes: int) -> tuple[Path, Path, list[list[str]]]:
 
 @pytest.fixture(scope="module")
 def lang(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[list[str]]]:
-    return _lang(tmp_path_factory.mktemp("lang"), 0)
+    return make_lang(tmp_path_factory.mktemp("lang"), 0)
 
 
 @pytest.mark.parametrize("fst", ["G.fst", "G_plain.fst"])
@@ -62,7 +62,7 @@ def lang(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[lis
 def test_gfst_scores_as_kaldi_walks_it(tmp_path: Path, fst: str, drop_prefixes: int) -> None:
     """Every test sentence (words outside the model among them) scores as the G.fst's own arcs
     do; on the unpruned model that is the ARPA's score too (float32 costs: 1e-4)."""
-    arpa, lang_dir, sentences = _lang(tmp_path, drop_prefixes)
+    arpa, lang_dir, sentences = make_lang(tmp_path, drop_prefixes)
     lm = load_old_lm(lang_dir / fst, Vocab.load(lang_dir / "words.txt"))
     assert lm.n == 3
     got = sentence_scores(lm, sentences)
@@ -136,7 +136,14 @@ def test_what_is_not_an_ngram_fst_is_refused() -> None:
             ngrams_of_fst(_fst(arcs, {1: 2.0}), symbols)
 
 
-def _with_old_lm(lat: Lattice, lm: NgramLM, symbols: Vocab) -> Lattice:
+def few_paths(symbols: Vocab) -> Lattice:
+    """The fixture lattices pruned to few paths (every path can be listed), one per words."""
+    lat = next(iter(read_lattice_batches(f"ark:{FIXTURES / 'lats.ark'}", "kaldi",
+                                         symbols)))[0]
+    return determinize(prune_beam(lat, BEAM, Weights(0.1))[0], Weights(0.1))[0]
+
+
+def with_old_lm(lat: Lattice, lm: NgramLM, symbols: Vocab) -> Lattice:
     """``lat`` with the n-gram's log-prob added to each path's graph score ("lm"): the n-gram
     rescores ``lat`` at its own order, every path kept (no beam, no determinization)."""
     opts = RescoreOptions(order=lm.order, first_pass_scale=1.0, unk_penalty=0.0,
@@ -163,11 +170,9 @@ def test_taking_the_old_lm_out_equals_never_adding_it(lang, tmp_path: Path, fst:
     pruned to few paths first, so that every path can be listed.)"""
     arpa, lang_dir, _ = lang
     symbols = Vocab.load(lang_dir / "words.txt")
-    lat = next(iter(read_lattice_batches(f"ark:{FIXTURES / 'lats.ark'}", "kaldi",
-                                         symbols)))[0]
-    lat, _ = determinize(prune_beam(lat, BEAM, Weights(0.1))[0], Weights(0.1))  # few paths
+    lat = few_paths(symbols)
     old = load_old_lm(lang_dir / fst if fst else arpa, symbols)
-    with_old = _with_old_lm(lat, NgramLM.from_file(arpa), symbols)
+    with_old = with_old_lm(lat, NgramLM.from_file(arpa), symbols)
     g = KaldiG(arpa, tmp_path)  # the construction, checked against Kaldi's G.fst
     added, plain = _path_scores(with_old, symbols, "lm"), _path_scores(lat, symbols, "lm")
     assert added.keys() == plain.keys() and len(added) > 20

@@ -26,6 +26,11 @@ PATH=$utils:$PATH
 if [ $# -ne 5 ]; then echo "$help_message" >&2; exit 1; fi
 model=$1; data=$2; lang=$3; indir=$4; dir=$5
 
+if [ -d "$model" ]; then
+  echo "$0: <model> $model is a folder; for Kaldi's argument order, <old-lang-dir> <model>" \
+       "<data-dir> <in-decode-dir> <out-decode-dir>, use utils/lmrescore_lat.sh" >&2
+  exit 1
+fi
 words=$lang
 [ -d "$lang" ] && words=$lang/words.txt
 for f in "$model" "$words" "$indir/num_jobs"; do

@@ -10,7 +10,7 @@
 #        ./run.sh --quick --corpus-dir /path/to/ptb  # every stage on a small slice: 2000
 #            training sentences, 1 epoch of 32-unit BPTT, AFP K=4 and FPP LMs, 5 lattices
 # Other options (see the variables below): --models, --train-opts, --rescore-opts,
-#   --num-utts, --num-dev-utts, --check-md5, --model-dir, --first-pass-arpa.
+#   --num-utts, --num-dev-utts, --check-md5, --model-dir, --first-pass-arpa, --old-lm-model.
 # Stages: 0 data, 1 training (builds each LM's vocabulary; utils/train_lms.sh), 2 perplexity
 #   (utils/eval_lms.sh), 3 lattices, 4 rescoring and tuning on dev (utils/rescore_lms.sh),
 #   5 RESULTS.md (utils/make_results.py). Every finished unit of work leaves a .done marker;
@@ -40,6 +40,7 @@ rescore_opts=
 # (local/make_first_pass_arpa.sh; with PocketSphinx 5.1.1 it builds a patched PocketSphinx,
 # which needs cmake and a C compiler)
 first_pass_arpa=true
+old_lm_model=ptb-lstm256-afp8  # with first_pass_arpa: rescores lattices that carry the trigram
 help_message=$(sed -n '2,18s/^# \{0,1\}//p' "$0")
 
 . ./cmd.sh
@@ -98,6 +99,11 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   if $first_pass_arpa; then arpa_opts="--arpa $data/lang/first_pass.arpa.gz"; fi
   utils/rescore_lms.sh --nj $nj --cmd "$decode_cmd" $arpa_opts $rescore_opts $dev $lats $exp \
     $models
+  if $first_pass_arpa && [[ " $models " == *" $old_lm_model "* ]]; then
+    # Kaldi's arithmetic on lattices that carry the trigram: kept, taken out (w = 1, 0.5)
+    local/old_lm_systems.sh --nj $nj --cmd "$decode_cmd" $data/lang/first_pass.arpa.gz $dev \
+      $lats $exp $old_lm_model
+  fi
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

@@ -5,6 +5,9 @@ symmetries of a comparison."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +103,42 @@ def test_compare_systems_from_texts():
     assert str(Interval(19.234, 17.5, 20.966)) == "%WER 19.23 95% Conf Interval [ 17.50, 20.97 ]"
     with pytest.raises(ValueError):
         compare_systems({}, [a])
+
+
+COMPARE = Path(__file__).parent.parent / "egs" / "utils" / "compare_systems.py"
+
+
+def run_compare(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(COMPARE), *args], capture_output=True, text=True)
+
+
+def test_compare_systems_script(tmp_path: Path):
+    """egs/utils/compare_systems.py: 100 utterances of 4 words; A errs once in each, B in
+    none, C as A but one word more in u0: B is better than A and C, A and C tie."""
+    (tmp_path / "text").write_text("".join(f"u{i} a b c d\n" for i in range(100)))
+    (tmp_path / "a").write_text("".join(f"u{i} a b c x\n" for i in range(100)))
+    (tmp_path / "b").write_text((tmp_path / "text").read_text())
+    (tmp_path / "c").write_text("u0 a b c x y\n" + "".join(f"u{i} a b c x\n"
+                                                           for i in range(1, 100)))
+    out = run_compare("--ref", str(tmp_path / "text"), *(f"--hyp={tmp_path / s}" for s in "abc"),
+                      "--names", "A B C", "--replications", "1000")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:4] == ["# 100 utterances, 1000 draws, seed 0",
+                         "# Set1 = A: %WER 25.00 [ 100 / 400, 0 ins, 0 del, 100 sub ]",
+                         "# Set2 = B: %WER 0.00 [ 0 / 400, 0 ins, 0 del, 0 sub ]",
+                         "# Set3 = C: %WER 25.25 [ 101 / 400, 1 ins, 0 del, 100 sub ]"]
+    assert lines[4] == "Set1: %WER 25.00 95% Conf Interval [ 25.00, 25.00 ]"
+    assert lines[5] == "Set2: %WER 0.00 95% Conf Interval [ 0.00, 0.00 ]"
+    assert lines[7:9] == ["Probability of Set2 improving Set1: 100.00",
+                          "Set2 - Set1: %WER -25.00 95% Conf Interval [ -25.00, -25.00 ]; "
+                          "p = 0.0000: Set2 better"]
+    assert lines[9].startswith("Probability of Set3 improving Set1: 0.00")
+    assert lines[10].endswith("p = 1.0000: tie")  # C worse in ~63% of the draws only
+    assert lines[12].endswith("p = 1.0000: Set2 better")
+    bad = run_compare("--ref", str(tmp_path / "text"), "--hyp", str(tmp_path / "a"),
+                      "--names", "A B")
+    assert bad.returncode == 2 and "1 --hyp files" in bad.stderr
+    (tmp_path / "extra").write_text("zz a\n")
+    bad = run_compare("--ref", str(tmp_path / "text"), "--hyp", str(tmp_path / "extra"))
+    assert bad.returncode == 1 and "no reference" in bad.stderr

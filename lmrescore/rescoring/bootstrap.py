@@ -66,6 +66,11 @@ def utterance_errors(refs: dict[str, list[str]], hyps: dict[str, list[str]]) -> 
                     dtype=np.int64)
 
 
+def utterance_words(refs: dict[str, list[str]]) -> np.ndarray:
+    """Each reference utterance's word count, in ``refs``' order: (N,) int64."""
+    return np.array([len(r) for r in refs.values()], dtype=np.int64)
+
+
 def draw_indices(num_utts: int, replications: int = 10000, seed: int = 0) -> np.ndarray:
     """Utterance indices of every draw: (B, N), row b the N utterances of draw b."""
     if num_utts < 1 or replications < 1:
@@ -115,7 +120,7 @@ def compare_systems(refs: dict[str, list[str]], hyps: Sequence[dict[str, list[st
         S intervals, and (i, j) -> system j against system i for i < j.
     """
     errors = [utterance_errors(refs, h) for h in hyps]
-    words = np.array([len(r) for r in refs.values()], dtype=np.int64)
+    words = utterance_words(refs)
     draws = draw_indices(len(words), replications, seed)
     intervals = [wer_interval(e, words, draws) for e in errors]
     pairs = {(i, j): compare(errors[i], errors[j], words, draws)

@@ -100,6 +100,6 @@ def test_recipe_quick(tmp_path: Path) -> None:
         """The rows less the WER table's last column, the wall-clock seconds of rescoring, which
         a redone rescoring measures anew."""
         cells = [row.split("|") for row in rows]
-        return ["|".join(c[:-2] + [""] if len(c) == 10 else c) for c in cells]
+        return ["|".join(c[:-2] + [""] if len(c) == 11 else c) for c in cells]
 
     assert measured(table_rows((exp / "RESULTS.md").read_text())) == measured(table_rows(results))

@@ -7,9 +7,10 @@ Usage: utils/make_results.py --exp-dir exp --lattice-dir data/test --dev-dir dat
 Reads, for each model, exp/<model>/results.json (training), ppl_test.jsonl
 (``lmrescore eval --json``, utils/eval_lms.sh), and for each rescoring system score_<system>/
 (utils/rescore_tuned.sh): tune.json (dev WER and the weights picked on dev), wer.json (test
-WER), test/summary.*.json and the first line of test/log/score.1.log (the command); from the
-lattice folders wer_first_pass.json and info.json (``lmrescore info --json``: lattice sizes,
-acoustic-only 1-best and oracle errors). exp/<model>/NOTE, if there, is quoted under Notes
+WER), hyp (test 1-best: the WER's 95% interval), test/summary.*.json and the first line of
+test/log/score.1.log (the command); from the lattice folders wer_first_pass.json, text,
+hyp_first_pass and info.json (``lmrescore info --json``: lattice sizes, acoustic-only 1-best
+and oracle errors). exp/<model>/NOTE, if there, is quoted under Notes
 (e.g. how a model trained elsewhere got there).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -41,8 +43,27 @@ def parse_system(sdir: Path) -> tuple[int, int] | None:
     return None
 
 
-def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
-    """Perplexity-table rows, WER-table rows and score commands of one model."""
+def interval_of(ref: Path, replications: int = 10000, seed: int = 0) -> Callable[[Path], str]:
+    """A function giving a hypothesis file's test WER 95% interval, '[lo, hi]', by a bootstrap
+    over the utterances of ``ref`` (the same draws for every file)."""
+    from lmrescore.rescoring.bootstrap import (draw_indices, utterance_errors,
+                                               utterance_words, wer_interval)
+    from lmrescore.rescoring.metrics import read_text
+
+    refs = read_text(ref)
+    words = utterance_words(refs)
+    draws = draw_indices(len(words), replications, seed)
+
+    def interval(hyp: Path) -> str:
+        i = wer_interval(utterance_errors(refs, read_text(hyp)), words, draws)
+        return f"[{i.low:.2f}, {i.high:.2f}]"
+    return interval
+
+
+def model_rows(exp: Path, model: str, interval: Callable[[Path], str]
+               ) -> tuple[list[str], list[str], list[str]]:
+    """Perplexity-table rows, WER-table rows and score commands of one model; ``interval``
+    gives a test hypothesis file's 95% interval (:func:`interval_of`)."""
     d = exp / model
     train = json.loads((d / "results.json").read_text())
     k = train["order"]
@@ -61,8 +82,8 @@ def model_rows(exp: Path, model: str) -> tuple[list[str], list[str], list[str]]:
         failed = sum(s["failed"] for s in summaries)
         wer.append(f"| {model} ({train['method']}) | {SYSTEMS[rank][1]}{number} "
                    f"| {tune['wer']:.2f} | {tune['lmwt']:g} / {tune['word_ins_penalty']:g} "
-                   f"| {w['wer']:.2f} | {w['errors']} / {w['ref_words']} | {failed} "
-                   f"| {seconds:.0f} |")
+                   f"| {w['wer']:.2f} | {interval(sdir / 'hyp')} "
+                   f"| {w['errors']} / {w['ref_words']} | {failed} | {seconds:.0f} |")
         log = sdir / "test/log/score.1.log"
         commands.append(log.read_text().splitlines()[0].lstrip("# ").strip())
     return ppl, wer, commands
@@ -87,9 +108,10 @@ def main() -> None:
     utts, ref_words = info["scored"], info["ref_words"]
     am_err, oracle_err = info["one_best_errors"], info["oracle_errors"]
     arcs = info["arcs"] / info["lattices"]
+    interval = interval_of(lat / "text")
     ppl_rows, wer_rows, commands = [], [], []
     for m in args.models.split():
-        a, b, c = model_rows(args.exp_dir, m)
+        a, b, c = model_rows(args.exp_dir, m, interval)
         ppl_rows += a
         wer_rows += b
         commands += c
@@ -127,18 +149,23 @@ def main() -> None:
         "WIP are the pair with the lowest dev WER (`lmrescore tune`), and the test WER is "
         "measured with them (`utils/rescore_tuned.sh`). *not rescored*: test lattices that "
         "failed (e.g. past `--max-arcs`); they keep their first-pass 1-best. *seconds*: "
-        "test rescoring time summed over jobs.",
+        "test rescoring time summed over jobs. *95% interval*: of the test WER, by a "
+        "bootstrap over the test sentences (10000 draws, seed 0; the draws' mean +- 1.96 "
+        "standard deviations, as Kaldi's compute-wer-bootci; `utils/compare_systems.py` "
+        "compares two systems on the same draws): two systems whose intervals overlap may "
+        "still differ, and that script tells.",
         "",
-        "| system | method | dev WER % | LMWT / WIP | test WER % | errors / words "
-        "| not rescored | seconds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| system | method | dev WER % | LMWT / WIP | test WER % | 95% interval "
+        "| errors / words | not rescored | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
         f"| first pass (PocketSphinx 1-best, its trigram LM) | - | {dev_first['wer']:.2f} | - "
-        f"| {first['wer']:.2f} | {first['errors']} / {first['ref_words']} | | |",
+        f"| {first['wer']:.2f} | {interval(lat / 'hyp_first_pass')} "
+        f"| {first['errors']} / {first['ref_words']} | | |",
         f"| lattice best path, acoustic scores only | - | | - "
-        f"| {100 * am_err / ref_words:.2f} | {am_err} / {ref_words} | | |",
+        f"| {100 * am_err / ref_words:.2f} | | {am_err} / {ref_words} | | |",
         *wer_rows,
         f"| lattice oracle | - | | - | {100 * oracle_err / ref_words:.2f} "
-        f"| {oracle_err} / {ref_words} | | |",
+        f"| | {oracle_err} / {ref_words} | | |",
         "",
         *(["## Notes", "", *notes, ""] if notes else []),
         "## Commands",

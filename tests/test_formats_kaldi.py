@@ -19,7 +19,7 @@ from lmrescore.formats import batches, read_lattice_batches, read_lattices, writ
 from lmrescore.formats.archive import iter_archive, iter_archive_batches
 from lmrescore.formats.kaldi import TIDS
 from lmrescore.formats.kaldi_batch import decode_run
-from lmrescore.formats.kaldi_binary import _walk as _walk_one
+from lmrescore.formats.kaldi_binary import walk as _walk_one
 from lmrescore.formats.kaldi_binary import format_binary, parse_binary
 from lmrescore.formats.kaldi_text import format_text
 from lmrescore.lattice.lattice import Lattice

@@ -466,3 +466,33 @@ def test_non_utf8_keys_fail_each_entry_alone_never_merged(tmp_path: Path) -> Non
         assert all(isinstance(v, InputError) and "not UTF-8" in str(v) for v in bad), bad
         _assert_alone([(u, v) for u, v in items if not u.startswith("\\x")],
                       [lats[0], lats[3], lats[4]], set(), tmp_path / "bad.ark")
+
+
+# --- 7. --max-arcs is checked before a level of the expansion is allocated ---------------------
+
+def test_max_arcs_fails_a_wide_lattice_before_its_next_level_is_allocated() -> None:
+    code = """
+        import torch
+        from lmrescore.lattice.lattice import Lattice
+        from lmrescore.rescoring.expand import TokenTable, expand
+
+        def wide(utt, widths):  # one level of parallel words per width, then the final arc
+            src = torch.cat([torch.full((w,), i) for i, w in enumerate(widths)]
+                            + [torch.tensor([len(widths)])])
+            label = torch.cat([torch.arange(1, w + 1) for w in widths] + [torch.tensor([-1])])
+            return Lattice.from_arcs(utt, len(widths) + 2, src, src + 1, label,
+                                     {"am": torch.zeros(src.shape[0])})
+
+        table = TokenTable(torch.arange(3001), torch.arange(3002))
+        bomb, good = wide("bomb", [400, 400, 3000]), wide("good", [3, 4, 5])
+        both = expand(Lattice.cat([good, bomb, good]), table, 2, 0, max_arcs=1_000_000)
+        alone = expand(good, table, 2, 0, max_arcs=1_000_000)
+        assert list(both.failed) == [1] and "--max-arcs 1000000" in both.failed[1], both.failed
+        assert both.kept == [0, 2]
+        n = alone.lattice.num_arcs
+        assert both.lattice.num_arcs == 2 * n
+        assert torch.equal(both.history[: alone.history.shape[0]], alone.history)
+        print("ok")
+    """
+    result = run_capped(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -496,3 +496,23 @@ def test_max_arcs_fails_a_wide_lattice_before_its_next_level_is_allocated() -> N
     """
     result = run_capped(code)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+# --- 8. a batch is bounded by its states plus arcs, not only by its number of lattices ---------
+
+@pytest.mark.parametrize("text", [False, True])
+def test_a_batch_is_closed_before_it_passes_max_items(tmp_path: Path, text: bool) -> None:
+    from formats_testing import assert_same
+
+    from lmrescore.formats.archive import iter_archive_batches
+    from lmrescore.formats.batch import batches, size
+
+    data, lats = _archive(tmp_path, 12, text)
+    cap = 2 * size(lats[0])
+    for got in (list(iter_archive_batches(data, max_items=cap)),
+                list(batches(((lat.utt_ids[0], lat) for lat in lats), max_items=cap))):
+        assert all(size(b) <= cap or b.num_lattices == 1 for b, _ in got)
+        read = [b.select([i]) for b, _ in got for i in range(b.num_lattices)]
+        assert len(got) > 4 and len(read) == 12
+        for a, b in zip(read, lats):
+            assert_same(a, b)

@@ -35,11 +35,11 @@ from typing import TypeVar
 
 from lmrescore.errors import InputError
 from lmrescore.formats import kaldi_binary, kaldi_text
-from lmrescore.formats.batch import batches, join
+from lmrescore.formats.batch import batches, join, size, unbatch
 from lmrescore.formats.kaldi import EntryError, Truncated, decode_key
 from lmrescore.formats.kaldi_batch import Run, decode_run
 from lmrescore.formats.kaldi_binary import FST_HEAD, FST_MAGIC_BYTES, NULL_B
-from lmrescore.formats.limits import MAX_ENTRY_BYTES
+from lmrescore.formats.limits import MAX_BATCH_ITEMS, MAX_ENTRY_BYTES
 from lmrescore.formats.resync import next_entry, resync
 from lmrescore.formats.specifier import parse_specifier
 from lmrescore.formats.window import Window, open_input
@@ -299,7 +299,7 @@ def iter_archive(data: bytes | Window, symbols: Vocab | None = None, name: str =
 
 def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
                          name: str = "archive", batch_size: int = 100,
-                         max_bytes: int = MAX_ENTRY_BYTES
+                         max_bytes: int = MAX_ENTRY_BYTES, max_items: int = MAX_BATCH_ITEMS
                          ) -> Iterator[tuple[Lattice | None, list[tuple[str, InputError]]]]:
     """Batches of the lattices of an archive: ``batches(iter_archive(...))``, read faster.
 
@@ -308,7 +308,7 @@ def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
 
     Args:
         data, name, max_bytes: as for :func:`iter_archive`.
-        batch_size: lattices per batch.
+        batch_size: lattices per batch; max_items: the batch bound, as for ``batches``.
     Returns:
         an iterator of (a batch of up to ``batch_size`` lattices or None, the errors met while
         collecting it), exactly as :func:`lmrescore.formats.batch.batches` gives them.
@@ -317,7 +317,7 @@ def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
     cursor = _Cursor(win, symbols, name, max_bytes)
     pieces: list[Lattice] = []
     errors: list[tuple[str, InputError]] = []
-    count = 0
+    count = held = 0
     window = batch_size  # halved after each entry the fast path refuses, so refusals stay cheap
     while cursor.at_entry():
         run = _decode_run(win, cursor.pos, min(window, batch_size - count), symbols, max_bytes)
@@ -325,19 +325,26 @@ def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
         if run.count:
             cursor.pos = win.base + run.end
             errors += [(utt, named(cursor.name, e)) for utt, e in run.errors]
-            if run.lattices is not None:
-                pieces.append(run.lattices)
-                count += run.lattices.num_lattices
+            got = [] if run.lattices is None else [run.lattices]
+            if got and held + size(got[0]) > max_items:  # the run's lattices one by one
+                got = list(unbatch(got[0]))
         else:
+            got = []
             for utt, value in cursor.next_entries():
                 if isinstance(value, InputError):
                     errors.append((utt, value))
                 else:
-                    pieces.append(value)
-                    count += 1
+                    got.append(value)
+        for lat in got:
+            if pieces and held + size(lat) > max_items:  # the batch bound: close it first
+                yield join(pieces), errors
+                pieces, errors, count, held = [], [], 0, 0
+            pieces.append(lat)
+            count += lat.num_lattices
+            held += size(lat)
         if count == batch_size:
             yield join(pieces), errors
-            pieces, errors, count = [], [], 0
+            pieces, errors, count, held = [], [], 0, 0
     if pieces or errors:
         yield (join(pieces) if pieces else None), errors
 

@@ -4,6 +4,7 @@ Usage:
     python3 bench/oversize.py [--arcs 10000 100000 1000000 4000000] [--cap-bytes 1048576]
         [--cap-arcs 50000] [--uncapped-max 1000000] [--repeat 3]
     python3 bench/oversize.py --bombs
+    python3 bench/oversize.py --parse-cost [--mb 8 32]
 
 ``--bombs`` instead reads each input of issue #27 that once sized an allocation by a number it
 claims (a Kaldi text state id near 2^31, a checkpoint config of hidden 1e6, of 100,000 layers,
@@ -11,6 +12,13 @@ of order 1e9, a YAML alias bomb in ``data.corpus`` then ``to_dict()`` as trainin
 line of 200 MB), each in a child process under a
 2 GiB address-space cap, and prints its outcome, seconds and peak RSS (ru_maxrss), with the
 child that only imports lmrescore as the baseline.
+
+``--parse-cost`` measures each reader's cost model, the peak memory of parsing B bytes (peak RSS
+of a child under the same cap, less the import-only child's, divided by B): a Kaldi text entry,
+a Kaldi binary entry and an SLF file of tiny tokens, B = ``--mb`` MB each; then a batch of 16
+two-line Kaldi text lattices whose state ids claim ~10M states each, read and sorted
+topologically, and the expansion of a 3,803-arc lattice of levels of 400, 400 and 3,000 parallel
+words under ``--max-arcs 1000000``. ``lmrescore/formats/limits.py`` states the multiples.
 
 For each size N, one random lattice of N arcs (N/4 states, the fixture words) is written in each
 input format, a small good lattice after it where the format holds several (Kaldi archives, the
@@ -51,6 +59,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="time reading without the caps only up to this many arcs")
     p.add_argument("--repeat", type=int, default=3, help="best of this many capped reads")
     p.add_argument("--bombs", action="store_true", help="peak memory of issue #27's inputs")
+    p.add_argument("--parse-cost", action="store_true", help="peak bytes per input byte")
+    p.add_argument("--mb", type=float, nargs="+", default=[8, 32], help="--parse-cost sizes")
     return p
 
 
@@ -133,6 +143,68 @@ def bombs() -> None:
             print(f"{case:<28} {seconds:>6.2f} {mb:>8.0f}  {what}")
 
 
+def write_parse_inputs(folder: Path, size: int) -> dict[str, str]:
+    """Per case, the code a child runs to parse ``size`` bytes of tiny tokens (in ``folder``)."""
+    text = b"0\t0\t1\n" * (size // 6)
+    (folder / "text.ark").write_bytes(b"t \n" + text + b"0\n\n")
+    (folder / "lat.slf").write_bytes(b"VERSION=1.0\nN=2 L=%d\nI=0\nI=1\n" % (size // 12)
+                                     + b"J=0 S=0 E=1\n" * (size // 12))
+    from lmrescore.formats import write_lattices
+    from lmrescore.lattice.lattice import Lattice
+
+    n = size // 20  # a CompactLattice arc of one transition id is 20 bytes
+    write_lattices(f"ark:{folder / 'bin.ark'}", [Lattice.from_arcs(
+        "b", 3, [0] * n + [1], [1] * n + [2], [1] * n + [-1],
+        {"am": [0.0] * (n + 1), "lm": [0.0] * (n + 1)})], "kaldi")
+    read = ("from lmrescore.formats import read_lattices; "
+            "print([type(v).__name__ for _, v in read_lattices({!r}, {!r})])").format
+    return {f"kaldi text entry {size >> 20} MB": read(f"ark:{folder / 'text.ark'}", "kaldi"),
+            f"kaldi binary entry {size >> 20} MB": read(f"ark:{folder / 'bin.ark'}", "kaldi"),
+            f"SLF file {size >> 20} MB": "from lmrescore.formats.slf import read_slf; "
+                                         f"read_slf({str(folder / 'lat.slf')!r}, None)"}
+
+
+def write_batch_cases(folder: Path) -> dict[str, str]:
+    """The batch and expansion cases of issue #27 (inputs in ``folder``)."""
+    big = 9_999_990
+    (folder / "b.txt").write_text("".join(f"u{i} \n0\t{big}\t3\n{big}\n\n" for i in range(16)))
+    wide = """
+import torch
+from lmrescore.lattice.lattice import Lattice
+from lmrescore.rescoring.expand import TokenTable, expand
+w = [400, 400, 3000]
+src = torch.cat([torch.full((n,), i) for i, n in enumerate(w)] + [torch.tensor([3])])
+label = torch.cat([torch.arange(1, n + 1) for n in w] + [torch.tensor([-1])])
+lat = Lattice.from_arcs("bomb", 5, src, src + 1, label, {"am": torch.zeros(src.shape[0])})
+print(expand(lat, TokenTable(torch.arange(3001), torch.arange(3002)), 2, 0, 1_000_000).failed)
+"""
+    return {"16 text lattices of ~10M ids": "from lmrescore.formats import read_lattice_batches; "
+                                            "from lmrescore.lattice.topsort import levels; "
+                                            f"[levels(b) for b, _ in read_lattice_batches("
+                                            f"'ark,t:{folder / 'b.txt'}', 'kaldi')]",
+            "expand 400x400x3000 words": wide}
+
+
+def parse_cost(args: argparse.Namespace) -> None:
+    """Print peak MB and peak bytes per input byte of each reader, then the batch cases."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    print(f"# python3 bench/oversize.py {' '.join(sys.argv[1:])}  (commit {commit}; each child "
+          "under a 2 GiB RLIMIT_AS)")
+    base = run_bomb("import lmrescore.formats, lmrescore.rescoring.expand")[2]
+    print(f"# import-only child: {base:.0f} MB")
+    print(f"{'case':<30} {'s':>6} {'peak MB':>8} {'x bytes':>8}  outcome")
+    with tempfile.TemporaryDirectory() as tmp:
+        for mb in args.mb:
+            for case, code in write_parse_inputs(Path(tmp), int(mb * (1 << 20))).items():
+                what, seconds, peak = run_bomb(code)
+                print(f"{case:<30} {seconds:>6.2f} {peak:>8.0f} {(peak - base) / mb:>8.1f}  "
+                      f"{what[:60]}")
+        for case, code in write_batch_cases(Path(tmp)).items():
+            what, seconds, peak = run_bomb(code)
+            print(f"{case:<30} {seconds:>6.2f} {peak:>8.0f} {'-':>8}  {what[:60]}")
+
+
 def make_lattice(num_arcs: int, utt: str, symbols):
     """A random acyclic lattice of ``num_arcs`` arcs over ``symbols``, one final arc."""
     from lmrescore.lattice.lattice import Lattice
@@ -211,6 +283,9 @@ def main() -> None:
     args = get_parser().parse_args()
     if args.bombs:
         bombs()
+        return
+    if args.parse_cost:
+        parse_cost(args)
         return
     from lmrescore.vocab import Vocab
 

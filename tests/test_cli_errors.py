@@ -28,3 +28,22 @@ def test_a_closed_stdout_ends_without_a_traceback() -> None:
     assert run.stdout.split()[0] == "ptb-001"  # the text archive's first key
     assert "Traceback" not in run.stderr and "BrokenPipeError" not in run.stderr
     assert run.returncode == 141  # 128 + SIGPIPE, as a killed tool
+
+
+def test_an_unexpected_exception_is_one_internal_error_line_and_exit_2(monkeypatch,
+                                                                        capsys) -> None:
+    import lmrescore.cli.info
+
+    def boom(args) -> int:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(lmrescore.cli.info, "run", boom)
+    assert main(["info", ARK, "--words", WORDS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["lmrescore info: internal error: RuntimeError: boom second line (a bug: "
+                   "please report it to the lmrescore maintainers with the command line; "
+                   "--log-level DEBUG prints the traceback)"]
+    assert main(["--log-level", "DEBUG", "info", ARK, "--words", WORDS]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith(
+        "lmrescore info: internal error: RuntimeError: boom")

@@ -379,3 +379,140 @@ def test_a_200_mb_line_fails_fast_in_eval_and_train(tmp_path: Path) -> None:
     assert result.stdout.split() == ["1", "1"], result.stdout
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 2 and all("big.txt:2: a line longer than" in e for e in errors), errors
+
+
+# --- 6. Kaldi archives: a bad entry never takes the next ones with it ------------------------
+
+def _read_both(path: Path, text: bool) -> tuple[list, list]:
+    """(utt, lattice or error) of ``path`` read entry by entry, and by the batched reader."""
+    from lmrescore.formats.archive import read_kaldi, read_kaldi_batches
+
+    spec = f"ark{',t' if text else ''}:{path}"
+    batched = []
+    for lat, errors in read_kaldi_batches(spec, batch_size=3):
+        batched += errors + ([(u, lat.select([i])) for i, u in enumerate(lat.utt_ids)]
+                             if lat is not None else [])
+    return list(read_kaldi(spec)), batched
+
+
+def _archive(tmp_path: Path, n: int, text: bool) -> tuple[bytes, list[Lattice]]:
+    lats = [random_lattice(i, f"u{i}", 5, 8) for i in range(n)]
+    path = tmp_path / "clean.ark"
+    write_lattices(f"ark{',t' if text else ''}:{path}", lats, "kaldi")
+    return path.read_bytes(), lats
+
+
+def _assert_alone(items: list, lats: list[Lattice], bad: set[str], path: Path) -> None:
+    """Every lattice not in ``bad`` is read as written; ``bad`` ones fail, named with the file."""
+    from formats_testing import assert_same
+
+    got = {u: v for u, v in items if u not in bad}
+    for lat in lats:
+        if lat.utt_ids[0] not in bad:
+            assert_same(got.pop(lat.utt_ids[0]), lat)
+    assert not got, got
+    errors = [(u, v) for u, v in items if u in bad]
+    assert [u for u, _ in errors] == sorted(bad), items
+    assert all(isinstance(v, InputError) and str(path) in str(v) and "offset" in str(v)
+               for _, v in errors), errors
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_a_newline_after_a_binary_key_fails_that_entry_alone(tmp_path: Path, text: bool) -> None:
+    data, lats = _archive(tmp_path, 5, False)
+    if text:  # a text archive missing the empty line between u1 and u2
+        data, lats = _archive(tmp_path, 5, True)
+        at = data.index(b"\n\nu2 \n")
+        data = data[:at + 1] + data[at + 2:]
+    else:
+        at = data.index(b"u1 ") + 2
+        data = data[:at] + b"\n" + data[at + 1:]
+    (tmp_path / "bad.ark").write_bytes(data)
+    for items in _read_both(tmp_path / "bad.ark", text):
+        _assert_alone(items, lats, {"u1"}, tmp_path / "bad.ark")
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_random_bytes_inserted_in_one_entry_never_lose_another(tmp_path: Path,
+                                                               text: bool) -> None:
+    import numpy as np
+
+    data, lats = _archive(tmp_path, 40, text)
+    starts = [data.index(b"u%d " % i) for i in range(40)] + [len(data)]
+    rng = np.random.default_rng(27)
+    for i in range(40):
+        at = int(rng.integers(starts[i] + 1, starts[i + 1] - 1))
+        junk = rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8).tobytes()
+        if i % 4 == 0:
+            junk = b"\n" + junk
+        path = tmp_path / f"bad{i}.ark"
+        path.write_bytes(data[:at] + junk + data[at:])
+        for items in _read_both(path, text):
+            others = [(u, v) for u, v in items if u != f"u{i}" and u in {f"u{j}" for j in
+                                                                          range(40)}]
+            rest = len(items) - len(others)
+            assert rest >= 1, (i, items)  # entry i: a lattice (maybe renamed) or its errors
+            _assert_alone(others, lats[:i] + lats[i + 1:], set(), path)
+
+
+def test_non_utf8_keys_fail_each_entry_alone_never_merged(tmp_path: Path) -> None:
+    data, lats = _archive(tmp_path, 5, False)
+    data = data.replace(b"u1 ", b"\xff1 ").replace(b"u2 ", b"\xfe1 ")
+    (tmp_path / "bad.ark").write_bytes(data)
+    for items in _read_both(tmp_path / "bad.ark", False):
+        assert [u for u, _ in items] == ["u0", "\\xff1", "\\xfe1", "u3", "u4"] or \
+            sorted(u for u, _ in items) == sorted(["u0", "\\xff1", "\\xfe1", "u3", "u4"]), items
+        bad = [v for u, v in items if u.startswith("\\x")]
+        assert all(isinstance(v, InputError) and "not UTF-8" in str(v) for v in bad), bad
+        _assert_alone([(u, v) for u, v in items if not u.startswith("\\x")],
+                      [lats[0], lats[3], lats[4]], set(), tmp_path / "bad.ark")
+
+
+# --- 7. --max-arcs is checked before a level of the expansion is allocated ---------------------
+
+def test_max_arcs_fails_a_wide_lattice_before_its_next_level_is_allocated() -> None:
+    code = """
+        import torch
+        from lmrescore.lattice.lattice import Lattice
+        from lmrescore.rescoring.expand import TokenTable, expand
+
+        def wide(utt, widths):  # one level of parallel words per width, then the final arc
+            src = torch.cat([torch.full((w,), i) for i, w in enumerate(widths)]
+                            + [torch.tensor([len(widths)])])
+            label = torch.cat([torch.arange(1, w + 1) for w in widths] + [torch.tensor([-1])])
+            return Lattice.from_arcs(utt, len(widths) + 2, src, src + 1, label,
+                                     {"am": torch.zeros(src.shape[0])})
+
+        table = TokenTable(torch.arange(3001), torch.arange(3002))
+        bomb, good = wide("bomb", [400, 400, 3000]), wide("good", [3, 4, 5])
+        both = expand(Lattice.cat([good, bomb, good]), table, 2, 0, max_arcs=1_000_000)
+        alone = expand(good, table, 2, 0, max_arcs=1_000_000)
+        assert list(both.failed) == [1] and "--max-arcs 1000000" in both.failed[1], both.failed
+        assert both.kept == [0, 2]
+        n = alone.lattice.num_arcs
+        assert both.lattice.num_arcs == 2 * n
+        assert torch.equal(both.history[: alone.history.shape[0]], alone.history)
+        print("ok")
+    """
+    result = run_capped(code)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+# --- 8. a batch is bounded by its states plus arcs, not only by its number of lattices ---------
+
+@pytest.mark.parametrize("text", [False, True])
+def test_a_batch_is_closed_before_it_passes_max_items(tmp_path: Path, text: bool) -> None:
+    from formats_testing import assert_same
+
+    from lmrescore.formats.archive import iter_archive_batches
+    from lmrescore.formats.batch import batches, size
+
+    data, lats = _archive(tmp_path, 12, text)
+    cap = 2 * size(lats[0])
+    for got in (list(iter_archive_batches(data, max_items=cap)),
+                list(batches(((lat.utt_ids[0], lat) for lat in lats), max_items=cap))):
+        assert all(size(b) <= cap or b.num_lattices == 1 for b, _ in got)
+        read = [b.select([i]) for b, _ in got for i in range(b.num_lattices)]
+        assert len(got) > 4 and len(read) == 12
+        for a, b in zip(read, lats):
+            assert_same(a, b)

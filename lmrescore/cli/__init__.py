@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 
 from lmrescore.errors import InputError
 
@@ -28,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, run the subcommand; a user error prints one line and exits 1."""
+    """Parse ``argv``, run the subcommand. A user error (bad input, an OS error) prints one line
+    and exits 1; anything else is a bug: one line saying so and exit 2 (the traceback with
+    ``--log-level DEBUG``)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
@@ -44,6 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, OSError) as e:  # bad input, or a disk that is full, a missing file, ...
         print(f"lmrescore {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:  # noqa: BLE001 -- a bug: say so, not a bare traceback
+        if args.log_level.upper() == "DEBUG":
+            traceback.print_exc()
+        print(f"lmrescore {args.command}: internal error: {type(e).__name__}: {_one_line(e)} "
+              "(a bug: please report it to the lmrescore maintainers with the command line; "
+              "--log-level DEBUG prints the traceback)", file=sys.stderr)
+        return 2
+
+
+def _one_line(e: Exception) -> str:
+    """The exception's message on one line, at most 300 characters."""
+    return " ".join(str(e).split())[:300]
 
 
 if __name__ == "__main__":

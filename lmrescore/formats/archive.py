@@ -15,12 +15,15 @@ An input is read through a window (:mod:`lmrescore.formats.window`) a chunk at a
 entry after another, so memory is flat in the archive's length. An entry (key and value) of
 more than ``max_bytes`` (:data:`~lmrescore.formats.limits.MAX_ENTRY_BYTES`) fails once that
 many bytes of it have been read, or at once if its header claims more. A bad entry is yielded
-as an :class:`InputError` naming the utterance and byte offset or line. Reading goes on with
-the next entry: right after the bad one when its extent is known (a text value ends at its
-empty line; most bad binary values have a readable layout), else at the next place an entry
-can be found (:mod:`lmrescore.formats.resync`); the error says which bytes were skipped, or
-where reading had to stop, and each FST seen in the skipped bytes counts as one more failed
-entry. What is read does not depend on the chunk size.
+as an :class:`InputError` naming the archive, the utterance and byte offset or line. Reading
+goes on with the next entry: right after the bad one when its extent is known (a text value
+ends at its empty line; a bad binary value where its layout says, if a binary entry whose key
+is a Kaldi token follows there and none starts before), else at the next place an entry can be
+found (:mod:`lmrescore.formats.resync`); the error says which bytes were skipped, or where
+reading had to stop, and each FST seen in the skipped bytes counts as one more failed entry. A
+text value that runs into the next entry (a ``key <FST>`` or a key line, see ``resync``) before
+an empty line fails, and reading goes on at that entry. A key that is not UTF-8 fails its entry
+alone (shown with ``\\xNN`` escapes). What is read does not depend on the chunk size.
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ from typing import TypeVar
 
 from lmrescore.errors import InputError
 from lmrescore.formats import kaldi_binary, kaldi_text
-from lmrescore.formats.batch import batches, join
-from lmrescore.formats.kaldi import EntryError, Truncated
+from lmrescore.formats.batch import batches, join, size, unbatch
+from lmrescore.formats.kaldi import EntryError, Truncated, decode_key
 from lmrescore.formats.kaldi_batch import Run, decode_run
-from lmrescore.formats.kaldi_binary import FST_MAGIC_BYTES, NULL_B
-from lmrescore.formats.limits import MAX_ENTRY_BYTES
-from lmrescore.formats.resync import resync
+from lmrescore.formats.kaldi_binary import FST_HEAD, FST_MAGIC_BYTES, NULL_B
+from lmrescore.formats.limits import MAX_BATCH_ITEMS, MAX_ENTRY_BYTES
+from lmrescore.formats.resync import next_entry, resync
 from lmrescore.formats.specifier import parse_specifier
 from lmrescore.formats.window import Window, open_input
 from lmrescore.lattice.lattice import Lattice
@@ -49,6 +52,11 @@ _SPACES = re.compile(rb"[ \t\r\x0b\x0c]*")
 # where a text value ends: an empty or blank line (Kaldi splits lines on " \t\r")
 _END_OF_TEXT = re.compile(rb"\n[ \t\r]*(?:\n|\Z)")
 _PEEK = len(NULL_B) + len(FST_MAGIC_BYTES)  # the bytes after a key that tell binary from text
+# what may follow a bad binary value where its layout says it ends: whitespace, then a binary
+# entry whose key is a Kaldi token (no whitespace or ASCII control byte: util/text-utils IsToken)
+_TOKEN = rb"[ \t\n\r\x0b\x0c]*[^\x00-\x20\x7f]+"
+_NEXT_BINARY = re.compile(_TOKEN + rb"[ \t](?:\0B)?" + re.escape(FST_HEAD))
+_MAY_BE_NEXT = re.compile(_TOKEN + rb"(?:[ \t][\s\S]{0,%d})?\Z" % (_PEEK + len(FST_HEAD)))
 T = TypeVar("T")
 
 
@@ -86,7 +94,7 @@ def _parse_value(data: bytes, pos: int, key: str, line: int, symbols: Vocab | No
         except Truncated as e:
             return (e, None) if eof else _Short(e.need, e.guess)
         except EntryError as e:
-            return e, e.end
+            return _after_bad_binary(e, data, pos, eof)
     nl = _SPACES.match(data, pos).end()
     if nl >= len(data) and not eof:
         return _Short(nl + 1)
@@ -96,6 +104,11 @@ def _parse_value(data: bytes, pos: int, key: str, line: int, symbols: Vocab | No
                           f"an FST (byte 214, binary) or a newline (text) after the key, got "
                           f"{got}"), None
     end = _END_OF_TEXT.search(data, nl)
+    inside = next_entry(data, nl, end.start() + 1 if end else len(data), False)
+    if inside is not None:  # the next entry, before an empty line ends this value
+        return InputError(f"utterance {key} (archive offset {base + pos}, line {line}): the text "
+                          f"value runs into the next entry (at offset {base + inside}) without "
+                          f"an empty line"), inside
     if not eof and (end is None or end.end() == len(data) and not end.group().endswith(b"\n")
                     or end.group() == b"\n"):  # the value may go on past the end of data
         return _Short(len(data) + 1)
@@ -109,6 +122,19 @@ def _parse_value(data: bytes, pos: int, key: str, line: int, symbols: Vocab | No
         return e, stop
 
 
+def _after_bad_binary(e: EntryError, data: bytes, pos: int, eof: bool
+                      ) -> tuple[InputError, int | None] | _Short:
+    """The bad binary value at ``pos`` and where the next entry starts: where its layout says it
+    ends if a binary entry (or the end of the data) is there and none starts before; else
+    unknown (None: the caller resyncs). A layout misread by a changed byte would otherwise
+    skip or rename the next entry."""
+    if e.end is None or next_entry(data, pos + 1, e.end, True) is not None:
+        return e, None
+    if _NEXT_BINARY.match(data, e.end) or eof and not data[e.end:].strip():
+        return e, e.end
+    return _Short(len(data) + 1) if not eof and _MAY_BE_NEXT.match(data, e.end) else (e, None)
+
+
 def _parse_entry(data: bytes, pos: int, line: int, symbols: Vocab | None, name: str, base: int,
                  eof: bool) -> tuple[str, Lattice | InputError, int, int | None] | _Short:
     """Parse the entry whose key starts at ``pos`` (arguments as for ``_parse_value``).
@@ -120,12 +146,16 @@ def _parse_entry(data: bytes, pos: int, line: int, symbols: Vocab | None, name: 
     end = _KEY.match(data, pos).end()
     if end >= len(data) and not eof:
         return _Short(end + 1)
-    key = data[pos:end].decode("utf-8", "replace")
+    key, utf8 = decode_key(data[pos:end])
     sep = data[end: end + 1]
     if sep in (b" ", b"\t", b"\n"):  # a newline is not consumed: it starts a text value
         value_pos = end + (sep != b"\n")
         got = _parse_value(data, value_pos, key, line, symbols, base, eof)
-        return got if isinstance(got, _Short) else (key, got[0], value_pos, got[1])
+        if isinstance(got, _Short):
+            return got
+        value = got[0] if utf8 or isinstance(got[0], InputError) else InputError(
+            f"utterance {key} (archive offset {base + pos}, line {line}): the key is not UTF-8")
+        return key, value, value_pos, got[1]
     value = InputError(f"utterance {key} ({name}, archive offset {base + end}, line {line}): "
                        f"expected a space, tab or newline after the key, got {sep!r}" if sep else
                        f"utterance {key} ({name}, archive offset {base + end}): the data ends "
@@ -213,7 +243,7 @@ class _Cursor:
             value_pos += win.base
             if stop is not None:
                 self.pos = win.base + stop
-                return [(key, value)]
+                return [(key, named(self.name, value))]
         data, v = win.buf, value_pos - win.base
         if data.startswith(NULL_B + FST_MAGIC_BYTES, v):
             v += len(NULL_B)
@@ -226,7 +256,7 @@ class _Cursor:
                 f"{self.name} were not read")
         lost = [("?", InputError(f"{self.name} (archive offset {h}): an FST in the skipped "
                                  "bytes whose key was not found; not read")) for h in heads]
-        return [(key, InputError(f"{value}; {what}"))] + lost
+        return [(key, named(self.name, InputError(f"{value}; {what}")))] + lost
 
     def _too_big(self, start: int) -> tuple[str, InputError, int, None]:
         """The entry at ``start`` needs more than ``max_bytes``: its key, the error, where its
@@ -234,13 +264,20 @@ class _Cursor:
         data, base, cap = self.win.buf, self.win.base, self.max_bytes
         end = _KEY.match(data, start - base).end()
         if end - (start - base) < cap:
-            key, value_pos = data[start - base: end].decode("utf-8", "replace"), base + end + 1
+            key, value_pos = decode_key(data[start - base: end])[0], base + end + 1
             why = f"the entry (from offset {start} of {self.name}) is larger than the cap of {cap}"
         else:
             key, value_pos = "?", start + cap
             why = f"a key (in {self.name}) longer than the cap of {cap}"
         return key, InputError(f"utterance {key} (archive offset {value_pos}): {why} bytes"), \
             value_pos, None
+
+
+def named(name: str, value: T) -> T:
+    """``value``, an error naming the archive ``name`` if it is one that does not yet."""
+    if isinstance(value, InputError) and name not in str(value):
+        return InputError(f"{name}: {value}")
+    return value
 
 
 def iter_archive(data: bytes | Window, symbols: Vocab | None = None, name: str = "archive",
@@ -262,7 +299,7 @@ def iter_archive(data: bytes | Window, symbols: Vocab | None = None, name: str =
 
 def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
                          name: str = "archive", batch_size: int = 100,
-                         max_bytes: int = MAX_ENTRY_BYTES
+                         max_bytes: int = MAX_ENTRY_BYTES, max_items: int = MAX_BATCH_ITEMS
                          ) -> Iterator[tuple[Lattice | None, list[tuple[str, InputError]]]]:
     """Batches of the lattices of an archive: ``batches(iter_archive(...))``, read faster.
 
@@ -271,7 +308,7 @@ def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
 
     Args:
         data, name, max_bytes: as for :func:`iter_archive`.
-        batch_size: lattices per batch.
+        batch_size: lattices per batch; max_items: the batch bound, as for ``batches``.
     Returns:
         an iterator of (a batch of up to ``batch_size`` lattices or None, the errors met while
         collecting it), exactly as :func:`lmrescore.formats.batch.batches` gives them.
@@ -280,27 +317,34 @@ def iter_archive_batches(data: bytes | Window, symbols: Vocab | None = None,
     cursor = _Cursor(win, symbols, name, max_bytes)
     pieces: list[Lattice] = []
     errors: list[tuple[str, InputError]] = []
-    count = 0
+    count = held = 0
     window = batch_size  # halved after each entry the fast path refuses, so refusals stay cheap
     while cursor.at_entry():
         run = _decode_run(win, cursor.pos, min(window, batch_size - count), symbols, max_bytes)
         window = min(2 * window, batch_size) if run.count else max(1, window // 2)
         if run.count:
             cursor.pos = win.base + run.end
-            errors += run.errors
-            if run.lattices is not None:
-                pieces.append(run.lattices)
-                count += run.lattices.num_lattices
+            errors += [(utt, named(cursor.name, e)) for utt, e in run.errors]
+            got = [] if run.lattices is None else [run.lattices]
+            if got and held + size(got[0]) > max_items:  # the run's lattices one by one
+                got = list(unbatch(got[0]))
         else:
+            got = []
             for utt, value in cursor.next_entries():
                 if isinstance(value, InputError):
                     errors.append((utt, value))
                 else:
-                    pieces.append(value)
-                    count += 1
+                    got.append(value)
+        for lat in got:
+            if pieces and held + size(lat) > max_items:  # the batch bound: close it first
+                yield join(pieces), errors
+                pieces, errors, count, held = [], [], 0, 0
+            pieces.append(lat)
+            count += lat.num_lattices
+            held += size(lat)
         if count == batch_size:
             yield join(pieces), errors
-            pieces, errors, count = [], [], 0
+            pieces, errors, count, held = [], [], 0, 0
     if pieces or errors:
         yield (join(pieces) if pieces else None), errors
 
@@ -346,7 +390,10 @@ def iter_scp(scp_path: str, symbols: Vocab | None = None, max_bytes: int = MAX_E
             parts = raw.split(None, 1)
             if not parts:
                 continue
-            key = parts[0].decode("utf-8", "replace")
+            key, utf8 = decode_key(parts[0])
+            if not utf8:
+                yield key, InputError(f"{scp_path}:{lineno}: the key is not UTF-8")
+                continue
             if len(parts) != 2:
                 yield key, InputError(f"{scp_path}:{lineno}: expected 'key rxfilename'")
                 continue

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from lmrescore.errors import Failure, InputError
+from lmrescore.formats.limits import MAX_BATCH_ITEMS
 from lmrescore.lattice.lattice import Lattice
 
 log = logging.getLogger(__name__)
@@ -42,27 +43,40 @@ def _common(lattices: list[Lattice]) -> list[Lattice]:
                           for f in names}) for x in lattices]
 
 
-def batches(items: Iterable[tuple[str, Lattice | InputError]], batch_size: int = 100
+def size(lat: Lattice) -> int:
+    """What a batch's cost grows with: its states plus arcs."""
+    return lat.num_states + lat.num_arcs
+
+
+def batches(items: Iterable[tuple[str, Lattice | InputError]], batch_size: int = 100,
+            max_items: int = MAX_BATCH_ITEMS
             ) -> Iterator[tuple[Lattice | None, list[tuple[str, InputError]]]]:
     """Group ``(utt_id, lattice or error)`` items into batches.
 
     Args:
         items: e.g. from :func:`lmrescore.formats.read_lattices`.
         batch_size: lattices per batch.
+        max_items: a batch is closed before a lattice that would take its states plus arcs
+            past this (:data:`~lmrescore.formats.limits.MAX_BATCH_ITEMS`).
     Returns:
         an iterator of (a batch of up to ``batch_size`` lattices or None, the errors met while
         collecting it).
     """
     good: list[Lattice] = []
     bad: list[tuple[str, InputError]] = []
+    held = 0
     for utt, value in items:
         if isinstance(value, InputError):
             bad.append((utt, value))
-        else:
-            good.append(value)
+            continue
+        if good and held + size(value) > max_items:
+            yield join(good), bad
+            good, bad, held = [], [], 0
+        good.append(value)
+        held += size(value)
         if len(good) == batch_size:
             yield join(good), bad
-            good, bad = [], []
+            good, bad, held = [], [], 0
     if good or bad:
         yield (join(good) if good else None), bad
 

@@ -47,6 +47,15 @@ class Truncated(EntryError):
         self.need, self.guess = need, guess
 
 
+def decode_key(raw: bytes) -> tuple[str, bool]:
+    """An archive key as text, and whether it is UTF-8: if not, its bytes are shown as ``\\xNN``
+    and the entry fails alone (two such keys could otherwise read as one id)."""
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "backslashreplace"), False
+
+
 def to_lattice(utt_id: str, num_states: int, start: int, src: np.ndarray, dst: np.ndarray,
                word: np.ndarray, graph: np.ndarray, acoustic: np.ndarray, tid_values: np.ndarray,
                tid_counts: np.ndarray, final_state: np.ndarray, final_graph: np.ndarray,

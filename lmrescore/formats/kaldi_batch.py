@@ -27,13 +27,14 @@ import numpy as np
 import torch
 
 from lmrescore.errors import InputError
-from lmrescore.formats.kaldi import TIDS, EntryError
+from lmrescore.formats.kaldi import TIDS, EntryError, decode_key
 from lmrescore.formats.kaldi_binary import (FST_HEAD, NULL_B, extrapolate, jump, parse_binary,
                                             power_tables)
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
 from lmrescore.vocab import Vocab
 
 _KEY = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
+_TOKEN = re.compile(rb"[^\x00-\x20\x7f]+")  # a Kaldi token (util/text-utils IsToken)
 _ARC_TYPES = {struct.pack("<i", 8) + b"lattice4": False,
               struct.pack("<i", 16) + b"compactlattice44": True}
 _HEADER_TAIL = struct.Struct("<iiQqqq")  # version, flags, properties, start, states, arcs
@@ -102,7 +103,9 @@ def _headers(data: bytes, pos: int, max_entries: int) -> tuple[_Headers | None, 
         ``data`` and no other entry follows it there, how far ``data`` would have to reach.
     """
     key = _KEY.match(data, pos)
-    found = list(islice(_markers(data, key.end()), max_entries + 1)) if key else []
+    if key is None or not decode_key(key.group())[1]:  # a key that is not UTF-8 fails alone
+        return None, None
+    found = list(islice(_markers(data, key.end()), max_entries + 1))
     if not found or found[0][0] != key.end():
         return None, None
     markers = [m for m, _ in found]
@@ -128,7 +131,7 @@ def _headers(data: bytes, pos: int, max_entries: int) -> tuple[_Headers | None, 
     if not cols[0]:
         return None, need
     a = [np.array(c, dtype=np.int64) for c in cols]
-    return _Headers(keys=[key.group().decode("utf-8", "replace")], fst_pos=a[0], body_pos=a[1],
+    return _Headers(keys=[key.group().decode()], fst_pos=a[0], body_pos=a[1],
                     limit=a[2], marker=a[3], start=a[4], num_states=a[5],
                     compact=a[6] == 1), None
 
@@ -277,10 +280,11 @@ def decode_run(data: bytes, pos: int, max_entries: int, symbols: Vocab | None, b
     key_pos = [pos]
     for j in range(count - 1):  # between two entries: whitespace, then the next key
         key = data[end_pos[j]: int(h.marker[j + 1])].lstrip(_WS)
-        if not _KEY.fullmatch(key):
-            count = j + 1
+        text, utf8 = decode_key(key)
+        if not _TOKEN.fullmatch(key) or not utf8:  # read one by one; entry j too if its end
+            count = j + 1 if _TOKEN.fullmatch(key) else j  # may be misread
             break
-        h.keys.append(key.decode("utf-8", "replace"))
+        h.keys.append(text)
         key_pos.append(int(h.marker[j + 1]) - len(key))
     if max_bytes is not None:
         count = next((j for j in range(count) if end_pos[j] - key_pos[j] > max_bytes), count)

@@ -2,6 +2,10 @@
 claims before anything they size is allocated: time and memory are bounded by the caps, not by
 the input.
 
+The byte caps are set from each reader's measured cost (``python3 bench/oversize.py
+--parse-cost``, bench/RESULTS.md): peak memory is about a fixed multiple of the bytes parsed,
+stated with each cap, so that the largest input a cap lets through parses in well under 2 GB.
+
 Readers take them as ``max_states`` / ``max_arcs`` / ``max_bytes`` arguments; these are the
 defaults. A lattice over a cap fails alone, with an error naming the cap.
 """
@@ -12,12 +16,19 @@ MAX_STATES = 10_000_000
 MAX_ARCS = 50_000_000
 """Arcs of one lattice (SLF: links, ``L=``)."""
 
-MAX_SLF_BYTES = 256 << 20
-"""Bytes of one SLF file after decompression; parsing takes about ten times this in memory."""
+MAX_SLF_BYTES = 32 << 20
+"""Bytes of one SLF file after decompression: parsing one of tiny tokens peaks at about 33
+times its bytes (about 1.1 GB at the cap)."""
 
-MAX_ENTRY_BYTES = 256 << 20
+MAX_ENTRY_BYTES = 8 << 20
 """Bytes of one Kaldi archive entry (key and value): a reader holds at most about this much of
-an archive (plus a chunk); parsing takes several times it in memory."""
+an archive (plus a chunk); parsing a text or binary entry of tiny records peaks at about 90
+times its bytes (about 0.75 GB at the cap)."""
+
+MAX_BATCH_ITEMS = 5_000_000
+"""States plus arcs of one batch of lattices: a batch is closed before a lattice that would pass
+it (a lattice larger than this is a batch alone, bounded by its own caps), so per-lattice caps
+bound a batch too."""
 
 MAX_K2_BYTES = 4 << 30
 """Bytes of one k2 ``.pt`` file: ``torch.load`` reads a file whole before any FSA can be checked,

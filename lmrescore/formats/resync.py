@@ -1,7 +1,10 @@
 """Finding the next entry of a Kaldi archive after a bad one whose extent is unknown.
 
 An entry is found again by ``key `` + FST header (an optional ``\\0B`` between them) or, after
-a bad text value, by a key line after an empty line, whichever comes first. The search reads
+a bad text value, by a key line: a line of one field after an empty line, or a line of one
+field that is not an integer anywhere (no line of a text lattice is that), whichever comes
+first. The same rule ends a text value that runs into the next entry without its empty line
+(:func:`next_entry`). The search reads
 the window on and lets go of the bytes where no entry can begin any more, so skipping a long
 stretch of garbage costs its length in time, not in memory. It finds what the regular
 expression ``[\\x21-\\x7e]+[ \\t](?:\\0B)?<FST header>`` would on the whole archive, by the FST
@@ -16,7 +19,10 @@ from collections.abc import Callable
 from lmrescore.formats.kaldi_binary import FST_HEAD, NULL_B
 from lmrescore.formats.window import Window
 
-_TEXT_ENTRY = re.compile(rb"\n[ \t\r]*\n(?=[\x21-\x7e]+[ \t\r]*\n)")
+_ONE_FIELD = rb"[\x21-\x7e]+[ \t\r]*\n"
+# the newline before a key line: after an empty line, or one that is not a state id
+_TEXT_ENTRY = re.compile(rb"\n(?:[ \t\r]*\n(?=" + _ONE_FIELD + rb")|(?![+-]?[0-9]+[ \t\r]*\n)(?="
+                         + _ONE_FIELD + rb"))")
 _FST = re.compile(re.escape(FST_HEAD))
 # the last byte that cannot be in a key, before a run of key bytes up to the end
 _BEFORE_KEY = re.compile(rb"[^\x21-\x7e][\x21-\x7e]*\Z")
@@ -33,15 +39,26 @@ def _run_start(data: bytes, lo: int, end: int) -> int:
     return m.start() + 1 if m else lo
 
 
-def find_binary_entry(data: bytes, start: int) -> int | None:
-    """Where the first ``key `` + FST header at or after ``start`` begins (None: not in data)."""
-    head = data.find(FST_HEAD, start)
+def find_binary_entry(data: bytes, start: int, end: int | None = None) -> int | None:
+    """Where the first ``key `` + FST header in ``data[start:end]`` begins (None: not there)."""
+    head = data.find(FST_HEAD, start, end)
     while head >= 0:
         sep = head - 3 if head >= 2 and data[head - 2: head] == NULL_B else head - 1
         if sep > start and data[sep] in b" \t" and 0x21 <= data[sep - 1] <= 0x7e:
             return _run_start(data, start, sep)
-        head = data.find(FST_HEAD, head + 1)
+        head = data.find(FST_HEAD, head + 1, end)
     return None
+
+
+def next_entry(data: bytes, start: int, end: int, binary: bool) -> int | None:
+    """Where the first entry in ``data[start:end]`` begins: ``key `` + FST header or (unless
+    ``binary``) a key line (None: none found)."""
+    found = find_binary_entry(data, start, end)
+    if not binary:
+        m = _TEXT_ENTRY.search(data, start, end)
+        if m and (found is None or m.end() < found):
+            found = m.end()
+    return found
 
 
 def _keep(data: bytes, start: int, binary: bool, max_key: int) -> int:
@@ -75,11 +92,7 @@ def resync(win: Window, start: int, binary: bool, max_key: int,
     while True:
         data, base = win.buf, win.base
         s = start - base
-        found = find_binary_entry(data, s)
-        if not binary:
-            m = _TEXT_ENTRY.search(data, s)
-            if m and (found is None or m.end() < found):
-                found = m.end()
+        found = next_entry(data, s, len(data), binary)
         if found is not None or win.eof:
             stop = base + found if found is not None else win.end
             heads = [h for h in heads if h + len(FST_HEAD) <= stop]

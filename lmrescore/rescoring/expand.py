@@ -121,6 +121,15 @@ def expand(lat: Lattice, table: TokenTable, order: int, bos: int,
             continue
         keys, _ = unique_rows(torch.cat(pending.pop(level)))
         keys = keys[alive[state_lattice[keys[:, 0]]]]
+        if max_arcs is not None:  # this level's arcs, from its out-degrees, before allocating
+            arcs_per_lattice.index_add_(0, state_lattice[keys[:, 0]], out_counts[keys[:, 0]])
+            over = (arcs_per_lattice > max_arcs) & alive
+            for i in over.nonzero().squeeze(1).tolist():
+                failed[i] = (f"utterance {lat.utt_ids[i]}: history expansion passed "
+                             f"--max-arcs {max_arcs} at topological level {level}; prune harder "
+                             f"(smaller --beam) or raise --max-arcs")
+            alive &= ~over
+            keys = keys[alive[state_lattice[keys[:, 0]]]]
         state_keys.append(keys)
         s = keys[:, 0]
         counts = out_counts[s]
@@ -134,15 +143,6 @@ def expand(lat: Lattice, table: TokenTable, order: int, bos: int,
         arc_dst_keys.append(dst_keys)
         arc_orig.append(arcs)
         num_keys += keys.shape[0]
-
-        if max_arcs is not None:
-            arcs_per_lattice += torch.bincount(state_lattice[s[rep]], minlength=lat.num_lattices)
-            over = (arcs_per_lattice > max_arcs) & alive
-            for i in over.nonzero().squeeze(1).tolist():
-                failed[i] = (f"utterance {lat.utt_ids[i]}: history expansion passed "
-                             f"--max-arcs {max_arcs} at topological level {level}; prune harder "
-                             f"(smaller --beam) or raise --max-arcs")
-            alive &= ~over
 
         dst_level = lv.state_level[dst_keys[:, 0]]
         for lvl in torch.unique(dst_level).tolist():

@@ -140,7 +140,7 @@ def test_score_with_a_nan_arpa_is_one_error_line(tmp_path: Path, capsys) -> None
     from lmrescore.cli import main
 
     (tmp_path / "lm.arpa").write_text(SMALL.replace("-0.7\ta\t-0.3", "nan\ta\t-0.3"))
-    args = score_args_with_an_id(tmp_path, 0, "u0") + ["--arpa", str(tmp_path / "lm.arpa")]
+    args = score_args_with_an_id(tmp_path, 0, "u0") + ["--old-lm", str(tmp_path / "lm.arpa")]
     capsys.readouterr()
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -73,6 +73,7 @@ def test_cli_runs_and_report(tmp_path: Path) -> None:
     conf.write_text("cell: rnn\nhidden: 4\noptimizer: adagrad\nlr: 0.1\nruns: 2\nsteps: 200\n"
                     "fpp: {buffer: 50}\n")
     exp = tmp_path / "exp"
+    (exp / "compare").mkdir(parents=True)  # outputs go into existing folders
     assert main(["fpp", "cycleworld", "--config", str(conf), "--period", "3", "--method", "fpp",
                  "--updates", "2", "--state-lr", "0.05", "--window", "2",
                  "--out", str(exp / "compare" / "fpp.json")]) == 0

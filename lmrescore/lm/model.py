@@ -8,7 +8,8 @@ Ids must be frequency-ranked for that to pay: ``Vocab.build`` ranks words by fal
 (after the four specials), and sentencepiece ranks pieces by their unigram score.
 
 Training calls ``nll`` (dropout, gradients); everything else goes through the ``LanguageModel``
-methods (lmrescore/lm/interface.py), whose state row is every layer's state concatenated.
+methods (lmrescore/lm/interface.py), whose ``State`` is one (n, S) float tensor, a row being every
+layer's state concatenated (FPP trains on it as a vector).
 ``token_log_probs`` and ``sequence_log_probs`` add the output-layer rows they compute to
 ``work``: "softmax_rows" (full softmax), or "head_rows" and "tail_rows" (one per (row, tail
 cluster) pair).
@@ -213,7 +214,7 @@ class RNNLM(nn.Module):
         """(..., S) -> (..., H): the top layer's output, what the output layer reads."""
         return self.cells[-1].output(self.layer_states(state)[-1])
 
-    def zero_state(self, n: int) -> Tensor:
+    def start(self, n: int) -> Tensor:
         """(n, S) zeros: the state before ``<s>``."""
         w = self.embedding.weight
         return torch.zeros(n, self.state_size, device=w.device, dtype=w.dtype)

@@ -17,7 +17,7 @@ from lmrescore.errors import InputError
 from lmrescore.formats import read_lattice_batches
 from lmrescore.lattice.lattice import Lattice
 from lmrescore.lm.arpa import NgramLM
-from lmrescore.lm.checkpoint import load_model, save_checkpoint
+from lmrescore.lm.checkpoint import load_model
 from lmrescore.lm.config import ExperimentConfig
 from lmrescore.lm.corpus import CorpusFiles
 from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
@@ -30,7 +30,7 @@ from lmrescore.rescoring.symbols import skipped
 from lmrescore.training.trainer import Trainer
 from lmrescore.vocab import Vocab
 from test_arpa import _write_model, corpus
-from test_cli_score import ARK, FIXTURES, WORDS, make_model
+from test_cli_score import ARK, WORDS, make_model
 
 BEAM = 2.0  # each fixture lattice keeps few enough paths to list
 

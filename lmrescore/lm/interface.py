@@ -19,7 +19,7 @@ callers that only score wrap them in ``torch.no_grad()``.
 
 from __future__ import annotations
 
-from typing import Protocol, Union, runtime_checkable
+from typing import Callable, Protocol, Union, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -105,3 +105,26 @@ def put(state: State, rows: Tensor, values: State) -> State:
 def reset(model: LanguageModel, state: State, rows: Tensor) -> State:
     """``state`` with ``rows`` ((m,) int64) set to the model's start state, in place."""
     return put(state, rows, model.start(rows.shape[0])) if rows.numel() else state
+
+
+def log_softmax_at(layer: Callable[[Tensor], Tensor], x: Tensor, rows: Tensor,
+                   cols: Tensor, block_rows: int) -> Tensor:
+    """log_softmax(layer(x))[rows[q], cols[q]] for each query, ``block_rows`` rows of x per
+    call; x's rows are all queried.
+
+    Args:
+        layer: (..., H) -> (..., C) scores.
+        x: (n, H) inputs (on the model's device).
+        rows, cols: (Q,) int64 (CPU).
+    Returns:
+        (Q,) float32 (CPU).
+    """
+    out = torch.empty(rows.shape[0], dtype=torch.float32)
+    by_row = torch.argsort(rows)
+    bounds = torch.searchsorted(rows[by_row], torch.arange(0, x.shape[0] + block_rows, block_rows))
+    for b, c in enumerate(range(0, x.shape[0], block_rows)):
+        q = by_row[bounds[b]: bounds[b + 1]]
+        log_probs = torch.log_softmax(layer(x[c: c + block_rows]).float(), dim=-1)
+        dev = log_probs.device
+        out[q] = log_probs[(rows[q] - c).to(dev), cols[q].to(dev)].cpu()
+    return out

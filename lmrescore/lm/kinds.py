@@ -24,6 +24,7 @@ from torch import nn
 
 from lmrescore.errors import InputError
 from lmrescore.lm.model import ModelConfig, RNNLM
+from lmrescore.lm.transformer import TransformerConfig, TransformerLM
 
 DEFAULT_KIND = "rnn"  # what a config without ``model.kind`` is
 
@@ -45,6 +46,7 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "rnn": Kind(ModelConfig, RNNLM, ("bptt", "afp", "fpp")),
+    "transformer": Kind(TransformerConfig, TransformerLM, ("afp",)),  # afp: at its order K
 }
 
 

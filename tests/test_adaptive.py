@@ -38,7 +38,7 @@ def adaptive(vocab_size: int = 29, order: int | None = None, tie: bool = False, 
 
 def random_states(lm: RNNLM, n: int, generator: torch.Generator) -> torch.Tensor:
     """(n, S) states after 3 random tokens each."""
-    state = lm.zero_state(n)
+    state = lm.start(n)
     for _ in range(3):
         state = lm.step(state, torch.randint(0, lm.vocab_size, (n,), generator=generator))
     return state
@@ -80,7 +80,7 @@ def test_sequence_log_probs_logits_and_nll_match_the_dense_distribution(tie: boo
     targets = torch.randint(0, lm.vocab_size, (3, 7), generator=g)
     mask = torch.rand(3, 7, generator=g) < 0.8
     seq, final = lm.sequence_log_probs(inputs, targets, mask, None, None)
-    state, steps = lm.zero_state(3), []
+    state, steps = lm.start(3), []
     for t in range(7):
         state = lm.step(state, inputs[:, t])
         steps.append(state)

@@ -220,7 +220,7 @@ def test_scores_match_kaldi_arpa2fst(model, tmp_path: Path) -> None:
     whose prefix is not an n-gram, with a warning; SRILM and kenlm use it, as NgramLM does.)"""
     path, text, sentences = model
     lm = NgramLM.from_file(path)
-    assert isinstance(lm, LanguageModel) and (lm.order, lm.state_size) == (2, 2)
+    assert isinstance(lm, LanguageModel) and (lm.order, lm.start(1).shape[1]) == (2, 2)
     got = sentence_scores(lm, sentences)
     g = KaldiG(path, tmp_path)
     want = torch.tensor([g.sentence(s) for s in sentences], dtype=torch.float64)
@@ -269,12 +269,12 @@ def test_scores_match_the_plain_reading(name: str, request: pytest.FixtureReques
 
 
 def test_interface_methods_agree(model) -> None:
-    """step from zero_state, token_log_probs, logits and sequence_log_probs: one model; the
+    """step from start, token_log_probs, logits and sequence_log_probs: one model; the
     distribution is normalised."""
     path, _, sentences = model
     lm = NgramLM.from_file(path)
     ids = torch.tensor([lm.vocab.encode(s[:4]) for s in sentences if len(s) >= 4][:6])
-    state, steps = lm.zero_state(ids.shape[0]), []
+    state, steps = lm.start(ids.shape[0]), []
     for t in range(ids.shape[1]):
         state = lm.step(state, ids[:, t])
         steps.append(state)
@@ -293,7 +293,8 @@ def test_interface_methods_agree(model) -> None:
                                                                        dtype=torch.float64),
                                rtol=0, atol=1e-4)
     seq1, none = lm.sequence_log_probs(ids, targets, mask, None, 1)
-    bigram = lm.token_log_probs(states * torch.tensor([0.0, 1.0]), rows, targets.flatten())
+    bigram = lm.token_log_probs(states.masked_fill(torch.tensor([True, False]), -1), rows,
+                               targets.flatten())
     assert none is None and torch.equal(seq1.flatten(), bigram)
     assert not torch.equal(seq1, seq)
 

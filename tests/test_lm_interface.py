@@ -33,14 +33,13 @@ class UnigramLM:
     """log p(token), whatever came before: the state is one unused zero."""
 
     order = 1
-    state_size = 1
     device = torch.device("cpu")
 
     def __init__(self, log_probs: Tensor) -> None:
         self.log_probs = log_probs  # (V,) float32, normalised
         self.vocab_size = log_probs.shape[0]
 
-    def zero_state(self, n: int) -> Tensor:
+    def start(self, n: int) -> Tensor:
         return torch.zeros(n, 1)
 
     def step(self, state: Tensor, tokens: Tensor) -> Tensor:
@@ -56,7 +55,7 @@ class UnigramLM:
     def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
                            starts: Tensor | None, order: int | None,
                            state: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        final = None if order is not None else self.zero_state(inputs.shape[0])
+        final = None if order is not None else self.start(inputs.shape[0])
         return torch.where(mask, self.log_probs[targets], 0.0), final
 
 
@@ -69,10 +68,10 @@ class BigramLM:
 
     def __init__(self, table: Tensor) -> None:
         self.table = table  # (V, V) float32 log-probabilities, rows normalised
-        self.vocab_size = self.state_size = table.shape[0]
+        self.vocab_size = table.shape[0]
 
-    def zero_state(self, n: int) -> Tensor:
-        return torch.zeros(n, self.state_size)
+    def start(self, n: int) -> Tensor:
+        return torch.zeros(n, self.vocab_size)
 
     def step(self, state: Tensor, tokens: Tensor) -> Tensor:
         return torch.nn.functional.one_hot(tokens, self.vocab_size).float()
@@ -129,14 +128,14 @@ def test_models_implement_the_protocol() -> None:
 
 @torch.no_grad()
 def test_rnnlm_methods_agree() -> None:
-    """step from zero_state, token_log_probs, logits and sequence_log_probs: one model."""
+    """step from start, token_log_probs, logits and sequence_log_probs: one model."""
     torch.manual_seed(0)
     lm = RNNLM(ModelConfig(cell="lstm", vocab_size=9, hidden_dim=5, num_layers=2)).double()
     inputs = torch.randint(0, 9, (3, 6))
     targets = torch.randint(0, 9, (3, 6))
     mask = torch.rand(3, 6) < 0.7
     seq, final = lm.sequence_log_probs(inputs, targets, mask, None, None)
-    state, steps = lm.zero_state(3), []
+    state, steps = lm.start(3), []
     for t in range(6):
         state = lm.step(state, inputs[:, t])
         steps.append(state)

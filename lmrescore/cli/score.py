@@ -1,4 +1,4 @@
-"""lmrescore score: rescore lattices with an RNN LM; 1-best, n-best lists, lattices, WER.
+"""lmrescore score: rescore lattices with an LM; 1-best, n-best lists, lattices, WER.
 
 Methods: fixed-point (default; exact at the model's order K), and two baselines on the same
 lattices and model: ngram-approx (Kaldi's lattice-lmrescore-kaldi-rnnlm-pruned: states merged
@@ -43,10 +43,13 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="rescore lattices with an RNN LM (exact order-K, or a "
+    p = sub.add_parser("score", help="rescore lattices with an LM (exact order-K, or a "
                                      "baseline: ngram-approx, nbest)",
                        description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--model", required=True, help="checkpoint (exp/<name>/best.pt)")
+    p.add_argument("--model", required=True,
+                   help="checkpoint of any model kind (exp/<name>/best.pt), or an n-gram: an "
+                        "ARPA file (plain or .gz) or a Kaldi G.fst over --words' ids (the "
+                        "file's bytes say which)")
     p.add_argument("--lattice", required=True,
                    help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
     add_reading_args(p, oov_option=False)  # a word outside words.txt is the LM's <unk>
@@ -146,9 +149,8 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     from lmrescore.errors import InputError
     from lmrescore.formats import input_format, read_lattice_batches, write_lattices
     from lmrescore.formats.parts import write_part
-    from lmrescore.lm.checkpoint import load_model
     from lmrescore.lattice.lattice import Lattice
-    from lmrescore.lm.units import units_from_checkpoint
+    from lmrescore.rescoring.lm_file import load_lm
     from lmrescore.rescoring.metrics import read_text
     from lmrescore.rescoring.old_lm import load_old_lm
     from lmrescore.rescoring.pipeline import RunSummary, rescored_batches
@@ -168,8 +170,8 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
     if not args.words:
         raise InputError("--words is needed to map lattice labels to words")
     device = args.device if job is None else job.device(args.device)
-    model, _, _, payload = load_model(args.model, device)
     symbols = Vocab.load(args.words)
+    model, units = load_lm(args.model, symbols, device)
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
                              old_lm_scale=args.old_lm_scale,
@@ -182,7 +184,7 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
                              max_arcs=args.max_arcs,
                              keep_attributes=args.write_lattice is not None)
     old_lm = load_old_lm(args.old_lm, symbols) if args.old_lm else None
-    rescorer = LatticeRescorer(model, units_from_checkpoint(payload), symbols, options, old_lm)
+    rescorer = LatticeRescorer(model, units, symbols, options, old_lm)
     batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
     run = RunSummary()
     share = (0, 1) if job is None else (job.rank, job.world)

@@ -43,7 +43,6 @@ from lmrescore.vocab import Vocab
 
 MISSING_LOG10 = -100.0  # log10 p of an id without a 1-gram (kenlm's missing <unk>)
 ZERO_LOG10 = -99.0  # SRILM's log10 0, what a log10 probability of -inf reads as
-MAX_IDS = 2 ** 24 - 1  # a state row holds id + 1 as float32: exact below 2^24
 LN10 = math.log(10.0)
 
 
@@ -280,22 +279,20 @@ def _is_float(text: str) -> bool:
 class NgramLM:
     """A back-off n-gram LM behind the ``LanguageModel`` interface (CPU).
 
-    ``order`` = n-1 (at least 1): the model is exact at any fixed-point order K >= n-1. A state
-    row is the last ``order`` token ids, each stored as id + 1 (float32, exact for ids < 2^24),
-    0 for none: the zero row is the reset state, as callers expect (they reset by multiplying
-    by 0), and stepping it by ``<s>`` starts a sentence. ``logits`` spells out the full
-    distribution, V log-probs per row: for small vocabularies only.
+    ``order`` = n-1 (at least 1): the model is exact at any fixed-point order K >= n-1. Its
+    ``State`` is (n, order) int64: each row the last ``order`` token ids, right-aligned, -1 for
+    none; the all -1 row is the start state, and stepping it by ``<s>`` starts a sentence.
+    ``logits`` spells out the full distribution, V log-probs per row: for small vocabularies
+    only.
     """
 
     device = torch.device("cpu")
 
     def __init__(self, arpa: Arpa) -> None:
         vocab, n = arpa.vocab, arpa.order
-        if len(vocab) > MAX_IDS:
-            raise InputError(f"{arpa.path}: {len(vocab)} words; at most {MAX_IDS} supported")
         self.vocab, self.n = vocab, n
         self.vocab_size = v = len(vocab)
-        self.order = self.state_size = max(1, n - 1)
+        self.order = max(1, n - 1)
         uni = arpa.tables[0]
         self.uni_prob = torch.full((v,), MISSING_LOG10, dtype=torch.float64)
         self.uni_backoff = torch.zeros(v, dtype=torch.float64)
@@ -366,20 +363,17 @@ class NgramLM:
 
     # The LanguageModel interface (lmrescore/lm/interface.py).
 
-    def zero_state(self, n: int) -> Tensor:
-        """(n, order) zeros: no history (before ``<s>``)."""
-        return torch.zeros(n, self.state_size)
+    def start(self, n: int) -> Tensor:
+        """(n, order) int64 -1: no history (before ``<s>``)."""
+        return torch.full((n, self.order), -1, dtype=torch.int64)
 
     def step(self, state: Tensor, tokens: Tensor) -> Tensor:
-        """Shift the window: (..., S), (...,) ids -> (..., S)."""
-        return torch.cat([state[..., 1:], (tokens + 1).to(state.dtype)[..., None]], dim=-1)
-
-    def _context(self, state: Tensor) -> Tensor:
-        return state.round().long() - 1
+        """Shift the window: (..., order), (...,) ids -> (..., order)."""
+        return torch.cat([state[..., 1:], tokens[..., None]], dim=-1)
 
     def logits(self, state: Tensor) -> Tensor:
-        """(..., S) -> (..., V) natural log-probs of every next token (V queries per row)."""
-        flat = self._context(state.reshape(-1, self.state_size))
+        """(..., order) -> (..., V) natural log-probs of every next token (V queries per row)."""
+        flat = state.reshape(-1, self.order)
         rows = torch.arange(flat.shape[0]).repeat_interleave(self.vocab_size)
         tokens = torch.arange(self.vocab_size).repeat(flat.shape[0])
         out = (self.log10_probs(flat[rows], tokens) * LN10).float()
@@ -389,23 +383,24 @@ class NgramLM:
                         block_rows: int = BLOCK_ROWS) -> Tensor:
         """(Q,) float32 natural log p(tokens[q] | state[rows[q]]); memory is O(Q * n), so
         ``block_rows`` is not needed."""
-        return (self.log10_probs(self._context(state[rows]), tokens) * LN10).float()
+        return (self.log10_probs(state[rows], tokens) * LN10).float()
 
     def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
                            starts: Tensor | None, order: int | None,
                            state: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """(B, T) float32 log p(targets | inputs so far) where ``mask`` (0 elsewhere), by
         stepping the window; with ``order`` K < n-1 only the last K tokens are seen. Also the
-        (B, S) final state (``order`` None; else None, as for the RNN)."""
-        state = self.zero_state(inputs.shape[0]) if state is None else state
-        keep = torch.arange(self.state_size) >= self.state_size - (order or self.state_size)
+        (B, order) final state (``order`` None; else None, as for the RNN)."""
+        state = self.start(inputs.shape[0]) if state is None else state
+        forget = torch.arange(self.order) < self.order - (order or self.order)
         out = torch.zeros(inputs.shape, dtype=torch.float32)
         for t in range(inputs.shape[1]):
             if starts is not None:
-                state = state * ~starts[:, t, None]
+                state = torch.where(starts[:, t, None], -1, state)
             state = self.step(state, inputs[:, t])
             rows = mask[:, t].nonzero().squeeze(1)
-            out[rows, t] = self.token_log_probs(state * keep, rows, targets[rows, t])
+            out[rows, t] = self.token_log_probs(state.masked_fill(forget, -1), rows,
+                                                targets[rows, t])
         return out, state if order is None else None
 
 

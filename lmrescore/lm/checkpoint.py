@@ -8,18 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from lmrescore.atomic import atomic_save
 from lmrescore.lm.config import ExperimentConfig
 from lmrescore.errors import InputError
-from lmrescore.lm.model import RNNLM
+from lmrescore.lm.kinds import build_model
 from lmrescore.lm.units import units_from_checkpoint
 from lmrescore.vocab import Vocab
 
 FORMAT = "lmrescore-checkpoint-1"
 
 
-def save_checkpoint(path: str | Path, model: RNNLM, vocab: Vocab, config: ExperimentConfig,
+def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocab, config: ExperimentConfig,
                     **run_state: Any) -> None:
     """Write a checkpoint atomically; ``run_state`` holds optimizer, epoch, step, rng, ..."""
     payload = {"format": FORMAT, "config": config.to_dict(), "vocab": list(vocab.words),
@@ -52,8 +53,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, device: str = "cpu",
-               ) -> tuple[RNNLM, Vocab, ExperimentConfig, dict[str, Any]]:
-    """Rebuild the model from a checkpoint alone, in eval mode.
+               ) -> tuple[nn.Module, Vocab, ExperimentConfig, dict[str, Any]]:
+    """Rebuild the model of the config's kind (lmrescore/lm/kinds.py; ``rnn`` when the config
+    names none) from a checkpoint alone, in eval mode.
 
     Everything is checked before the model is built: the config (types, caps), the vocabulary
     (a list of distinct words), the units, and every weight's name and shape against the model
@@ -82,7 +84,7 @@ def load_model(path: str | Path, device: str = "cpu",
                          f"vocabulary has {len(vocab)} words")
     units_from_checkpoint(payload, str(path))
     _check_weights(path, config, payload["model"])
-    model = RNNLM(config.model)
+    model = build_model(config.model)
     model.load_state_dict(payload["model"])
     return model.to(device).eval(), vocab, config, payload
 
@@ -93,11 +95,12 @@ def _check_weights(path: str | Path, config: ExperimentConfig, weights: Any) -> 
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor)
                                                 for v in weights.values()):
         raise InputError(f"{path}: the weights are not a dict of tensors")
-    if config.model.num_layers > len(weights):  # each layer has weights: bounds the meta build
-        raise InputError(f"{path}: the config says {config.model.num_layers} layers, the file "
+    layers = getattr(config.model, "num_layers", 0)
+    if layers > len(weights):  # each layer has weights: bounds the meta build
+        raise InputError(f"{path}: the config says {layers} layers, the file "
                          f"has {len(weights)} weights")
     with torch.device("meta"):
-        want = {k: tuple(v.shape) for k, v in RNNLM(config.model).state_dict().items()}
+        want = {k: tuple(v.shape) for k, v in build_model(config.model).state_dict().items()}
     got = {k: tuple(v.shape) for k, v in weights.items()}
     if got != want:
         name = next(k for k in sorted(want.keys() | got.keys()) if want.get(k) != got.get(k))

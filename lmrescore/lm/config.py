@@ -14,6 +14,7 @@ import yaml
 
 from lmrescore.errors import InputError
 from lmrescore.lm.data import MAX_SENTENCE_TOKENS
+from lmrescore.lm.kinds import DEFAULT_KIND, KINDS, kind_named, kind_of
 from lmrescore.lm.model import ModelConfig
 
 
@@ -134,13 +135,22 @@ class TrainConfig:
 
 @dataclass
 class ExperimentConfig:
-    """Everything that defines a training run: data, model and trainer settings."""
+    """Everything that defines a training run: data, model and trainer settings.
+
+    ``model`` is the config of a registered kind (lmrescore/lm/kinds.py): in a dict or YAML
+    file, the ``model`` section's ``kind`` (default ``rnn``) says which, and ``to_dict`` writes
+    it.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: Any = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        kind = kind_of(self.model)
+        if self.train.method not in KINDS[kind].methods:
+            raise ValueError(f"method {self.train.method!r} does not train model kind "
+                             f"{kind!r} (it trains with: {', '.join(KINDS[kind].methods)})")
         if self.train.method == "afp" and self.model.order is None:
             raise ValueError("method 'afp' needs model.order (the fixed-point order K)")
         if self.train.method in ("bptt", "fpp") and self.model.order is not None:
@@ -150,11 +160,22 @@ class ExperimentConfig:
             raise ValueError("method 'fpp' learns online from a stream: set train.batching: stream")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["model"] = {"kind": kind_of(self.model), **d["model"]}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "config") -> "ExperimentConfig":
-        return from_dict(cls, d, where)
+        """Build from nested dicts; the ``model`` section is its ``kind``'s config class."""
+        if not isinstance(d, dict):
+            raise InputError(f"{where}: expected a mapping, got {type(d).__name__}")
+        model = d.get("model", {})
+        if not isinstance(model, dict):
+            raise InputError(f"{where}: model: expected a mapping, got {type(model).__name__}")
+        kind = kind_named(model.get("kind", DEFAULT_KIND), f"{where}: model: kind")
+        fields = {k: v for k, v in model.items() if k != "kind"}
+        return from_dict(cls, {**d, "model": from_dict(kind.config, fields, f"{where}: model")},
+                         where)
 
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentConfig":
@@ -167,7 +188,7 @@ class ExperimentConfig:
                 raw = yaml.load(f, _NoAliasLoader) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
-        return from_dict(cls, raw, str(path))
+        return cls.from_dict(raw, str(path))
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -208,7 +229,9 @@ def from_dict(cls: type, d: Any, where: str) -> Any:
 
 def _is_a(value: Any, hint: Any) -> bool:
     """Whether ``value`` has the type ``hint`` (str, int, float, bool, ``X | None``,
-    ``list[X]``); an int is a float, a bool is not a number."""
+    ``list[X]``, ``Any``: anything); an int is a float, a bool is not a number."""
+    if hint is Any:
+        return True
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_is_a(value, a) for a in args)

@@ -8,7 +8,8 @@ Ids must be frequency-ranked for that to pay: ``Vocab.build`` ranks words by fal
 (after the four specials), and sentencepiece ranks pieces by their unigram score.
 
 Training calls ``nll`` (dropout, gradients); everything else goes through the ``LanguageModel``
-methods (lmrescore/lm/interface.py), whose state row is every layer's state concatenated.
+methods (lmrescore/lm/interface.py), whose ``State`` is one (n, S) float tensor, a row being every
+layer's state concatenated (FPP trains on it as a vector).
 ``token_log_probs`` and ``sequence_log_probs`` add the output-layer rows they compute to
 ``work``: "softmax_rows" (full softmax), or "head_rows" and "tail_rows" (one per (row, tail
 cluster) pair).
@@ -17,8 +18,6 @@ cluster) pair).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,7 +26,7 @@ from lmrescore.formats.limits import MAX_ORDER
 from lmrescore.lm.adaptive import fixed_tail, tie_to_embedding
 from lmrescore.lm.cells import CELLS
 from lmrescore.lm.fixed_point import fixed_point, sequential
-from lmrescore.lm.interface import BLOCK_ROWS
+from lmrescore.lm.interface import BLOCK_ROWS, log_softmax_at
 
 OUTPUTS = ("softmax", "adaptive")
 
@@ -213,7 +212,7 @@ class RNNLM(nn.Module):
         """(..., S) -> (..., H): the top layer's output, what the output layer reads."""
         return self.cells[-1].output(self.layer_states(state)[-1])
 
-    def zero_state(self, n: int) -> Tensor:
+    def start(self, n: int) -> Tensor:
         """(n, S) zeros: the state before ``<s>``."""
         w = self.embedding.weight
         return torch.zeros(n, self.state_size, device=w.device, dtype=w.dtype)
@@ -269,12 +268,12 @@ class RNNLM(nn.Module):
         top = self.top(state[distinct.to(state.device)])
         self._count(**{"head_rows" if self.adaptive else "softmax_rows": distinct.shape[0]})
         if not self.adaptive:
-            return _log_softmax_at(self.output, top, row, tokens, block_rows)
+            return log_softmax_at(self.output, top, row, tokens, block_rows)
         out = self.output
         cutoffs = out.cutoffs  # the shortlist's end, each cluster's end (the last is V)
         cluster = torch.bucketize(tokens, torch.tensor(cutoffs[:-1]), right=True)  # 0: head
         head_col = torch.where(cluster == 0, tokens, out.shortlist_size + cluster - 1)
-        log_probs = _log_softmax_at(out.head, top, row, head_col, block_rows)
+        log_probs = log_softmax_at(out.head, top, row, head_col, block_rows)
         for i, tail in enumerate(out.tail):
             q = (cluster == i + 1).nonzero().squeeze(1)
             if not q.numel():
@@ -282,9 +281,9 @@ class RNNLM(nn.Module):
             pairs, pair = torch.unique(row[q], return_inverse=True)
             self._count(tail_rows=pairs.shape[0])
             width = cutoffs[i + 1] - cutoffs[i]  # a call holds <= block_rows x head_size scores
-            log_probs[q] += _log_softmax_at(fixed_tail(tail), top[pairs.to(top.device)], pair,
-                                            tokens[q] - cutoffs[i],
-                                            max(1, block_rows * out.head_size // width))
+            log_probs[q] += log_softmax_at(fixed_tail(tail), top[pairs.to(top.device)], pair,
+                                           tokens[q] - cutoffs[i],
+                                           max(1, block_rows * out.head_size // width))
         return log_probs
 
     def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
@@ -306,26 +305,3 @@ class RNNLM(nn.Module):
             out[mask] = log_probs.gather(1, wanted[:, None]).squeeze(1)
             self._count(softmax_rows=wanted.shape[0])
         return out, None if final is None else torch.cat(final, dim=-1)
-
-
-def _log_softmax_at(layer: Callable[[Tensor], Tensor], x: Tensor, rows: Tensor,
-                    cols: Tensor, block_rows: int) -> Tensor:
-    """log_softmax(layer(x))[rows[q], cols[q]] for each query, ``block_rows`` rows of x per
-    call; x's rows are all queried.
-
-    Args:
-        layer: (..., H) -> (..., C) scores.
-        x: (n, H) inputs (on the model's device).
-        rows, cols: (Q,) int64 (CPU).
-    Returns:
-        (Q,) float32 (CPU).
-    """
-    out = torch.empty(rows.shape[0], dtype=torch.float32)
-    by_row = torch.argsort(rows)
-    bounds = torch.searchsorted(rows[by_row], torch.arange(0, x.shape[0] + block_rows, block_rows))
-    for b, c in enumerate(range(0, x.shape[0], block_rows)):
-        q = by_row[bounds[b]: bounds[b + 1]]
-        log_probs = torch.log_softmax(layer(x[c: c + block_rows]).float(), dim=-1)
-        dev = log_probs.device
-        out[q] = log_probs[(rows[q] - c).to(dev), cols[q].to(dev)].cpu()
-    return out

@@ -20,31 +20,31 @@ from torch import Tensor
 
 from lmrescore.rescoring.expand import VOID, Expansion, TokenTable
 from lmrescore.lattice.lattice import FINAL_LABEL
-from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
+from lmrescore.lm.interface import (BLOCK_ROWS, LanguageModel, State, num_rows, reset,
+                                    select)
 
 
-def history_states(model: LanguageModel, histories: Tensor, bos: int) -> tuple[Tensor, Tensor]:
+def history_states(model: LanguageModel, histories: Tensor, bos: int) -> tuple[State, Tensor]:
     """The model's state after each distinct K-token history, computed down the prefix trie.
 
     Args:
         histories: (N, K) token histories, right-aligned, ``-1`` before the sentence start.
-        bos: id of ``<s>``: the state before it is reset to zero.
+        bos: id of ``<s>``: the state before it is reset (``model.start``).
     Returns:
-        (U, S) the order-K model's state after each of the U distinct histories, and (N,) the
-        index of each history among them.
+        U states: the order-K model's state after each of the U distinct histories, and (N,)
+        the index of each history among them.
     """
     device = model.device
     histories = histories.to(device)
     num, order = histories.shape
     base = model.vocab_size + 1
     node = torch.zeros(num, dtype=torch.int64, device=device)  # trie node of each history
-    state = model.zero_state(1)
+    state = model.start(1)
     for j in range(order):
         nodes, node = torch.unique(node * base + histories[:, j] + 1, return_inverse=True)
         parent, token = nodes // base, nodes % base - 1
-        reset = ((token == bos) | (token == VOID)).nonzero().squeeze(1)  # nothing before <s>
-        state = model.step(state.index_select(0, parent).index_fill_(0, reset, 0),
-                           token.clamp(min=0))
+        fresh = ((token == bos) | (token == VOID)).nonzero().squeeze(1)  # nothing before <s>
+        state = model.step(reset(model, select(state, parent), fresh), token.clamp(min=0))
     return state, node
 
 
@@ -62,7 +62,7 @@ def query_log_probs(model: LanguageModel, histories: Tensor, tokens: Tensor, bos
         order-K model's score for an order-K model, and the order-K approximation of any other.
     """
     state, which = history_states(model, histories, bos)
-    return model.token_log_probs(state, which.cpu(), tokens, chunk), state.shape[0]
+    return model.token_log_probs(state, which.cpu(), tokens, chunk), num_rows(state)
 
 
 def arc_log_probs(model: LanguageModel, expansion: Expansion, table: TokenTable, bos: int, eos: int,

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from lmrescore.errors import InputError
 from lmrescore.lm.arpa import NgramLM
-from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
+from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel, State
 from lmrescore.lm.units import Units, WordUnits
 from lmrescore.rescoring.exact import arc_log_probs
 from lmrescore.rescoring.expand import Expansion, TokenTable
@@ -37,17 +37,16 @@ class Translated:
     def __init__(self, model: LanguageModel, ids: Tensor) -> None:
         self.model, self.ids = model, ids
         self.ids_on_device = ids.to(model.device)
-        self.vocab_size, self.order = len(ids), model.order
-        self.state_size, self.device = model.state_size, model.device
+        self.vocab_size, self.order, self.device = len(ids), model.order, model.device
         self.work = getattr(model, "work", {})
 
-    def zero_state(self, n: int) -> Tensor:
-        return self.model.zero_state(n)
+    def start(self, n: int) -> State:
+        return self.model.start(n)
 
-    def step(self, state: Tensor, tokens: Tensor) -> Tensor:
+    def step(self, state: State, tokens: Tensor) -> State:
         return self.model.step(state, self.ids_on_device[tokens.to(self.device)])
 
-    def token_log_probs(self, state: Tensor, rows: Tensor, tokens: Tensor,
+    def token_log_probs(self, state: State, rows: Tensor, tokens: Tensor,
                         block_rows: int = BLOCK_ROWS) -> Tensor:
         return self.model.token_log_probs(state, rows, self.ids[tokens], block_rows)
 

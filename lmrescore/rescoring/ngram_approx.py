@@ -29,7 +29,7 @@ from torch import Tensor
 
 from lmrescore.rescoring.expand import Expansion, TokenTable, expand
 from lmrescore.lattice.lattice import FINAL_LABEL, Lattice
-from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel
+from lmrescore.lm.interface import BLOCK_ROWS, LanguageModel, put, select
 from lmrescore.lattice.semiring import forward_scores
 from lmrescore.lattice.weights import Weights
 from lmrescore.lattice.topsort import Levels, levels
@@ -94,10 +94,10 @@ def ngram_approx_scores(model: LanguageModel, lat: Lattice, table: TokenTable, m
     best_in = best_incoming_arcs(ex, lv, weights)
     best_in[ex.final_states] = -1
     dev = model.device
-    state = model.zero_state(ex.num_states)
+    state = model.start(ex.num_states)
     starts = ex.start_states[ex.nonempty()]
-    state[starts.to(dev)] = model.step(model.zero_state(starts.shape[0]),
-                                       torch.full((starts.shape[0],), bos, device=dev))
+    put(state, starts, model.step(model.start(starts.shape[0]),
+                                  torch.full((starts.shape[0],), bos, device=dev)))
     labels = ex.label
     word = labels.clamp(min=0)
     num_tokens = torch.where(labels > 0, table.splits[word + 1] - table.splits[word], 0)
@@ -111,28 +111,26 @@ def ngram_approx_scores(model: LanguageModel, lat: Lattice, table: TokenTable, m
         # first token of each word arc, </s> on arcs into the final state
         ask = (num_tokens[arcs] > 0) | (labels[arcs] == FINAL_LABEL)
         tok = torch.where(labels[arcs] == FINAL_LABEL, eos, table.token(word[arcs], 0))
-        rnnlm[arcs[ask]] += model.token_log_probs(state[states.to(dev)], group[ask], tok[ask],
+        rnnlm[arcs[ask]] += model.token_log_probs(select(state, states), group[ask], tok[ask],
                                                   chunk)
         # step through the words of arcs that score more tokens or give their dst its state
         chosen = best_in[ex.dst[arcs]] == arcs
         n = num_tokens[arcs]
         walk = (n > 1) | (chosen & (n > 0))
         cur, n, chosen = arcs[walk], n[walk], chosen[walk]
-        cur_state = state[ex.src[cur].to(dev)]
+        cur_state = select(state, ex.src[cur])
         for j in range(int(n.max()) if n.numel() else 0):
             act = ((n > j + 1) | (chosen & (n > j))).nonzero().squeeze(1)
-            act_dev = act.to(dev)
-            new = model.step(cur_state[act_dev], table.token(word[cur[act]], j).to(dev))
-            cur_state[act_dev] = new
+            new = model.step(select(cur_state, act), table.token(word[cur[act]], j).to(dev))
+            put(cur_state, act, new)
             more = (n[act] > j + 1).nonzero().squeeze(1)
             if more.numel():
                 rnnlm[cur[act[more]]] += model.token_log_probs(
-                    new[more.to(dev)], torch.arange(more.shape[0]),
-                    table.token(word[cur[act[more]]], j + 1), chunk)
+                    new, more, table.token(word[cur[act[more]]], j + 1), chunk)
         # each dst takes the state at the end of its chosen in-arc (epsilon: the src's state)
-        done = chosen & (n > 0)
-        state[ex.dst[cur[done]].to(dev)] = cur_state[done.to(dev)]
+        done = (chosen & (n > 0)).nonzero().squeeze(1)
+        put(state, ex.dst[cur[done]], select(cur_state, done))
         eps = arcs[(best_in[ex.dst[arcs]] == arcs) & (num_tokens[arcs] == 0)
                    & (labels[arcs] != FINAL_LABEL)]
-        state[ex.dst[eps].to(dev)] = state[ex.src[eps].to(dev)]
+        put(state, ex.dst[eps], select(state, ex.src[eps]))
     return NgramApproxScores(expansion=exp, rnnlm=rnnlm, best_in=best_in, rnn_states=rnn_states)

@@ -37,7 +37,7 @@ from lmrescore.lm.corpus import CorpusFiles, TokenStore, build_store, open_store
 from lmrescore.lm.data import Batch, SentenceBatches, StreamBatches, iter_sentences, shard
 from lmrescore.lm.evaluate import Perplexity, perplexity
 from lmrescore.online.fpp_lm import FPPStreams
-from lmrescore.lm.model import RNNLM
+from lmrescore.lm.kinds import DEFAULT_KIND, build_model
 from lmrescore.training.curves import plot_curves
 from lmrescore.distributed import Dist
 from lmrescore.lm.units import Units, make_units, units_from_checkpoint
@@ -62,7 +62,7 @@ class RunState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def make_optimizer(model: RNNLM, config: ExperimentConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: ExperimentConfig) -> torch.optim.Optimizer:
     t = config.train
     params = model.parameters()
     if t.optimizer == "sgd":
@@ -88,6 +88,7 @@ def check_same_config(exp_dir: Path, config: ExperimentConfig) -> None:
         old = _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable config ({e.__class__.__name__})") from None
+    old.setdefault("model.kind", DEFAULT_KIND)  # written before kinds existed
     new = _flatten(config.to_dict())
     differ = [k for k in sorted(old.keys() | new.keys())
               if k != "model.vocab_size" and k not in BUDGET and old.get(k) != new.get(k)]
@@ -112,7 +113,7 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 class _NLL(nn.Module):
     """``model.nll`` as a module's forward, so DDP sees the call it synchronises."""
 
-    def __init__(self, model: RNNLM) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
@@ -153,7 +154,7 @@ class Trainer:
             raise InputError(f"stream batching splits {t.batch_size} streams over "
                              f"{self.dist.world} processes: use train.batch_size >= processes")
         torch.manual_seed(t.seed)
-        self.model = RNNLM(self.config.model).to(device)
+        self.model = build_model(self.config.model).to(device)
         self.optimizer = make_optimizer(self.model, self.config)
         self.loss = self.dist.wrap(_NLL(self.model))
         if self.dist.rank > 0:  # other dropout masks than rank 0's

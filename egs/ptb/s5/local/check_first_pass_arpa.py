@@ -40,7 +40,7 @@ def main() -> None:
             if any(x not in ids for x in context + [w]):
                 oov += 1
                 continue
-            state = ours.zero_state(1)
+            state = ours.start(1)
             for x in context:
                 state = ours.step(state, torch.tensor([ids[x]]))
             mine = float(ours.token_log_probs(state, torch.tensor([0]), torch.tensor([ids[w]])))

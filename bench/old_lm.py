@@ -12,6 +12,7 @@ last, the largest difference of their log-probs over N random (history, word) qu
 from __future__ import annotations
 
 import argparse
+import gzip
 import resource
 import subprocess
 import sys
@@ -51,9 +52,11 @@ def main() -> int:
     from lmrescore.vocab import Vocab
 
     tmp = Path(tempfile.mkdtemp())
-    words, gfst = tmp / "words.txt", tmp / "G.fst"
+    words, gfst, text = tmp / "words.txt", tmp / "G.fst", tmp / "lm.arpa"
+    with gzip.open(args.arpa) if args.arpa.endswith(".gz") else open(args.arpa, "rb") as f:
+        text.write_bytes(f.read())  # arpa2fst reads plain text only
     tic = time.time()
-    kaldilm.arpa2fst(args.arpa, str(gfst), disambig_symbol="#0",
+    kaldilm.arpa2fst(str(text), str(gfst), disambig_symbol="#0",
                      write_symbol_table=str(words), max_arpa_warnings=0)
     print(f"arpa2fst: {time.time() - tic:.1f} s; G.fst {gfst.stat().st_size / 2**20:.1f} MiB")
     rows = {}

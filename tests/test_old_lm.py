@@ -214,3 +214,18 @@ def test_cli_score_with_a_gfst(lang, tmp_path: Path) -> None:
     hyp_fst = (tmp_path / "hyp").read_text()
     assert main(args[:-1] + [str(arpa)]) == 0  # the ARPA it was made from: the same 1-best
     assert (tmp_path / "hyp").read_text() == hyp_fst
+
+
+def test_a_unigram_gfst_starts_at_its_null_history(tmp_path: Path) -> None:
+    """A unigram G.fst has one history, where it starts: <s> is no state of its own."""
+    (tmp_path / "u.arpa").write_text("\\data\\\nngram 1=5\n\n\\1-grams:\n-1.0\t<unk>\n-99\t<s>\n"
+                                     "-0.5\t</s>\n-0.7\ta\n-0.9\tb\n\n\\end\\\n")
+    (tmp_path / "words.txt").write_text("<eps> 0\n<unk> 1\na 2\nb 3\nc 4\n#0 5\n<s> 6\n</s> 7\n")
+    kaldilm.arpa2fst(str(tmp_path / "u.arpa"), str(tmp_path / "G.fst"), disambig_symbol="#0",
+                     read_symbol_table=str(tmp_path / "words.txt"))
+    lm = load_old_lm(tmp_path / "G.fst", Vocab.load(tmp_path / "words.txt"))
+    sentences = [["a", "b"], ["c"], []]  # c has no 1-gram: <unk>
+    got = sentence_scores(lm, sentences)
+    want = sentence_scores(NgramLM.from_file(tmp_path / "u.arpa"), sentences)
+    assert lm.n == 1 and torch.allclose(got, want, atol=1e-5, rtol=0)
+    assert got[0].item() == pytest.approx(-(0.7 + 0.9 + 0.5) * np.log(10), abs=1e-5)

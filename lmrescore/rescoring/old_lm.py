@@ -53,133 +53,160 @@ def ngrams_of_fst(fst: StdFst, symbols: Vocab, name: str = "G.fst") -> Arpa:
 
     Returns:
         an ``Arpa``, log10 scores, whose vocabulary is the words of ``symbols`` that the FST
-        has a 1-gram for (in id order; a word without one is ``<unk>``, as with an ARPA).
+        has a 1-gram for (specials added in front where missing, as ``read_arpa`` makes an ARPA
+        file's; a word without a 1-gram is ``<unk>``, as with an ARPA).
     Raises:
         InputError: naming ``name`` and the arc, where the FST is not such an n-gram.
     """
-    words = symbols.words + tuple(w for w in (BOS, EOS) if w not in symbols)
-    vocab = Vocab(words)
-    num_states = fst.final.shape[0]
+    vocab = Vocab(symbols.words + tuple(w for w in (BOS, EOS) if w not in symbols))
     word = fst.olabel != 0
     bad = (word & (fst.ilabel != fst.olabel)) | (fst.olabel < 0) | (fst.olabel >= len(vocab))
     if bad.any():
         a = int(np.argmax(bad))
         raise _fail(name, a, f"labels {fst.ilabel[a]}:{fst.olabel[a]} are neither a word of "
                              f"the {len(symbols)} symbols on both sides nor a back-off")
-    backoff = np.full(num_states, -1, np.int64)
-    bo_cost = np.zeros(num_states)
-    bo_arcs = np.flatnonzero(~word)
-    if np.unique(fst.src[bo_arcs]).shape[0] != bo_arcs.shape[0]:
-        raise _fail(name, None, "a state has two back-off arcs")
-    backoff[fst.src[bo_arcs]] = fst.dst[bo_arcs]
-    bo_cost[fst.src[bo_arcs]] = fst.cost[bo_arcs]
-
-    depth = np.zeros(num_states, np.int64)  # order of each state's history
-    for _ in range(MAX_NGRAM_ORDER + 1):
-        new = np.where(backoff >= 0, depth[backoff] + 1, 0)
-        if (new == depth).all():
-            break
-        depth = new
-    else:
-        raise _fail(name, None, f"back-off chains longer than {MAX_NGRAM_ORDER} (or a cycle)")
-
+    g = _Backoffs.of(fst, np.flatnonzero(~word), name)
     out = np.flatnonzero(fst.src == fst.start)
     opening = out.shape[0] == 1 and fst.olabel[out[0]] == vocab.bos  # start --<s>--> history
     entry = int(fst.dst[out[0]]) if opening else fst.start
-    skip = fst.start if opening else -1
-    root = entry
-    while backoff[root] >= 0:
-        root = int(backoff[root])
-    width = int(depth.max()) if num_states else 0
+    arcs = np.flatnonzero(word & (fst.src != (fst.start if opening else -1)))
+    hist, known = _histories(fst, g, arcs, entry, vocab.bos, name)
+    arcs = arcs[known[fst.src[arcs]]]  # arcs out of states the start cannot reach: never taken
+    src, dst = fst.src[arcs], fst.dst[arcs]
+    spelled = np.concatenate([hist[src, 1:], fst.olabel[arcs, None]], axis=1)
+    _check_arcs(fst, g, hist, known, arcs, spelled, entry, name)
+
+    # the n-grams: each word arc, each final cost of a history; back-offs on the histories
+    tree = g.depth[dst] == g.depth[src] + 1  # h --w--> (h, w): the n-gram (h, w) is a history
+    history = known & (g.depth >= 1)
+    history[g.root] = True  # (not the end state of arpa2fst's form without #0: </s> leads there)
+    finals = np.flatnonzero(history & np.isfinite(fst.final))
+    ends = np.concatenate([hist[finals, 1:], np.full((len(finals), 1), vocab.eos)], axis=1)
+    rows = np.concatenate([spelled, ends, hist[[entry]]])
+    order = np.concatenate([g.depth[src], g.depth[finals], [0]]) + 1
+    cost = np.concatenate([fst.cost[arcs], fst.final[finals], [0.0]]).astype(np.float64)
+    prob = -cost / math.log(10)
+    prob[-1] = _ARPA_BOS_LOG10  # <s> is a history, never a prediction
+    bo = np.concatenate([np.where(tree, g.cost[dst], 0.0), np.zeros(len(finals)),
+                         [g.cost[entry]]])
+    line = np.concatenate([arcs, -1 - finals, [-1 - entry]])
+    keep = slice(None) if entry != g.root else slice(-1)  # a unigram G starts at its root
+    return _tables(rows[keep], order[keep], prob[keep], bo[keep], line[keep], vocab, name)
+
+
+class _Backoffs:
+    """Each state's back-off arc (target, cost; -1 and 0 where none), its order (the length
+    of its back-off chain) and the null history (the end of every chain)."""
+
+    def __init__(self, target: np.ndarray, cost: np.ndarray, arcs: np.ndarray,
+                 depth: np.ndarray, root: int) -> None:
+        self.target, self.cost, self.arcs, self.depth, self.root = target, cost, arcs, depth, root
+
+    @classmethod
+    def of(cls, fst: StdFst, arcs: np.ndarray, name: str) -> "_Backoffs":
+        num_states = fst.final.shape[0]
+        if np.unique(fst.src[arcs]).shape[0] != arcs.shape[0]:
+            raise _fail(name, None, "a state has two back-off arcs")
+        target = np.full(num_states, -1, np.int64)
+        cost = np.zeros(num_states)
+        target[fst.src[arcs]] = fst.dst[arcs]
+        cost[fst.src[arcs]] = fst.cost[arcs]
+        depth = np.zeros(num_states, np.int64)
+        for _ in range(MAX_NGRAM_ORDER + 1):
+            new = np.where(target >= 0, depth[target] + 1, 0)
+            if (new == depth).all():
+                break
+            depth = new
+        else:
+            raise _fail(name, None, f"back-off chains longer than {MAX_NGRAM_ORDER} (or a cycle)")
+        root = fst.start
+        while num_states and target[root] >= 0:
+            root = int(target[root])
+        return cls(target, cost, arcs, depth, root)
+
+    def arc_of(self, fst: StdFst, state: int) -> int:
+        """The back-off arc of ``state``."""
+        return int(self.arcs[np.argmax(fst.src[self.arcs] == state)])
+
+
+def _histories(fst: StdFst, g: _Backoffs, arcs: np.ndarray, entry: int, bos: int, name: str
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(S, W+1) each state's history, right-aligned (-1 before it), and (S,) whether it is
+    known: spelled forward from the null history and the ``<s>`` state along ``arcs`` (word
+    arcs) and the back-off arcs, one pass per arc of distance."""
+    width = int(g.depth.max(initial=0))
     col = np.arange(width + 1)
-    hist = np.full((num_states, width + 1), -1, np.int64)  # right-aligned, a spare column
-    known = np.zeros(num_states, bool)  # reached from the start: its history spelled
-    known[root] = True
-    if depth[entry] == 1:
-        hist[entry, -1], known[entry] = vocab.bos, True
-    arcs = np.flatnonzero(word & (fst.src != skip))
+    hist = np.full((fst.final.shape[0], width + 1), -1, np.int64)
+    known = np.zeros(fst.final.shape[0], bool)
+    known[g.root] = True
+    if g.depth[entry] == 1:
+        hist[entry, -1], known[entry] = bos, True
     src, dst, w = fst.src[arcs], fst.dst[arcs], fst.olabel[arcs]
-    bo_src = np.flatnonzero(backoff >= 0)
-    for _ in range(_MAX_PASSES):  # spell the histories forward from the known states
+    bo_src = np.flatnonzero(g.target >= 0)
+    for _ in range(_MAX_PASSES):
         new = np.flatnonzero(known[src] & ~known[dst])
-        new_bo = bo_src[known[bo_src] & ~known[backoff[bo_src]]]
+        new_bo = bo_src[known[bo_src] & ~known[g.target[bo_src]]]
         if not (new.size or new_bo.size):
-            break
+            return hist, known
         spelled = np.concatenate([hist[src[new], 1:], w[new, None]], axis=1)
-        hist[dst[new]] = np.where(col >= width + 1 - depth[dst[new], None], spelled, -1)
-        hist[backoff[new_bo]] = np.where(col > width + 1 - depth[new_bo, None], hist[new_bo], -1)
-        known[dst[new]] = known[backoff[new_bo]] = True
-    else:
-        raise _fail(name, None, f"histories not spelled within {_MAX_PASSES} arcs of the start")
-    live = known[src]  # arcs out of states the start cannot reach are never taken
-    arcs, src, dst, w = arcs[live], src[live], dst[live], w[live]
-    # every word arc leads to the longest suffix of (h, w) that is a state
-    spelled = np.concatenate([hist[src, 1:], w[:, None]], axis=1)
-    off = ((spelled != hist[dst]) & (col >= width + 1 - depth[dst][:, None])).any(1)
-    off |= depth[dst] > depth[src] + 1
+        hist[dst[new]] = np.where(col >= width + 1 - g.depth[dst[new], None], spelled, -1)
+        hist[g.target[new_bo]] = np.where(col > width + 1 - g.depth[new_bo, None], hist[new_bo],
+                                          -1)
+        known[dst[new]] = known[g.target[new_bo]] = True
+    raise _fail(name, None, f"histories not spelled within {_MAX_PASSES} arcs of the start")
+
+
+def _check_arcs(fst: StdFst, g: _Backoffs, hist: np.ndarray, known: np.ndarray,
+                arcs: np.ndarray, spelled: np.ndarray, entry: int, name: str) -> None:
+    """Every live arc leads where the n-gram semantics says: a word arc to the longest suffix
+    of its n-gram that is a state, a back-off arc to its history without the first word; and
+    only a history that is an n-gram (or ``<s>``) has a back-off weight, as in an ARPA."""
+    src, dst = fst.src[arcs], fst.dst[arcs]
+    col = np.arange(hist.shape[1])
+    off = ((spelled != hist[dst]) & (col >= hist.shape[1] - g.depth[dst][:, None])).any(1)
+    off |= g.depth[dst] > g.depth[src] + 1
     if off.any():
         raise _fail(name, int(arcs[np.argmax(off)]), "it leads to a state whose history is not "
                                                      "a suffix of its n-gram")
-    has_bo = bo_src[known[bo_src]]  # back-off drops the first word
-    wrong = (np.where(col > width + 1 - depth[has_bo, None], hist[has_bo], -1)
-             != hist[backoff[has_bo]]).any(1)
+    has_bo = np.flatnonzero(known & (g.target >= 0))
+    wrong = (np.where(col > hist.shape[1] - g.depth[has_bo, None], hist[has_bo], -1)
+             != hist[g.target[has_bo]]).any(1)
     if wrong.any():
-        s = int(has_bo[np.argmax(wrong)])
-        raise _fail(name, int(bo_arcs[np.argmax(fst.src[bo_arcs] == s)]),
+        raise _fail(name, g.arc_of(fst, int(has_bo[np.argmax(wrong)])),
                     "a back-off arc that does not drop its history's first word")
-    tree = depth[dst] == depth[src] + 1  # h --w--> (h, w): the n-gram (h, w) is a history
-    is_ngram = np.zeros(num_states, bool)
-    is_ngram[dst[tree]] = True
-    is_ngram[[root, entry]] = True
-    blank = known & ~is_ngram & (bo_cost != 0)
-    if blank.any():  # a history that is no n-gram has no back-off weight in an ARPA
-        s = int(np.argmax(blank))
-        raise _fail(name, int(bo_arcs[np.argmax(fst.src[bo_arcs] == s)]),
+    is_ngram = np.zeros(known.shape[0], bool)
+    is_ngram[dst[g.depth[dst] == g.depth[src] + 1]] = True
+    is_ngram[[g.root, entry]] = True
+    blank = known & ~is_ngram & (g.cost != 0)
+    if blank.any():
+        raise _fail(name, g.arc_of(fst, int(np.argmax(blank))),
                     "a back-off weight on a history that no arc spells as an n-gram")
 
-    # the n-grams: each word arc, each final cost of a history; back-offs on the histories
-    history = known & (depth >= 1)
-    history[root] = True  # (not the end state of arpa2fst's form without #0: </s> leads there)
-    finals = np.flatnonzero(history & np.isfinite(fst.final))
-    rows = np.concatenate([spelled, np.concatenate(
-        [hist[finals, 1:], np.full((finals.shape[0], 1), vocab.eos)], axis=1)])
-    order = np.concatenate([depth[src], depth[finals]]) + 1
-    cost = np.concatenate([fst.cost[arcs], fst.final[finals]]).astype(np.float64)
-    bo = np.concatenate([np.where(tree, bo_cost[dst], 0.0), np.zeros(finals.shape[0])])
-    line = np.concatenate([arcs, -1 - finals])
-    prob = -cost / math.log(10)
-    if entry != root:  # <s> is a history, never a prediction
-        rows = np.concatenate([rows, hist[entry][None]])
-        order = np.append(order, 1)
-        prob, bo = np.append(prob, _ARPA_BOS_LOG10), np.append(bo, bo_cost[entry])
-        line = np.append(line, -1 - entry)
+
+def _tables(rows: np.ndarray, order: np.ndarray, prob: np.ndarray, backoff: np.ndarray,
+            line: np.ndarray, vocab: Vocab, name: str) -> Arpa:
+    """The ``Arpa`` of n-gram rows (right-aligned ids of ``vocab``; natural-log back-offs as
+    costs) over the words with a 1-gram, each order's table in id order."""
     if not np.isfinite(prob).all():
         raise _fail(name, None, "a cost that is not finite")
+    has = np.unique(rows[order == 1, -1])
+    own = Vocab.from_words(vocab.words[i] for i in has)
+    new_id = np.full(len(vocab) + 1, -1, np.int64)  # (index -1: no word)
+    new_id[has] = [own.ids[vocab.words[i]] for i in has]
     tables = []
     for k in range(1, int(order.max(initial=1)) + 1):
         at = np.flatnonzero(order == k)
-        ids = rows[at, width + 1 - k:]
+        ids = new_id[rows[at, rows.shape[1] - k:]]
         by = np.lexsort(ids.T[::-1]) if at.size else at
         ids, at = ids[by], at[by]
         dup = np.flatnonzero((ids[1:] == ids[:-1]).all(1))
         if dup.size:
             raise _fail(name, _arc_or_none(line[at[dup[0] + 1]]), f"a {k}-gram met twice")
-        tables.append(NgramTable(ids, prob[at], -bo[at] / math.log(10), line[at]))
-    return _own_words(Arpa(name, vocab, tables))
-
-
-def _own_words(arpa: Arpa) -> Arpa:
-    """``arpa`` over the words it has a 1-gram for (specials added in front where missing), as
-    ``read_arpa`` makes an ARPA file's vocabulary."""
-    has = np.sort(arpa.tables[0].ids[:, 0])
-    vocab = Vocab.from_words(arpa.vocab.words[i] for i in has)
-    new_id = np.zeros(len(arpa.vocab), np.int64)
-    new_id[has] = [vocab.ids[arpa.vocab.words[i]] for i in has]
-    tables = [NgramTable(new_id[t.ids], t.prob, t.backoff, t.lines) for t in arpa.tables]
-    for t in tables:  # id order, as NgramLM expects
-        by = np.lexsort(t.ids.T[::-1])
-        t.ids, t.prob, t.backoff, t.lines = t.ids[by], t.prob[by], t.backoff[by], t.lines[by]
-    return Arpa(arpa.path, vocab, tables)
+        if (ids < 0).any():
+            raise _fail(name, _arc_or_none(line[at[np.argmax((ids < 0).any(1))]]),
+                        f"a {k}-gram of a word that has no 1-gram")
+        tables.append(NgramTable(ids, prob[at], -backoff[at] / math.log(10), line[at]))
+    return Arpa(name, own, tables)
 
 
 def _arc_or_none(line: int) -> int | None:

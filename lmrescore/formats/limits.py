@@ -34,9 +34,10 @@ MAX_K2_BYTES = 4 << 30
 """Bytes of one k2 ``.pt`` file: ``torch.load`` reads a file whole before any FSA can be checked,
 so the file's size is what bounds its cost (it is a batch of lattices, hence the larger cap)."""
 
-MAX_FST_BYTES = 1 << 30
+MAX_FST_BYTES = 512 << 20
 """Bytes of one binary OpenFst FST read whole (a Kaldi ``G.fst``, the old LM of rescoring):
-finding its records takes several int64 arrays of a quarter of its bytes each."""
+reading it into n-gram tables peaks at about 23 times its bytes (a 113 MiB G.fst of 3.8M
+n-grams: 2.6 GB, ``bench/old_lm.py``), so the cap bounds it at about 12 GB."""
 
 MAX_ARPA_BYTES = 1 << 30
 """Bytes of one ARPA file after decompression: it is read whole, and parsing takes several times

@@ -77,7 +77,7 @@ def test_a_killed_driver_reruns_only_the_unfinished_jobs_to_the_same_output(tmp_
     indir = tmp_path / "decode"
     indir.mkdir()
     lats = [lat for _, lat in read_lattices(ARK, "kaldi", Vocab.load(WORDS))]
-    big = []  # job 3 is 40 lattices: it is still running when job 1 has finished
+    big = []  # job 3: 40 lattices
     for i in range(40):
         copy = lats[i % 5].select([0])
         copy.utt_ids = [f"copy-{i:02d}"]
@@ -87,16 +87,22 @@ def test_a_killed_driver_reruns_only_the_unfinished_jobs_to_the_same_output(tmp_
         (indir / f"lat.{job}.gz").write_bytes(gzip.compress((tmp_path / "plain.ark").read_bytes()))
     (indir / "num_jobs").write_text("3\n")
     env = {**os.environ, "PATH": f"{UTILS}:{os.environ['PATH']}"}
+    # a $cmd that holds job 3 back until the driver is killed, whatever the machine's load
+    held = tmp_path / "held.sh"
+    held.write_text(f"#!/usr/bin/env bash\ncase $1 in *rescore.3.log) "
+                    f"while [ ! -e {tmp_path / 'go'} ]; do sleep 0.1; done ;; esac\n"
+                    f"exec run_local.sh \"$@\"\n")
+    held.chmod(0o755)
 
-    def driver(out: Path) -> list[str]:
-        return ["bash", str(UTILS / "lmrescore_decode_dir.sh"), "--score-opts", SCORE_OPTS,
-                "--skip-scoring", "true", str(tmp_path / "lm.pt"), str(tmp_path / "data"),
-                WORDS, str(indir), str(out)]
+    def driver(out: Path, cmd: str = "run_local.sh") -> list[str]:
+        return ["bash", str(UTILS / "lmrescore_decode_dir.sh"), "--cmd", cmd, "--score-opts",
+                SCORE_OPTS, "--skip-scoring", "true", str(tmp_path / "lm.pt"),
+                str(tmp_path / "data"), WORDS, str(indir), str(out)]
 
     whole = tmp_path / "whole"
     assert subprocess.run(driver(whole), env=env, capture_output=True).returncode == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen(driver(out), env=env, start_new_session=True,
+    proc = subprocess.Popen(driver(out, str(held)), env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not (out / "summary.1.json").exists() and proc.poll() is None:
         time.sleep(0.05)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -210,7 +211,7 @@ def load_hf_lm(directory: str, vocab: Vocab, order: int | None, device: str = "c
     return HFWordLM(model.to(device), Spellings.of(first, later), vocab, order, bos)
 
 
-def spell(tokenizer, vocab: Vocab, bos: int, eos: int,
+def spell(tokenizer: Any, vocab: Vocab, bos: int, eos: int,
           where: str) -> tuple[list[list[int]], list[list[int]]]:
     """Each word's tokens as a window's first word and after another (module doc).
 

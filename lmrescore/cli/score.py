@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True,
                    help="checkpoint of any model kind (exp/<name>/best.pt), or an n-gram: an "
                         "ARPA file (plain or .gz) or a Kaldi G.fst over --words' ids (the "
-                        "file's bytes say which)")
+                        "file's bytes say which), or hf:DIR, a local Hugging Face causal LM "
+                        "folder (needs --order)")
     p.add_argument("--lattice", required=True,
                    help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
     add_reading_args(p, oov_option=False)  # a word outside words.txt is the LM's <unk>
@@ -171,7 +172,7 @@ def _score(args: argparse.Namespace, job: Dist | None) -> int:
         raise InputError("--words is needed to map lattice labels to words")
     device = args.device if job is None else job.device(args.device)
     symbols = Vocab.load(args.words)
-    model, units = load_lm(args.model, symbols, device)
+    model, units = load_lm(args.model, symbols, device, args.order)
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
                              old_lm_scale=args.old_lm_scale,

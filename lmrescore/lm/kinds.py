@@ -11,7 +11,8 @@ has ``num_layers`` is checked against its weights' count before it is built. Its
 ``nn.Module`` that is a ``LanguageModel`` (lmrescore/lm/interface.py) and trains through
 ``nll(inputs, targets, mask, starts=None, state=None)`` -> (summed NLL, final state or None),
 as ``RNNLM.nll`` does. The n-gram kind (ARPA files, Kaldi's G.fst) has no config: ``score``
-recognises its files by their bytes (lmrescore/rescoring/lm_file.py).
+recognises its files by their bytes (lmrescore/rescoring/lm_file.py); nor has a Hugging Face
+causal LM (``score --model hf:DIR --order K``, lmrescore/lm/hf.py), which is not trained here.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ scale x that score (less the RNN's OOV cost)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,37 @@ def test_what_the_expansion_cannot_score_is_refused(lang) -> None:
         LatticeRescorer.combining(lms + [bptt], symbols, RescoreOptions(order=2))
     with pytest.raises(InputError, match="one score column"):
         LatticeRescorer.combining(lms + [lms[0]], symbols, RescoreOptions(order=2))
+
+
+def test_cli_lm_options(lang, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--lm ckpt:0.5 --lm G.fst:-0.5`` writes the bytes of ``--model ckpt --lm-scale 0.5
+    --old-lm G.fst``; three LMs each get a summary entry; --lm with --old-lm is refused."""
+    from lmrescore.cli import main
+    from lmrescore.lm.checkpoint import save_checkpoint
+    from lmrescore.lm.config import ExperimentConfig, TrainConfig
+    from test_arpa import FIXTURES
+
+    arpa, lang_dir, _ = lang
+    rnn = three_lms(arpa, lang_dir, Vocab.load(lang_dir / "words.txt"))[0]
+    ckpt, gfst = tmp_path / "lm.pt", lang_dir / "G.fst"
+    config = ExperimentConfig(model=rnn.model.config, train=TrainConfig(method="afp"))
+    save_checkpoint(ckpt, rnn.model, rnn.units.vocab, config)
+
+    def score(name: str, *lms: str) -> int:
+        (tmp_path / name).mkdir()
+        out = tmp_path / name
+        return main(["--log-level", "WARNING", "score", *lms, "--lattice",
+                     f"ark:{FIXTURES / 'lats.ark'}", "--words", str(lang_dir / "words.txt"),
+                     "--one-best", str(out / "hyp"), "--write-lattice", f"ark:{out / 'lat'}",
+                     "--summary", str(out / "summary.json")])
+
+    assert score("old", "--model", str(ckpt), "--lm-scale", "0.5", "--old-lm", str(gfst)) == 0
+    assert score("new", "--lm", f"{ckpt}:0.5", "--lm", f"{gfst}:-0.5") == 0
+    for name in ("hyp", "lat"):
+        assert (tmp_path / "old" / name).read_bytes() == (tmp_path / "new" / name).read_bytes()
+    assert score("three", "--lm", f"{ckpt}:0.5", "--lm", f"{arpa}:-0.5",
+                 "--lm", f"{gfst}:0.25") == 0
+    summary = json.loads((tmp_path / "three" / "summary.json").read_text())
+    assert (summary["lm_1"], summary["lm_2_scale"], summary["rescored"]) == (str(arpa), 0.25, 5)
+    assert score("mixed", "--lm", f"{ckpt}:0.5", "--old-lm", str(gfst)) == 1
+    assert "--lm gives each LM its scale" in capsys.readouterr().err

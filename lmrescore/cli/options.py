@@ -7,7 +7,6 @@ import argparse
 import logging
 import re
 
-from lmrescore.errors import InputError
 from lmrescore.formats import AUTO, FORMATS
 from lmrescore.lattice.weights import Weights
 

@@ -80,10 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "transition, pronunciation and silence costs); 1 keeps it whole as "
                         "Kaldi does, 0 replaces it (for lattices that carry only an LM score)")
     g.add_argument("--old-lm",
-                   help="the old LM in the graph score, taken out of it: an ARPA file (plain "
-                        "or .gz) or a Kaldi G.fst over --words' ids, scored exactly on the "
-                        "fixed-point expansion (--order >= its n-1). Without it the graph "
-                        "score is kept whole: the old LM stays in beside the new one")
+                   help="with --model: the old LM in the graph score, taken out of it: an "
+                        "ARPA file (plain or .gz) or a Kaldi G.fst over --words' ids, scored "
+                        "exactly on the fixed-point expansion (--order >= its n-1). Without it "
+                        "the graph score is kept whole: the old LM stays in beside the new one")
     g.add_argument("--old-lm-scale", type=float,
                    help="weight of the old LM's log-probs (default: -w, which takes it out as "
                         "Kaldi's lmrescore does; positive: interpolate it)")
@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
-                             old_lm_scale=args.old_lm_scale, unk_penalty=args.unk_penalty, oov_symbol=args.oov_symbol,
+                             old_lm_scale=args.old_lm_scale, unk_penalty=args.unk_penalty,
+                             oov_symbol=args.oov_symbol,
                              skip_words=_patterns(args.skip_words), order=args.order,
                              num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
                              beam=None if math.isinf(args.beam) else args.beam,

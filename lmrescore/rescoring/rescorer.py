@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
-from torch import Tensor
 
 from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.determinize import determinize
@@ -42,7 +41,7 @@ from lmrescore.lm.interface import LanguageModel
 from lmrescore.lm.units import Units, WordUnits
 from lmrescore.rescoring.exact import BLOCK_ROWS
 from lmrescore.rescoring.combination import Combination, ScoredLM
-from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, Tokens, fixed_point
+from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, fixed_point
 from lmrescore.rescoring.symbols import SKIP_WORDS, oov_symbol
 from lmrescore.vocab import Vocab
 

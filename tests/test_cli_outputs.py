@@ -10,7 +10,7 @@ import pytest
 
 from lmrescore.atomic import atomic_write_text, unwritable
 from lmrescore.cli import main
-from lmrescore.cli.options import check_output
+from lmrescore.formats.outputs import check_output
 from lmrescore.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -148,6 +148,6 @@ def test_default_unk_penalty_is_ln_of_oov_words_in_the_symbol_table() -> None:
                             RescoreOptions(unk_penalty=3.0, weights=Weights(lm_scale=0.5),
                                            first_pass_scale=2.0))
     # first_pass_scale * lm + lm_scale * (rnnlm - unk_penalty * is_oov)
-    torch.testing.assert_close(fixed.combined_lm(lat, rnnlm),
+    torch.testing.assert_close(fixed.lms.combined(lat, {"rnnlm": rnnlm}, 2.0),
                                torch.tensor([2 + 0.5 * (-2 - 3), 2 - 1.5, 2 - 0.5],
                                             dtype=torch.float64))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lmrescore.cli.options import HelpFormatter, add_reading_args, check_output
+from lmrescore.cli.options import HelpFormatter, add_reading_args
+from lmrescore.formats.outputs import check_output
 from lmrescore.formats import FORMATS
 
 log = logging.getLogger(__name__)

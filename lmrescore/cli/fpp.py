@@ -85,7 +85,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmrescore.cli.options import check_output
+    from lmrescore.formats.outputs import check_output
     from lmrescore.online.runs import write_result
 
     check_output(args.out, "--out")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from lmrescore.cli.options import (HelpFormatter, add_reading_args, add_weight_args, check_output,
-                                   weights)
+from lmrescore.cli.options import HelpFormatter, add_reading_args, add_weight_args, weights
+from lmrescore.formats.outputs import check_output
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,6 @@ import argparse
 import logging
 import re
 
-from lmrescore.errors import InputError
 from lmrescore.formats import AUTO, FORMATS
 from lmrescore.lattice.weights import Weights
 
@@ -87,30 +86,3 @@ def warn_if_kaldi_text(path: str, text_format: str) -> None:
             "%s looks like a Kaldi text file: each line starts with a distinct id (%s, %s, ...) "
             "that is never a word; read as plain text, the ids are words: give --text-format "
             "kaldi", path, ids[0], ids[1])
-
-
-def check_output(path: str | None, option: str, fmt: str | None = None) -> None:
-    """Fail before any work when an output could not be written (no folder is ever made).
-
-    Args:
-        path: the option's value; None (not given): nothing to check.
-        option: the option's name for the error (``--one-best``), or the argument's (``output``).
-        fmt: None for a file (or ``-``); else a lattice output's format: ``kaldi``, a wspecifier
-            (each file in it is checked, a ``| cmd`` pipe is not); ``slf``, a folder (existing,
-            or made in an existing folder); ``k2``, a file.
-    Raises:
-        InputError: one line naming the option, the path and why.
-    """
-    from lmrescore.atomic import unwritable
-
-    if path is None:
-        return
-    files = [path]
-    if fmt == "kaldi":
-        from lmrescore.formats.kaldi_writer import KaldiWriter, is_stream
-
-        files = [p for p in KaldiWriter(path).spec.paths if not is_stream(p)]
-    for file in files:
-        why = unwritable(file, folder=fmt == "slf")
-        if why is not None:
-            raise InputError(f"{option} {path}: {why}")

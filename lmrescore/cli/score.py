@@ -10,34 +10,32 @@ Examples:
         --words data/lang/words.txt --acoustic-scale 0.1 --one-best hyp.txt --ref data/test/text
     lmrescore score --method ngram-approx --max-ngram-order 4 ...
     lmrescore score --method nbest --num-paths 100 --nbest-out nbest.txt ...
+    lmrescore score --lm exp/afp8/best.pt:0.5 --lm data/lang/G.fst:-0.5 --lm other.pt:0.5 ...
     torchrun --standalone --nproc-per-node 4 -m lmrescore.cli score ...   # 4 shares, 1 output
 
 Under torchrun each process rescores every world-th batch and rank 0 merges the outputs in
-input order: the same bytes as one process (lmrescore/rescoring/sharded.py).
+input order: the same bytes as one process (lmrescore/rescoring/sharded.py). The job is one
+library call (lmrescore/rescoring/job.py); this module parses, calls it and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-from collections import deque
-from collections.abc import Iterator
-from datetime import timedelta
 import logging
+import math
 import sys
-import time
 from typing import TYPE_CHECKING
 
-from lmrescore.cli.options import (HelpFormatter, add_reading_args, add_weight_args, check_output,
-                                   weights)
+from lmrescore.cli.options import HelpFormatter, add_reading_args, add_weight_args, weights
+from lmrescore.errors import InputError
 from lmrescore.formats import FORMATS
 from lmrescore.rescoring.methods import METHODS
 from lmrescore.rescoring.rescorer import DEFAULT_BEAM, DEFAULT_PRUNE_ORDER
 from lmrescore.rescoring.symbols import SKIP_WORDS
 
 if TYPE_CHECKING:
-    from lmrescore.distributed import Dist
+    from lmrescore.rescoring.job import LmFile
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="rescore lattices with an LM (exact order-K, or a "
                                      "baseline: ngram-approx, nbest)",
                        description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--model", required=True,
-                   help="checkpoint of any model kind (exp/<name>/best.pt), or an n-gram: an "
-                        "ARPA file (plain or .gz) or a Kaldi G.fst over --words' ids (the "
-                        "file's bytes say which), or hf:DIR, a local Hugging Face causal LM "
-                        "folder (needs --order)")
+    lm = p.add_mutually_exclusive_group(required=True)
+    lm.add_argument("--model",
+                    help="checkpoint of any model kind (exp/<name>/best.pt), or an n-gram: an "
+                         "ARPA file (plain or .gz) or a Kaldi G.fst over --words' ids (the "
+                         "file's bytes say which); its weight is --lm-scale")
+    lm.add_argument("--lm", action="append", type=_lm_file, metavar="PATH:SCALE",
+                    help="instead of --model (repeat it): LMs combined by scale on one "
+                         "expansion, lm = first_pass_scale x graph + sum of SCALE x LM (the "
+                         "scale after the last colon; negative takes an LM out); each LM's "
+                         "log-probs are the column lm_<i> of the rescored lattices; the first "
+                         "is scored by --method, every other one exactly on its expansion "
+                         "(word-level, of order <= K, an n-gram's n-1); a checkpoint is charged "
+                         "--unk-penalty as --model, an n-gram scores a word outside it as its "
+                         "<unk> as --old-lm")
     p.add_argument("--lattice", required=True,
                    help="Kaldi rspecifier, SLF directory / list / scp, or k2 .pt file")
     add_reading_args(p, oov_option=False)  # a word outside words.txt is the LM's <unk>
@@ -73,10 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "transition, pronunciation and silence costs); 1 keeps it whole as "
                         "Kaldi does, 0 replaces it (for lattices that carry only an LM score)")
     g.add_argument("--old-lm",
-                   help="the old LM in the graph score, taken out of it: an ARPA file (plain "
-                        "or .gz) or a Kaldi G.fst over --words' ids, scored exactly on the "
-                        "fixed-point expansion (--order >= its n-1). Without it the graph "
-                        "score is kept whole: the old LM stays in beside the new one")
+                   help="with --model: the old LM in the graph score, taken out of it: an "
+                        "ARPA file (plain or .gz) or a Kaldi G.fst over --words' ids, scored "
+                        "exactly on the fixed-point expansion (--order >= its n-1). Without it "
+                        "the graph score is kept whole: the old LM stays in beside the new one")
     g.add_argument("--old-lm-scale", type=float,
                    help="weight of the old LM's log-probs (default: -w, which takes it out as "
                         "Kaldi's lmrescore does; positive: interpolate it)")
@@ -127,131 +134,67 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lmrescore.distributed import Dist, world_size
-    from lmrescore.errors import InputError
+    from lmrescore.rescoring.job import JobOptions, rescore_job
+    from lmrescore.rescoring.rescorer import RescoreOptions
 
-    if world_size() == 1:
-        return _score(args, None)
-    if _is_std(args.lattice):
-        raise InputError("under torchrun every process reads the whole input: --lattice "
-                         "cannot be stdin")
-    job = Dist.from_env("cpu", timedelta(seconds=args.shard_timeout))
-    if not job.is_main:  # one log, one progress bar and one "Done" line for the job
-        logging.getLogger().setLevel(logging.WARNING)
-    try:
-        return _score(args, job)
-    finally:
-        job.close()
-
-
-def _score(args: argparse.Namespace, job: Dist | None) -> int:
-    """Rescore in one process (``job`` None) or this process's share of a torchrun job."""
-    from lmrescore.atomic import atomic_write_text
-    from lmrescore.errors import InputError
-    from lmrescore.formats import input_format, read_lattice_batches, write_lattices
-    from lmrescore.formats.parts import write_part
-    from lmrescore.lattice.lattice import Lattice
-    from lmrescore.rescoring.lm_file import load_lm
-    from lmrescore.rescoring.metrics import read_text
-    from lmrescore.rescoring.old_lm import load_old_lm
-    from lmrescore.rescoring.pipeline import RunSummary, rescored_batches
-    from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
-    from lmrescore.rescoring.sharded import Share, merge_shares
-    from lmrescore.vocab import Vocab
-
-    tic = time.time()
-    for option, path in [("--one-best", args.one_best), ("--nbest-out", args.nbest_out),
-                         ("--summary", args.summary)]:
-        check_output(path, option)
-    out_format = args.out_format or input_format(args.lattice, args.format)
-    check_output(args.write_lattice, "--write-lattice", out_format)
-    if args.one_best == "-" and _is_std(args.write_lattice):
-        raise InputError("--write-lattice and --one-best both write to stdout: give "
-                         "--one-best a file (or /dev/null)")
-    if not args.words:
-        raise InputError("--words is needed to map lattice labels to words")
-    device = args.device if job is None else job.device(args.device)
-    symbols = Vocab.load(args.words)
-    model, units = load_lm(args.model, symbols, device, args.order)
     options = RescoreOptions(method=args.method, weights=weights(args),
                              first_pass_scale=args.first_pass_scale,
-                             old_lm_scale=args.old_lm_scale,
-                             unk_penalty=args.unk_penalty, oov_symbol=args.oov_symbol,
+                             old_lm_scale=args.old_lm_scale, unk_penalty=args.unk_penalty,
+                             oov_symbol=args.oov_symbol,
                              skip_words=_patterns(args.skip_words), order=args.order,
                              num_paths=args.num_paths, max_ngram_order=args.max_ngram_order,
                              beam=None if math.isinf(args.beam) else args.beam,
                              prune_order=args.prune_order or None,
                              prune_beam=args.prune_beam, determinize=args.determinize,
-                             max_arcs=args.max_arcs,
-                             keep_attributes=args.write_lattice is not None)
-    old_lm = load_old_lm(args.old_lm, symbols) if args.old_lm else None
-    rescorer = LatticeRescorer(model, units, symbols, options, old_lm)
-    batches = read_lattice_batches(args.lattice, args.format, symbols, args.batch_size, "unk")
-    run = RunSummary()
-    share = (0, 1) if job is None else (job.rank, job.world)
-    done: list[tuple[int, list[str]]] = []  # (input index, utterances) of each rescored batch
-    nbest: dict[str, str] = {}
+                             max_arcs=args.max_arcs)
+    done = rescore_job(JobOptions(
+        _lm_files(args, options.old_lm_weight), args.lattice, args.words, options,
+        format=args.format, batch_size=args.batch_size, device=args.device,
+        one_best=args.one_best, nbest_out=args.nbest_out, write_lattice=args.write_lattice,
+        out_format=args.out_format, ref=args.ref, summary=args.summary,
+        max_failures=args.max_failures, shard_timeout=args.shard_timeout))
+    if done.run is not None:  # one process, or rank 0: the job's totals
+        s = done.summary
+        if "wer" in s:
+            print(f"{s['wer_detail']} over {s['wer_utterances']} of {s['ref_utterances']} "
+                  f"reference utterances ({s['ref_utterances'] - s['wer_utterances']} not "
+                  f"rescored)", file=sys.stderr)
+        log.info("summary: %s", json.dumps(s))
+        log.info("Done %d lattices, failed for %d", len(done.run.one_best), len(done.run.failed))
+    return done.exit_status
 
-    def rescored_lattices() -> Iterator[Lattice]:
-        """Each rescored batch's lattices, its n-best lists kept on the way."""
-        for i, result in rescored_batches(rescorer, batches, run, share[0] == 0, share):
-            if result.lattice is None:
-                continue
-            done.append((i, result.lattice.utt_ids))
-            if args.nbest_out:
-                for u, paths in zip(result.lattice.utt_ids,
-                                    rescorer.nbest_lists(result, args.num_paths)):
-                    nbest[u] = "".join(f"{u}-{k} {' '.join(symbols.decode(w))}\n"
-                                       for k, w in enumerate(paths, 1))
-            yield result.lattice
 
-    part = None
-    if args.write_lattice and job is not None:  # this process's part, joined by rank 0
-        part = write_part(args.write_lattice, out_format, rescored_lattices(), job.rank)
-        run.failed += part.failed
-    elif args.write_lattice:  # written batch by batch as they are rescored: memory stays flat
-        _, write_failed = write_lattices(args.write_lattice, rescored_lattices(), out_format)
-        run.failed += write_failed  # e.g. an utterance id that cannot be an SLF file name
-    else:
-        deque(rescored_lattices(), maxlen=0)
-    if job is not None:
-        merged = merge_shares(job, Share(run, done, nbest, part), args.write_lattice, out_format)
-        if merged is None:  # not rank 0: its share is with rank 0, which writes and decides
-            return job.broadcast(None)
-        run, nbest = merged
-    atomic_write_text(args.one_best, "".join(f"{u} {' '.join(w)}\n"
-                                             for u, w in run.one_best.items()))
-    if args.nbest_out:
-        atomic_write_text(args.nbest_out, "".join(nbest.values()))
+def _lm_files(args: argparse.Namespace, old_lm_scale: float) -> list[LmFile]:
+    """The LMs: ``--lm`` in order (``lm_0``, ``lm_1``...), or ``--model`` at ``--lm-scale``
+    (column "rnnlm", charged for OOV words) and ``--old-lm`` at ``old_lm_scale`` ("old_lm",
+    not charged)."""
+    from lmrescore.rescoring.job import LmFile
 
-    summary = {"method": args.method, "order": rescorer.order,
-               **{k: getattr(options, k) for k in rescorer.method.summary},
-               "first_pass_scale": args.first_pass_scale,
-               **({"old_lm": args.old_lm, "old_lm_scale": options.old_lm_weight}
-                  if args.old_lm else {}),
-               **run.to_dict(), "unk_penalty": rescorer.unk_penalty,
-               "acoustic_scale": options.weights.acoustic_scale, "seconds": time.time() - tic,
-               **({} if job is None else {"processes": job.world})}
-    if args.ref:
-        refs = read_text(args.ref)
-        errors, scored = run.word_errors(refs)
-        summary.update(wer=errors.wer, wer_detail=str(errors), wer_utterances=scored,
-                       ref_utterances=len(refs))
-        print(f"{errors} over {scored} of {len(refs)} reference utterances "
-              f"({len(refs) - scored} not rescored)", file=sys.stderr)
-    log.info("summary: %s", json.dumps(summary))
-    if args.summary:
-        atomic_write_text(args.summary, json.dumps(summary, indent=1) + "\n")
-    log.info("Done %d lattices, failed for %d", len(run.one_best), len(run.failed))
-    code = 1 if len(run.failed) > args.max_failures * max(1, run.lattices) else 0
-    return code if job is None else job.broadcast(code)
+    if args.lm:
+        if args.old_lm or args.old_lm_scale is not None or args.lm_scale != 1.0:
+            raise InputError("--lm gives each LM its scale: give the old LM as --lm G:SCALE, "
+                             "not --old-lm, --old-lm-scale or --lm-scale")
+        return args.lm
+    lms = [LmFile(args.model, args.lm_scale, "rnnlm", True, "--model")]
+    if args.old_lm:
+        lms.append(LmFile(args.old_lm, old_lm_scale, "old_lm", False, "--old-lm"))
+    return lms
 
+
+def _lm_file(spec: str) -> LmFile:
+    """``--lm PATH:SCALE`` (the scale after the last colon)."""
+    from lmrescore.rescoring.job import LmFile
+
+    path, _, scale = spec.rpartition(":")
+    try:
+        weight = float(scale)
+    except ValueError:
+        weight = math.nan
+    if not path or not math.isfinite(weight):
+        raise argparse.ArgumentTypeError(f"{spec!r} is not PATH:SCALE (a finite scale)")
+    return LmFile(path, weight, source=f"--lm {spec}")
 
 def _patterns(spec: str) -> tuple[str, ...]:
     """The ``--skip-words`` comma list as patterns."""
     return tuple(w for w in spec.split(",") if w)
 
-
-def _is_std(target: str | None) -> bool:
-    """Whether a lattice output or input (Kaldi specifier, SLF dir, k2 file) is stdout / stdin."""
-    return target is not None and (target == "-" or target.rpartition(":")[2] == "-")

@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from lmrescore.cli.options import HelpFormatter, add_reading_args, check_output
+from lmrescore.cli.options import HelpFormatter, add_reading_args
+from lmrescore.formats.outputs import check_output
 from lmrescore.errors import InputError
 
 

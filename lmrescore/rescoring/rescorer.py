@@ -7,27 +7,26 @@ the chosen method with their first-pass scores: an LM-informed beam instead of a
 one, so a wide first beam keeps the good paths and the order-K expansion stays small.
 
 Score combination follows Kaldi's lattice LM rescoring (``steps/lmrescore*.sh``,
-``lattice-lmrescore-kaldi-rnnlm-pruned``): the new LM score of an arc is
-``first_pass_scale * lm + old_lm_scale * old_lm + lm_scale * (new_lm - unk_penalty * is_oov)``
-and the best path maximises ``acoustic_scale * am + lm - word_ins_penalty * words``
-(``Weights``). ``lm`` is the lattice's graph cost (HCLG: the old LM plus transition,
-pronunciation and silence costs), kept whole by default (``first_pass_scale = 1``); the old LM
-(an ARPA or a G.fst; fixed-point and ngram-approx) is scored exactly on the same expansion,
-over the
-lattice's word ids (so a word outside the new LM's vocabulary keeps its own n-gram history), and
-taken out with the new LM's weight (``old_lm_scale = -lm_scale``): Kaldi's ``--lm-scale w``
-(``--weight``) is ``lm_scale = w``. Every pass ranks paths by this one score: the coarse pass
-takes the old LM out too, scored at its order (exact when the n-gram's order is at most
-``prune_order + 1``; else with its histories cut to ``prune_order`` words).
+``lattice-lmrescore-kaldi-rnnlm-pruned``), generalised to several LMs
+(:mod:`lmrescore.rescoring.combination`): the new LM score of an arc is
+``first_pass_scale * lm + sum_i scale_i * (lm_i - unk_penalty_i * is_oov_i)`` and the best path
+maximises ``acoustic_scale * am + lm - word_ins_penalty * words`` (``Weights``). ``lm`` is the
+lattice's graph cost (HCLG: the old LM plus transition, pronunciation and silence costs), kept
+whole by default (``first_pass_scale = 1``). One model with an old LM (an ARPA or a G.fst;
+fixed-point and ngram-approx) is the combination [model at ``lm_scale``, old LM at
+``old_lm_scale``, by default ``-lm_scale``, not charged for OOV words]: both scored on one
+expansion over the lattice's word ids, the old LM taken out with the new LM's weight, as
+Kaldi's ``--lm-scale w`` (``--weight``) is ``lm_scale = w``. Every pass ranks paths by this one
+score: the coarse pass scores every LM too, at its order (an LM of a higher order, e.g. a
+trigram at ``prune_order`` 1, with its histories cut to ``prune_order`` words).
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
-from torch import Tensor
 
 from lmrescore.errors import Failure, InputError
 from lmrescore.lattice.determinize import determinize
@@ -39,11 +38,11 @@ from lmrescore.lattice.topsort import connect
 from lmrescore.lattice.weights import Weights
 from lmrescore.lm.arpa import NgramLM
 from lmrescore.lm.interface import LanguageModel
-from lmrescore.lm.units import Units
+from lmrescore.lm.units import Units, WordUnits
 from lmrescore.rescoring.exact import BLOCK_ROWS
-from lmrescore.rescoring.first_pass import FirstPassNgram, Translated, word_ids
-from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, Tokens, fixed_point
-from lmrescore.rescoring.symbols import SKIP_WORDS, oov_symbol, token_table
+from lmrescore.rescoring.combination import Combination, ScoredLM
+from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, fixed_point
+from lmrescore.rescoring.symbols import SKIP_WORDS, oov_symbol
 from lmrescore.vocab import Vocab
 
 # What ``lmrescore score`` prunes with unless told otherwise (RescoreOptions itself prunes
@@ -140,7 +139,8 @@ class RescoredBatch:
     Attributes:
         lattice: the rescored lattices (None if all failed): expanded (fixed-point,
             ngram-approx) or the union of the N best paths (nbest); scores "am", "lm"
-            (combined), "lm_first_pass", "rnnlm" (and "old_lm", with an old LM).
+            (combined), "lm_first_pass", and each LM's column ("rnnlm", and "old_lm" with an
+            old LM; the names of a combination's LMs).
         best: the best path of each lattice of ``lattice``.
         failed: the lattices that could not be rescored.
         arcs_in, arcs_pruned: arcs before and after pruning (both passes).
@@ -160,30 +160,42 @@ class RescoredBatch:
 
 
 class LatticeRescorer:
-    """Rescoring of lattice batches with one model, by one of ``METHODS``.
+    """Rescoring of lattice batches with one model (and the old LM), or a combination of LMs
+    (:meth:`combining`), by one of ``METHODS``.
 
-    ``order`` is the history length the model sees: K (fixed-point), n-1 (ngram-approx, merged
-    states; the RNN runs exactly along one path), or the order the n-best sentences are scored
-    at (None: exact recurrence). ``old_lm``: the n-gram in the lattices' graph scores
-    (``--old-lm``), scored on the same expansion.
+    ``order`` is the history length the first LM sees: K (fixed-point), n-1 (ngram-approx,
+    merged states; the RNN runs exactly along one path), or the order the n-best sentences are
+    scored at (None: exact recurrence). ``old_lm``: the n-gram in the lattices' graph scores
+    (``--old-lm``), scored on the same expansion: the combination [``model`` at ``lm_scale``
+    (column "rnnlm"), ``old_lm`` at ``old_lm_weight`` (column "old_lm")].
     """
 
     def __init__(self, model: LanguageModel, units: Units, symbols: Vocab,
                  options: RescoreOptions, old_lm: NgramLM | None = None) -> None:
-        self.model, self.units, self.symbols, self.options = model, units, symbols, options
+        lms = [ScoredLM("rnnlm", model, units, options.weights.lm_scale)]
+        if old_lm is not None:
+            lms.append(ScoredLM("old_lm", old_lm, WordUnits(old_lm.vocab), options.old_lm_weight,
+                                oov_cost=False, source="--old-lm"))
+        self._setup(lms, symbols, options)
+
+    @classmethod
+    def combining(cls, lms: Sequence[ScoredLM], symbols: Vocab,
+                  options: RescoreOptions) -> "LatticeRescorer":
+        """Rescoring with several LMs on one expansion, each its own score column, combined by
+        their scales (``options.weights.lm_scale`` and ``old_lm_scale`` are not read)."""
+        rescorer = cls.__new__(cls)
+        rescorer._setup(lms, symbols, options)
+        return rescorer
+
+    def _setup(self, lms: Sequence[ScoredLM], symbols: Vocab, options: RescoreOptions) -> None:
+        self.symbols, self.options = symbols, options
         self.method = METHODS[options.method]
-        self.order = self.method.order(options.order, model.order, options.max_ngram_order)
-        oov = oov_symbol(symbols, options.oov_symbol)
-        table, self.is_oov = token_table(symbols, units, options.skip_words, oov)
-        self.tokens = Tokens(table, units.vocab.bos, units.vocab.eos)
-        self.unk_penalty = (options.unk_penalty if options.unk_penalty is not None
-                            else math.log(max(1, int(self.is_oov.sum()))))
-        self.old_lm = None
-        if old_lm is not None:  # both LMs on one expansion over the lattice's word ids
-            self.old_lm = FirstPassNgram.build(old_lm, units, symbols, self.order,
-                                               options.method, options.skip_words, oov)
-            self.model = Translated(model, word_ids(table, units.vocab))
-            self.tokens = self.old_lm.tokens
+        self.order = self.method.order(options.order, lms[0].model.order,
+                                       options.max_ngram_order)
+        self.lms = Combination(lms, symbols, options.method, self.order, options.skip_words,
+                               oov_symbol(symbols, options.oov_symbol), options.unk_penalty)
+        self.model, self.tokens = self.lms.models[0], self.lms.tokens
+        self.is_oov, self.unk_penalty = self.lms.is_oov[0], self.lms.unk_penalty[0]
 
     def settings(self, order: int | None) -> MethodSettings:
         """What a method reads, at history length ``order``."""
@@ -191,20 +203,13 @@ class LatticeRescorer:
         return MethodSettings(order, o.num_paths, o.max_ngram_order, o.path_weights, o.max_arcs,
                               o.chunk)
 
-    def combined_lm(self, lat: Lattice, rnnlm: Tensor, old_lm: Tensor | None = None) -> Tensor:
-        """(A,) the new LM score of each arc: first-pass LM and the new LM with the OOV cost
-        (and the old LM's log-probs ``old_lm``, if given)."""
-        o = self.options
-        oov = self.is_oov[lat.label.clamp(min=0)] & (lat.label > 0)
-        out = o.first_pass_scale * lat.scores["lm"] + o.weights.lm_scale * (
-            rnnlm - self.unk_penalty * oov)
-        return out if old_lm is None else out + o.old_lm_weight * old_lm
-
-    def old_lm_scores(self, result: MethodResult) -> dict[str, Tensor]:
-        """{"old_lm": (A',) the old LM's log-prob of each arc of the expansion}, or {}."""
-        if self.old_lm is None:
-            return {}
-        return {"old_lm": self.old_lm.arc_log_probs(result.expansion)}
+    def scored(self, result: MethodResult) -> Lattice:
+        """The method's lattice with every LM's column and the combined "lm" (the first-pass
+        score kept as "lm_first_pass")."""
+        ex = result.lattice
+        columns = self.lms.columns(result, self.options.chunk)
+        return ex.with_scores(lm=self.lms.combined(ex, columns, self.options.first_pass_scale),
+                              lm_first_pass=ex.scores["lm"], **columns)
 
     def check_labels(self, lat: Lattice) -> list[Failure]:
         """The lattices with a label outside the symbol table."""
@@ -263,10 +268,7 @@ class LatticeRescorer:
             if lat.num_lattices == 0:
                 return RescoredBatch(None, None, failed, arcs_in, counts=coarse)
         result = self.method.score(self.model, lat, self.tokens, self.settings(self.order))
-        ex = result.lattice
-        old = self.old_lm_scores(result)
-        ex = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm, old.get("old_lm")),
-                            lm_first_pass=ex.scores["lm"], rnnlm=result.rnnlm, **old)
+        ex = self.scored(result)
         best = best_path(ex, path)
         best_oov = self.is_oov[best.words]
         return RescoredBatch(ex, best, failed + result.failed, arcs_in, lat.num_arcs,
@@ -274,15 +276,15 @@ class LatticeRescorer:
                              result.counts | coarse)
 
     def _coarse_prune(self, lat: Lattice) -> tuple[Lattice, list[Failure], int]:
-        """Score exactly at ``prune_order`` (the old LM taken out as in the full pass), keep the
+        """Score exactly at ``prune_order`` (every LM, combined as in the full pass), keep the
         arcs within ``prune_beam`` of the best path, and give the survivors back their
         first-pass scores; also the failures and the number of distinct histories scored."""
         o = self.options
         result: MethodResult = fixed_point(self.model, lat, self.tokens,
                                            self.settings(o.prune_order))
         ex = result.lattice
-        scored = ex.with_scores(lm=self.combined_lm(ex, result.rnnlm,
-                                                    self.old_lm_scores(result).get("old_lm")))
+        columns = self.lms.columns(result, o.chunk)
+        scored = ex.with_scores(lm=self.lms.combined(ex, columns, o.first_pass_scale))
         pruned, kept = prune_beam(scored, o.prune_beam, o.path_weights)
         failed = [Failure(f.utt_id, f"coarse pass (order {o.prune_order}): {f.message}")
                   for f in result.failed]

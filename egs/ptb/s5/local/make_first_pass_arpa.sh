@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The first-pass trigram of local/make_lattices.sh (PocketSphinx's en-us.lm.bin) as an ARPA
-# file, for `lmrescore score --arpa` (interpolating it with the RNN LM).
+# file, for `lmrescore score --old-lm` (interpolating it with the RNN LM, a positive scale, or
+# taking it out of lattices that carry it: local/old_lm_systems.sh).
 #
 # Usage: local/make_first_pass_arpa.sh [--tools-dir DIR] OUT.arpa.gz
 # PocketSphinx writes ARPA with its own writer (NGramModel.write). Release 5.1.1 crashes on

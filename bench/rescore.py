@@ -167,7 +167,8 @@ def count_work(model) -> dict[str, int]:
     """Count the model's work from now on, whatever the method: rows through the output layer
     (the model's ``work``: softmax rows, or the adaptive layer's head and tail rows), cell steps
     (rows through a cell call, per layer) and batched cell calls (one after another: the
-    method's sequential depth). The counts are the model's ``work`` dict itself."""
+    method's sequential depth; a Transformer: rows through each layer's step, and its steps
+    times its layers). The counts are the model's ``work`` dict itself."""
     work = model.work
     work.clear()
     work.update(softmax_rows=0, head_rows=0, tail_rows=0, cell_steps=0, cell_calls=0)
@@ -185,8 +186,17 @@ def count_work(model) -> dict[str, int]:
                 inside.pop()
         return call
 
-    for cell in model.cells:
-        cell.step, cell.step_ = counted(cell.step), counted(cell.step_)
+    if hasattr(model, "cells"):
+        for cell in model.cells:
+            cell.step, cell.step_ = counted(cell.step), counted(cell.step_)
+    else:  # a kind without cells (the windowed Transformer): its steps, each through every layer
+        layers, step = model.config.num_layers, model.step
+
+        def stepped(state, tokens):
+            work["cell_steps"] += tokens.numel() * layers
+            work["cell_calls"] += layers
+            return step(state, tokens)
+        model.step = stepped
     return work
 
 

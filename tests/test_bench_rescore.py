@@ -44,3 +44,16 @@ def test_counts_one_softmax_per_distinct_history_and_one_cell_call_per_trie_leve
     assert work["cell_calls"] == 3 * 2  # 3 trie levels x 2 layers
     # trie nodes per level: {<s>, -1}, {<s> 4, -1 <s>}, {<s> 4 5, <s> 4 6, -1 <s> 4}
     assert work["cell_steps"] == (2 + 2 + 3) * 2
+
+
+def test_counts_a_transformer_s_steps_through_every_layer() -> None:
+    from lmrescore.lm.transformer import TransformerConfig, TransformerLM
+
+    torch.manual_seed(0)
+    lm = TransformerLM(TransformerConfig(vocab_size=10, order=3, dim=8, num_layers=2,
+                                         num_heads=2, ff_dim=16)).eval()
+    work = count_work(lm)  # a kind without cells: no AttributeError
+    histories = torch.tensor([[BOS, 4, 5], [BOS, 4, 6], [-1, BOS, 4], [BOS, 4, 5]])
+    _, distinct = query_log_probs(lm, histories, torch.tensor([5, 6, 7, 8]), BOS, chunk=2)
+    assert distinct == 3 and work["softmax_rows"] == 3
+    assert work["cell_calls"] == 3 * 2 and work["cell_steps"] == (2 + 2 + 3) * 2

@@ -105,3 +105,26 @@ def test_trains_with_lmrescore_train_and_rescores(tmp_path: Path, capsys) -> Non
     assert main(["--log-level", "WARNING", "score", "--model", str(exp / "best.pt"),
                  "--lattice", ARK, "--words", WORDS, "--one-best", str(tmp_path / "hyp")]) == 0
     assert len((tmp_path / "hyp").read_text().splitlines()) == 5
+
+
+def test_dropout_only_in_training_nll() -> None:
+    """The LanguageModel interface never drops, even in training mode (the trainer scores the
+    validation text between steps, its model still in training mode); ``nll`` drops then."""
+    torch.manual_seed(0)
+    lm = TransformerLM(TransformerConfig(vocab_size=12, order=3, dim=16, num_layers=2,
+                                         num_heads=2, ff_dim=32, dropout=0.5))
+    inputs = torch.tensor([[BOS, 4, 5, 6, 7], [BOS, 8, 9, 10, 11]])
+    targets = torch.roll(inputs, -1, dims=1)
+    mask = torch.ones_like(inputs, dtype=torch.bool)
+    results = {}
+    for training in (True, False):
+        lm.train(training)
+        with torch.no_grad():
+            by_window, _ = lm.sequence_log_probs(inputs, targets, mask, None, 3)
+            state = lm.step(lm.start(2), inputs[:, 0])
+            results[training] = (by_window, lm.logits(state),
+                                 [float(lm.nll(inputs, targets, mask)[0]) for _ in range(2)])
+    assert torch.equal(results[True][0], results[False][0])
+    assert torch.equal(results[True][1], results[False][1])
+    assert results[False][2][0] == results[False][2][1]  # eval mode: no dropout
+    assert results[True][2][0] != results[True][2][1]  # training: a new mask each call

@@ -74,17 +74,18 @@ class Block(nn.Module):
         self.qkv = nn.Linear(c.dim, 3 * c.dim)
         self.proj = nn.Linear(c.dim, c.dim)
         self.ff = nn.Sequential(nn.Linear(c.dim, c.ff_dim), nn.GELU(), nn.Linear(c.ff_dim, c.dim))
-        self.drop = nn.Dropout(c.dropout)
+        self.dropout = c.dropout
 
     def qkv_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(N, T, D) -> queries, keys, values, each (N, heads, T, head_dim)."""
         return tuple(t.unflatten(-1, (self.heads, -1)).transpose(1, 2)
                      for t in self.qkv(self.norm1(x)).chunk(3, dim=-1))
 
-    def finish(self, x: Tensor, attended: Tensor) -> Tensor:
-        """x (N, T, D) plus the attention output (N, heads, T, head_dim), then feed-forward."""
-        x = x + self.drop(self.proj(attended.transpose(1, 2).flatten(2)))
-        return x + self.drop(self.ff(self.norm2(x)))
+    def finish(self, x: Tensor, attended: Tensor, drop: bool = False) -> Tensor:
+        """x (N, T, D) plus the attention output (N, heads, T, head_dim), then feed-forward;
+        dropout on both outputs only if ``drop`` (training), whatever the module's mode."""
+        x = x + F.dropout(self.proj(attended.transpose(1, 2).flatten(2)), self.dropout, drop)
+        return x + F.dropout(self.ff(self.norm2(x)), self.dropout, drop)
 
 
 class TransformerLM(nn.Module):
@@ -103,7 +104,6 @@ class TransformerLM(nn.Module):
         nn.init.zeros_(self.output.bias)
         if config.tie_weights:
             self.output.weight = self.embedding.weight
-        self.drop = nn.Dropout(config.dropout)
         h = config.num_heads
         slopes = torch.tensor([2.0 ** (-8.0 * (i + 1) / h) for i in range(h)])
         self.register_buffer("slopes", slopes, persistent=False)  # (heads,)
@@ -130,9 +130,10 @@ class TransformerLM(nn.Module):
     # ---- whole windows (training, sequence_log_probs) ------------------------------------
 
     def windows(self, inputs: Tensor, starts: Tensor | None, positions: Tensor,
-                order: int) -> Tensor:
+                order: int, drop: bool = False) -> Tensor:
         """Top outputs (M, D) for the windows ending at ``positions`` (M, 2) [row, t]: each
-        the last ``order`` inputs up to t, none before its row's last sentence start."""
+        the last ``order`` inputs up to t, none before its row's last sentence start; dropout
+        only if ``drop`` (``nll`` in training mode)."""
         b, t = positions[:, 0], positions[:, 1]
         slot = torch.arange(order, device=inputs.device)
         at = t[:, None] - order + 1 + slot  # (M, order) absolute positions, oldest first
@@ -141,20 +142,21 @@ class TransformerLM(nn.Module):
             steps = torch.arange(inputs.shape[1], device=inputs.device).expand_as(inputs)
             first = torch.where(starts, steps, 0).cummax(dim=1).values
         valid = at >= first[b, t][:, None]
-        x = self.drop(self.embedding(inputs[b[:, None], at.clamp(min=0)]))
+        x = F.dropout(self.embedding(inputs[b[:, None], at.clamp(min=0)]),
+                      self.config.dropout, drop)
         distance = slot[:, None] - slot[None, :]  # query - key
         allowed = (distance >= 0) & (valid[:, None, :] | (distance == 0))  # (M, order, order)
         bias = self._bias(distance, allowed[:, None])
         for block in self.blocks:
             q, k, v = block.qkv_heads(x)
-            x = block.finish(x, F.scaled_dot_product_attention(q, k, v, attn_mask=bias))
+            x = block.finish(x, F.scaled_dot_product_attention(q, k, v, attn_mask=bias), drop)
         return x[:, -1]
 
     def nll(self, inputs: Tensor, targets: Tensor, mask: Tensor, starts: Tensor | None = None,
             state: State | None = None) -> tuple[Tensor, None]:
         """Summed negative log-likelihood of ``targets`` (B, T) where ``mask`` (B, T), each
-        from its order-K window; no state is carried (None)."""
-        top = self.windows(inputs, starts, mask.nonzero(), self.order)
+        from its order-K window (dropout in training mode); no state is carried (None)."""
+        top = self.windows(inputs, starts, mask.nonzero(), self.order, drop=self.training)
         return F.cross_entropy(self.output(self.norm(top)), targets[mask], reduction="sum"), None
 
     # ---- the LanguageModel interface (lmrescore/lm/interface.py): no dropout --------------

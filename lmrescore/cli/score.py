@@ -194,6 +194,7 @@ def _lm_file(spec: str) -> LmFile:
         raise argparse.ArgumentTypeError(f"{spec!r} is not PATH:SCALE (a finite scale)")
     return LmFile(path, weight, source=f"--lm {spec}")
 
+
 def _patterns(spec: str) -> tuple[str, ...]:
     """The ``--skip-words`` comma list as patterns."""
     return tuple(w for w in spec.split(",") if w)

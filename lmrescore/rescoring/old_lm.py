@@ -16,6 +16,7 @@ lead where the n-gram semantics says, so the n-gram scores exactly what the FST 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -94,13 +95,20 @@ def ngrams_of_fst(fst: StdFst, symbols: Vocab, name: str = "G.fst") -> Arpa:
     return _tables(rows[keep], order[keep], prob[keep], bo[keep], line[keep], vocab, name)
 
 
+@dataclass
 class _Backoffs:
     """Each state's back-off arc (target, cost; -1 and 0 where none), its order (the length
-    of its back-off chain) and the null history (the end of every chain)."""
+    of its back-off chain) and the null history (the end of every chain).
 
-    def __init__(self, target: np.ndarray, cost: np.ndarray, arcs: np.ndarray,
-                 depth: np.ndarray, root: int) -> None:
-        self.target, self.cost, self.arcs, self.depth, self.root = target, cost, arcs, depth, root
+    Attributes:
+        target, cost, depth: (S,) per state; arcs: the back-off arcs' indices; root: a state.
+    """
+
+    target: np.ndarray
+    cost: np.ndarray
+    arcs: np.ndarray
+    depth: np.ndarray
+    root: int
 
     @classmethod
     def of(cls, fst: StdFst, arcs: np.ndarray, name: str) -> "_Backoffs":

@@ -26,10 +26,12 @@ CONFIG = Path(__file__).parent.parent / "models" / "tiny-transformer-w4.yaml"
 BOS = 1
 
 
-def tiny(vocab_size: int, order: int) -> TransformerLM:
+def tiny(vocab_size: int, order: int, output: str = "softmax") -> TransformerLM:
+    """A random Transformer; "adaptive": a head of 4 ids and two tail clusters, tied."""
     torch.manual_seed(0)
+    adaptive = {"cutoffs": [4, vocab_size // 2], "div_value": 2.0} if output == "adaptive" else {}
     config = TransformerConfig(vocab_size=vocab_size, order=order, dim=16, num_layers=2,
-                               num_heads=2, ff_dim=32)
+                               num_heads=2, ff_dim=32, output=output, **adaptive)
     return TransformerLM(config).eval()
 
 
@@ -45,12 +47,13 @@ def windows(inputs: torch.Tensor, order: int) -> torch.Tensor:
     return out
 
 
+@pytest.mark.parametrize("output", ["softmax", "adaptive"])
 @pytest.mark.parametrize("order", [1, 3])
 @torch.no_grad()
-def test_trie_scores_equal_teacher_forced_windows(order: int) -> None:
+def test_trie_scores_equal_teacher_forced_windows(order: int, output: str) -> None:
     """Down the prefix trie (one ``step`` per level, from the KV cache) == every position's
     window encoded whole, as in training; sentences restart mid-row at ``<s>``."""
-    lm = tiny(11, order)
+    lm = tiny(11, order, output)
     g = torch.Generator().manual_seed(1)
     inputs = torch.randint(2, 11, (4, 9), generator=g)
     inputs[:, 0] = BOS
@@ -82,12 +85,15 @@ def test_the_recurrence_is_stepping_and_the_window_within_k() -> None:
     torch.testing.assert_close(torch.cat([head, tail], 1), whole, rtol=0, atol=1e-5)
     windowed, _ = lm.sequence_log_probs(inputs, targets, mask, None, 3)
     torch.testing.assert_close(whole[:, :3], windowed[:, :3], rtol=0, atol=1e-5)
-    assert final[0].shape == (3, 2, 2, 2, 3, 8) and torch.equal(final[1], torch.full((3,), 3))
+    count, top, *cache = final  # 2 layers x (keys, values): a ring of K = 3 slots of 2 heads
+    assert torch.equal(count, torch.full((3,), 8)) and top.shape == (3, 16)
+    assert [c.shape for c in cache] == [(3, 2, 3, 8)] * 4
 
 
-def test_lattice_paths_score_their_sentences_at_order_k() -> None:
+@pytest.mark.parametrize("output", ["softmax", "adaptive"])
+def test_lattice_paths_score_their_sentences_at_order_k(output: str) -> None:
     vocab = Vocab.from_words(w for w in Vocab.load(WORDS).words if w != "<eps>")
-    lm = tiny(len(vocab), 2)
+    lm = tiny(len(vocab), 2, output)
     assert isinstance(lm, LanguageModel)
     assert check_paths_exact(lm, WordUnits(vocab), 2) > 100
 

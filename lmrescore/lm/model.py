@@ -1,11 +1,5 @@
-"""RNNLM: embedding -> stack of recurrent cells (sequential or order-K fixed point) -> output layer.
-
-The output layer is a full softmax, or an adaptive softmax (Grave et al. 2017,
-``torch.nn.AdaptiveLogSoftmaxWithLoss``): a head over the ``cutoffs[0]`` most frequent ids plus
-one entry per tail cluster, and per cluster a softmax of reduced dimension. Both are exactly
-normalised; the adaptive one lets a query for a token pay the head and only its own cluster.
-Ids must be frequency-ranked for that to pay: ``Vocab.build`` ranks words by falling count
-(after the four specials), and sentencepiece ranks pieces by their unigram score.
+"""RNNLM: embedding -> stack of recurrent cells (sequential or order-K fixed point) -> output layer
+(a full or adaptive softmax: lmrescore/lm/output.py).
 
 Training calls ``nll`` (dropout, gradients); everything else goes through the ``LanguageModel``
 methods (lmrescore/lm/interface.py), whose ``State`` is one (n, S) float tensor, a row being every
@@ -19,16 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmrescore.formats.limits import MAX_ORDER
-from lmrescore.lm.adaptive import fixed_tail, tie_to_embedding
 from lmrescore.lm.cells import CELLS
 from lmrescore.lm.fixed_point import fixed_point, sequential
-from lmrescore.lm.interface import BLOCK_ROWS, log_softmax_at
-
-OUTPUTS = ("softmax", "adaptive")
+from lmrescore.lm.interface import BLOCK_ROWS
+from lmrescore.lm.output import check_output, make_output
 
 
 @dataclass
@@ -67,21 +58,7 @@ class ModelConfig:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         if self.order is not None and not 1 <= self.order <= MAX_ORDER:
             raise ValueError(f"order must be 1..{MAX_ORDER} or null, got {self.order}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
-        if self.output == "softmax":
-            if self.cutoffs is not None:
-                raise ValueError("cutoffs are for output 'adaptive'; output is 'softmax'")
-            return
-        c = self.cutoffs
-        if not c or any(not isinstance(x, int) for x in c) or c != sorted(set(c)) or c[0] < 1:
-            raise ValueError(f"output 'adaptive' needs cutoffs: increasing ids >= 1, e.g. "
-                             f"[2000, 10000], got {c!r}")
-        if self.vocab_size and c[-1] >= self.vocab_size:
-            raise ValueError(f"cutoffs {c} must be below vocab_size {self.vocab_size}")
-        if self.div_value <= 0 or self.hidden_dim // self.div_value ** len(c) < 1:
-            raise ValueError(f"div_value {self.div_value} leaves the last of {len(c)} tail "
-                             f"clusters of hidden_dim {self.hidden_dim} no dimension")
+        check_output(self.output, self.cutoffs, self.div_value, self.hidden_dim, self.vocab_size)
 
 
 class RNNLM(nn.Module):
@@ -96,22 +73,9 @@ class RNNLM(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, h)
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         self.cells = nn.ModuleList(CELLS[config.cell](h, h) for _ in range(config.num_layers))
-        self.adaptive = config.output == "adaptive"
-        self.output: nn.Linear | nn.AdaptiveLogSoftmaxWithLoss
-        if self.adaptive:
-            self.output = nn.AdaptiveLogSoftmaxWithLoss(h, config.vocab_size, config.cutoffs,
-                                                        config.div_value, head_bias=True)
-            if config.tie_weights:
-                tie_to_embedding(self.output, self.embedding.weight)
-            else:
-                nn.init.zeros_(self.output.head.bias)
-        else:
-            self.output = nn.Linear(h, config.vocab_size)
-            nn.init.zeros_(self.output.bias)
-            if config.tie_weights:
-                self.output.weight = self.embedding.weight
-            else:
-                nn.init.uniform_(self.output.weight, -0.1, 0.1)
+        self.output = make_output(config.output, h, config.vocab_size, config.cutoffs,
+                                  config.div_value,
+                                  self.embedding.weight if config.tie_weights else None)
         self.work: dict[str, int] = {}  # output-layer rows computed by the scoring methods
 
     def _mask(self, like: Tensor) -> Tensor | None:
@@ -158,10 +122,7 @@ class RNNLM(nn.Module):
     def scores(self, top: Tensor) -> Tensor:
         """(..., H) -> (..., V) next-token scores whose log-softmax is the distribution: the
         softmax's logits, or the adaptive layer's log-probabilities (already normalised)."""
-        if not self.adaptive:
-            return self.output(top)
-        return self.output.log_prob(top.reshape(-1, top.shape[-1])).reshape(
-            *top.shape[:-1], self.vocab_size)
+        return self.output.scores(top)
 
     def forward(self, inputs: Tensor, starts: Tensor | None = None,
                 state: list[Tensor] | None = None, order: int | None | str = "model",
@@ -176,15 +137,12 @@ class RNNLM(nn.Module):
         """Summed negative log-likelihood of ``targets`` (B, T) where ``mask`` (B, T) is True;
         only those positions go through the output layer."""
         out, final = self.hidden(inputs, starts, state, order)
-        if self.adaptive:
-            return -self.output(out[mask], targets[mask]).output.sum(), final
-        return F.cross_entropy(self.output(out[mask]), targets[mask], reduction="sum"), final
+        return self.output.nll(out[mask], targets[mask]), final
 
     def log_probs(self, inputs: Tensor, starts: Tensor | None = None,
                   order: int | None | str = "model") -> Tensor:
         """Log-probabilities (B, T, V) of the next token after each position."""
-        scores = self(inputs, starts, None, order)[0]
-        return scores if self.adaptive else torch.log_softmax(scores, dim=-1)
+        return torch.log_softmax(self(inputs, starts, None, order)[0], dim=-1)
 
     # The LanguageModel interface (lmrescore/lm/interface.py): no dropout.
 
@@ -243,17 +201,10 @@ class RNNLM(nn.Module):
         log-probabilities, whose log-softmax, hence cross-entropy, is the same)."""
         return self.scores(self.top(state))
 
-    def _count(self, **rows: int) -> None:
-        for key, n in rows.items():
-            self.work[key] = self.work.get(key, 0) + n
-
     def token_log_probs(self, state: Tensor, rows: Tensor, tokens: Tensor,
                         block_rows: int = BLOCK_ROWS) -> Tensor:
         """log p(tokens[q] | state[rows[q]]), each distinct queried row through the output layer
-        once, ``block_rows`` rows at a time. Full softmax: one V-way softmax per row. Adaptive:
-        the head once per row, and tail cluster i once per row that some query asks a token of
-        cluster i for (the (row, cluster) pairs, counted as "tail_rows"), in blocks of no more
-        scores than a block of head rows.
+        once, ``block_rows`` rows at a time (lmrescore/lm/output.py).
 
         Args:
             state: (n, S) states (on the model's device).
@@ -266,25 +217,7 @@ class RNNLM(nn.Module):
             return torch.empty(0, dtype=torch.float32)
         distinct, row = torch.unique(rows, return_inverse=True)
         top = self.top(state[distinct.to(state.device)])
-        self._count(**{"head_rows" if self.adaptive else "softmax_rows": distinct.shape[0]})
-        if not self.adaptive:
-            return log_softmax_at(self.output, top, row, tokens, block_rows)
-        out = self.output
-        cutoffs = out.cutoffs  # the shortlist's end, each cluster's end (the last is V)
-        cluster = torch.bucketize(tokens, torch.tensor(cutoffs[:-1]), right=True)  # 0: head
-        head_col = torch.where(cluster == 0, tokens, out.shortlist_size + cluster - 1)
-        log_probs = log_softmax_at(out.head, top, row, head_col, block_rows)
-        for i, tail in enumerate(out.tail):
-            q = (cluster == i + 1).nonzero().squeeze(1)
-            if not q.numel():
-                continue
-            pairs, pair = torch.unique(row[q], return_inverse=True)
-            self._count(tail_rows=pairs.shape[0])
-            width = cutoffs[i + 1] - cutoffs[i]  # a call holds <= block_rows x head_size scores
-            log_probs[q] += log_softmax_at(fixed_tail(tail), top[pairs.to(top.device)], pair,
-                                           tokens[q] - cutoffs[i],
-                                           max(1, block_rows * out.head_size // width))
-        return log_probs
+        return self.output.token_log_probs(top, row, tokens, block_rows, self.work)
 
     def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
                            starts: Tensor | None, order: int | None,
@@ -294,14 +227,6 @@ class RNNLM(nn.Module):
         the output layer."""
         init = None if state is None else self.layer_states(state)
         top, final = self._solve(self.embedding(inputs), starts, init, order, None)
-        wanted = targets[mask]
         out = torch.zeros(inputs.shape, dtype=torch.float32, device=inputs.device)
-        if self.adaptive:
-            out[mask] = self.output(top[mask], wanted).output.float()  # tails: rows that ask
-            self._count(head_rows=wanted.shape[0],
-                        tail_rows=int((wanted >= self.output.shortlist_size).sum()))
-        else:
-            log_probs = torch.log_softmax(self.output(top[mask]).float(), dim=-1)
-            out[mask] = log_probs.gather(1, wanted[:, None]).squeeze(1)
-            self._count(softmax_rows=wanted.shape[0])
+        out[mask] = self.output.target_log_probs(top[mask], targets[mask], self.work)
         return out, None if final is None else torch.cat(final, dim=-1)

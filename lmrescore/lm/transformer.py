@@ -8,12 +8,14 @@ last K tokens, as an order-K fixed-point RNN's does, and it is exact on the orde
 
 Training and ``sequence_log_probs`` encode every scored position's window at once ((B, T) ->
 (M, K) windows of the M scored positions). Rescoring steps the windows token by token down the
-prefix trie: a ``State`` is the window's key/value cache, ``(kv, length, top)`` with kv
-(n, L, 2, heads, K, head_dim) right-aligned (the newest position last), length (n,) the valid
-positions and top (n, D) the newest position's output. Stepping past K positions drops the
-oldest one from every layer's cache (a rolling cache, as sliding-window attention does): that
-is the model's recurrence over a whole history (``order`` None), used by ngram-approx; at
-order K it is never reached.
+prefix trie: a ``State`` is the window's key/value cache, the flat tuple ``(count, top, keys_1,
+values_1, ..., keys_L, values_L)`` with count (n,) the tokens read, top (n, D) the newest
+position's output and each layer's keys and values (n, heads, K, head_dim), a ring: token i of a
+history sits in slot i mod K, so a step writes one slot, over the position that leaves the
+window, and attends to the K slots with ALiBi distances taken round the ring. Past K tokens that
+is the model's recurrence over a whole history (a rolling cache, as sliding-window attention
+does; ``order`` None), used by ngram-approx. The output layer is a full or adaptive softmax
+(lmrescore/lm/output.py).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmrescore.formats.limits import MAX_ORDER
-from lmrescore.lm.interface import BLOCK_ROWS, log_softmax_at, reset
+from lmrescore.lm.interface import BLOCK_ROWS, reset
+from lmrescore.lm.output import check_output, make_output
 
-State = tuple[Tensor, Tensor, Tensor]  # kv (n, L, 2, heads, K, head_dim), length (n,), top (n, D)
+State = tuple[Tensor, ...]  # count (n,), top (n, D), then per layer keys, values (n, heads, K, hd)
 
 
 @dataclass
@@ -43,6 +46,9 @@ class TransformerConfig:
         ff_dim: feed-forward hidden units.
         dropout: on attention outputs, feed-forward outputs and embeddings (training only).
         tie_weights: share the input embedding and the output projection.
+        output: "softmax" (full) or "adaptive" (head + tail clusters; lmrescore/lm/output.py).
+        cutoffs: adaptive only: increasing ids where the shortlist and each tail cluster end.
+        div_value: adaptive only: tail cluster i projects to ``dim // div_value**(i+1)``.
     """
 
     vocab_size: int = 0
@@ -53,6 +59,9 @@ class TransformerConfig:
     ff_dim: int = 512
     dropout: float = 0.0
     tie_weights: bool = True
+    output: str = "softmax"
+    cutoffs: list[int] | None = None
+    div_value: float = 4.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.order, int) or not 1 <= self.order <= MAX_ORDER:
@@ -62,6 +71,7 @@ class TransformerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.dim % self.num_heads:
             raise ValueError(f"dim {self.dim} is not a multiple of num_heads {self.num_heads}")
+        check_output(self.output, self.cutoffs, self.div_value, self.dim, self.vocab_size)
 
 
 class Block(nn.Module):
@@ -100,10 +110,9 @@ class TransformerLM(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.02)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_layers))
         self.norm = nn.LayerNorm(config.dim)
-        self.output = nn.Linear(config.dim, config.vocab_size)
-        nn.init.zeros_(self.output.bias)
-        if config.tie_weights:
-            self.output.weight = self.embedding.weight
+        self.output = make_output(config.output, config.dim, config.vocab_size, config.cutoffs,
+                                  config.div_value,
+                                  self.embedding.weight if config.tie_weights else None)
         h = config.num_heads
         slopes = torch.tensor([2.0 ** (-8.0 * (i + 1) / h) for i in range(h)])
         self.register_buffer("slopes", slopes, persistent=False)  # (heads,)
@@ -157,36 +166,41 @@ class TransformerLM(nn.Module):
         """Summed negative log-likelihood of ``targets`` (B, T) where ``mask`` (B, T), each
         from its order-K window (dropout in training mode); no state is carried (None)."""
         top = self.windows(inputs, starts, mask.nonzero(), self.order, drop=self.training)
-        return F.cross_entropy(self.output(self.norm(top)), targets[mask], reduction="sum"), None
+        return self.output.nll(self.norm(top), targets[mask]), None
 
     # ---- the LanguageModel interface (lmrescore/lm/interface.py): no dropout --------------
 
     def start(self, n: int) -> State:
         """n empty windows."""
         c, w = self.config, self.embedding.weight
-        kv = w.new_zeros(n, c.num_layers, 2, c.num_heads, c.order, c.dim // c.num_heads)
-        return kv, torch.zeros(n, dtype=torch.int64, device=w.device), w.new_zeros(n, c.dim)
+        cache = [w.new_zeros(n, c.num_heads, c.order, c.dim // c.num_heads)
+                 for _ in range(2 * c.num_layers)]
+        return torch.zeros(n, dtype=torch.int64, device=w.device), w.new_zeros(n, c.dim), *cache
 
     def step(self, state: State, tokens: Tensor) -> State:
-        """Each window one token longer (the oldest dropped past K): n states, (n,) ids."""
-        kv, length, _ = state
+        """Each window one token longer (the oldest dropped past K): n states, (n,) ids. Without
+        gradients the cache is written in place (``state`` is consumed: callers step rows of their
+        own, from ``start`` or ``select``); with them, into a copy."""
+        count, _, *cache = state
+        if torch.is_grad_enabled():
+            cache = [c.clone() for c in cache]
         x = self.embedding(tokens)[:, None]  # (n, 1, D)
-        length = (length + 1).clamp(max=self.order)
-        slot = torch.arange(self.order, device=x.device)
-        valid = slot >= self.order - length[:, None]  # (n, K), right-aligned
-        bias = self._bias((self.order - 1 - slot)[None, :], valid[:, None, None, :])
-        new = []
-        for layer, block in enumerate(self.blocks):
+        at = count % self.order  # (n,) the slot of the new position
+        distance = (at[:, None] - torch.arange(self.order, device=x.device)) % self.order
+        count = count + 1
+        bias = self._bias(distance[:, None, None], (distance < count[:, None])[:, None, None])
+        slot = at[:, None, None, None].expand(-1, self.config.num_heads, 1,
+                                              self.config.dim // self.config.num_heads)
+        for block, keys, values in zip(self.blocks, cache[0::2], cache[1::2]):
             q, k, v = block.qkv_heads(x)
-            keys = torch.cat([kv[:, layer, 0, :, 1:], k], dim=2)
-            values = torch.cat([kv[:, layer, 1, :, 1:], v], dim=2)
+            keys.scatter_(2, slot, k)
+            values.scatter_(2, slot, v)
             x = block.finish(x, F.scaled_dot_product_attention(q, keys, values, attn_mask=bias))
-            new.append(torch.stack([keys, values], dim=1))
-        return torch.stack(new, dim=1), length, x[:, 0]
+        return count, x[:, 0], *cache
 
     def logits(self, state: State) -> Tensor:
-        """n states -> (n, V) output-layer scores."""
-        return self.output(self.norm(state[2]))
+        """n states -> (n, V) output-layer scores (their log-softmax is the distribution)."""
+        return self.output.scores(self.norm(state[1]))
 
     def token_log_probs(self, state: State, rows: Tensor, tokens: Tensor,
                         block_rows: int = BLOCK_ROWS) -> Tensor:
@@ -200,9 +214,8 @@ class TransformerLM(nn.Module):
         if not rows.numel():
             return torch.empty(0, dtype=torch.float32)
         distinct, row = torch.unique(rows, return_inverse=True)
-        top = self.norm(state[2][distinct.to(self.device)])
-        self.work["softmax_rows"] = self.work.get("softmax_rows", 0) + distinct.shape[0]
-        return log_softmax_at(self.output, top, row, tokens, block_rows)
+        top = self.norm(state[1][distinct.to(self.device)])
+        return self.output.token_log_probs(top, row, tokens, block_rows, self.work)
 
     def sequence_log_probs(self, inputs: Tensor, targets: Tensor, mask: Tensor,
                            starts: Tensor | None, order: int | None,
@@ -215,14 +228,13 @@ class TransformerLM(nn.Module):
         out = torch.zeros(inputs.shape, dtype=torch.float32, device=inputs.device)
         if order is not None:
             top = self.windows(inputs, starts, mask.nonzero(), order)
-            log_probs = torch.log_softmax(self.output(self.norm(top)).float(), dim=-1)
-            out[mask] = log_probs.gather(1, targets[mask][:, None]).squeeze(1)
+            out[mask] = self.output.target_log_probs(self.norm(top), targets[mask], self.work)
             return out, None
         state = self.start(inputs.shape[0]) if state is None else state
         for t in range(inputs.shape[1]):
             if starts is not None:
                 state = reset(self, state, starts[:, t].nonzero().squeeze(1))
             state = self.step(state, inputs[:, t])
-            log_probs = torch.log_softmax(self.logits(state).float(), dim=-1)
-            out[:, t] = torch.where(mask[:, t], log_probs.gather(1, targets[:, t, None])[:, 0], 0.0)
+            scored = self.output.target_log_probs(self.norm(state[1]), targets[:, t], self.work)
+            out[:, t] = torch.where(mask[:, t], scored, 0.0)
         return out, state

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from lmrescore.cli.options import HelpFormatter, add_reading_args, add_weight_args, weights
 from lmrescore.errors import InputError
 from lmrescore.formats import FORMATS
+from lmrescore.rescoring.combination import MODEL_ROLE, OLD_LM_ROLE
 from lmrescore.rescoring.methods import METHODS
 from lmrescore.rescoring.rescorer import DEFAULT_BEAM, DEFAULT_PRUNE_ORDER
 from lmrescore.rescoring.symbols import SKIP_WORDS
@@ -175,9 +176,9 @@ def _lm_files(args: argparse.Namespace, old_lm_scale: float) -> list[LmFile]:
             raise InputError("--lm gives each LM its scale: give the old LM as --lm G:SCALE, "
                              "not --old-lm, --old-lm-scale or --lm-scale")
         return args.lm
-    lms = [LmFile(args.model, args.lm_scale, "rnnlm", True, "--model")]
+    lms = [LmFile(args.model, args.lm_scale, **MODEL_ROLE)]
     if args.old_lm:
-        lms.append(LmFile(args.old_lm, old_lm_scale, "old_lm", False, "--old-lm"))
+        lms.append(LmFile(args.old_lm, old_lm_scale, **OLD_LM_ROLE))
     return lms
 
 

@@ -44,7 +44,8 @@ class LanguageModel(Protocol):
 
     def step(self, state: State, tokens: Tensor) -> State:
         """n states after reading one token each: n states, (n,) ids (on ``device``) -> n
-        states."""
+        states. Without gradients ``state`` may be written over (the Transformer's cache is):
+        callers step rows they own (``start``, ``select``) and do not read them again."""
 
     def logits(self, state: State) -> Tensor:
         """n states -> (n, V) unnormalised scores; their log-softmax is the next-token

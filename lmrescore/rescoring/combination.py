@@ -31,6 +31,10 @@ from lmrescore.rescoring.symbols import token_table
 from lmrescore.vocab import Vocab
 
 EXPANSION_METHODS = ("fixed-point", "ngram-approx")  # the methods whose expansion scores others
+# The two LMs of ``--model M --old-lm G`` (ScoredLM / LmFile fields): M's column, charged for
+# lattice words outside its vocabulary; G's, which scores them as its <unk> (the first pass did).
+MODEL_ROLE = {"name": "rnnlm", "oov_cost": True, "source": "--model"}
+OLD_LM_ROLE = {"name": "old_lm", "oov_cost": False, "source": "--old-lm"}
 
 
 @dataclass

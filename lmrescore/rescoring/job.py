@@ -33,7 +33,8 @@ from lmrescore.rescoring.combination import ScoredLM
 from lmrescore.rescoring.lm_file import load_lm
 from lmrescore.rescoring.metrics import read_text
 from lmrescore.rescoring.pipeline import RunSummary, rescored_batches
-from lmrescore.rescoring.rescorer import LatticeRescorer, RescoreOptions
+from lmrescore.rescoring.rescorer import (DEFAULT_BEAM, DEFAULT_PRUNE_ORDER, LatticeRescorer,
+                                          RescoreOptions)
 from lmrescore.rescoring.sharded import Share, merge_shares
 from lmrescore.vocab import Vocab
 
@@ -68,7 +69,9 @@ class JobOptions:
         lms: the LMs, combined by their scales; the first one is scored by the method.
         lattice: Kaldi rspecifier, SLF directory / list / scp, or k2 ``.pt`` file.
         words: the lattices' words.txt.
-        rescore: how each batch is rescored (``keep_attributes`` is set by ``write_lattice``).
+        rescore: how each batch is rescored (``keep_attributes`` is set by ``write_lattice``);
+            default: ``score``'s pruning (``beam`` DEFAULT_BEAM, ``prune_order``
+            DEFAULT_PRUNE_ORDER), which real lattices need to stay within ``max_arcs``.
         format: the input's format (``auto``: k2 for ``.pt``, else kaldi).
         batch_size: lattices per batch (under torchrun, batch i goes to process i mod world).
         device: ``cpu`` or ``cuda`` (``cuda:<local rank>`` under torchrun).
@@ -84,7 +87,8 @@ class JobOptions:
     lms: list[LmFile]
     lattice: str
     words: str | None
-    rescore: RescoreOptions = field(default_factory=RescoreOptions)
+    rescore: RescoreOptions = field(default_factory=lambda: RescoreOptions(
+        beam=DEFAULT_BEAM, prune_order=DEFAULT_PRUNE_ORDER))
     format: str = "auto"
     batch_size: int = 32
     device: str = "cpu"

@@ -40,7 +40,7 @@ from lmrescore.lm.arpa import NgramLM
 from lmrescore.lm.interface import LanguageModel
 from lmrescore.lm.units import Units, WordUnits
 from lmrescore.rescoring.exact import BLOCK_ROWS
-from lmrescore.rescoring.combination import Combination, ScoredLM
+from lmrescore.rescoring.combination import MODEL_ROLE, OLD_LM_ROLE, Combination, ScoredLM
 from lmrescore.rescoring.methods import METHODS, MethodResult, MethodSettings, fixed_point
 from lmrescore.rescoring.symbols import SKIP_WORDS, oov_symbol
 from lmrescore.vocab import Vocab
@@ -172,10 +172,10 @@ class LatticeRescorer:
 
     def __init__(self, model: LanguageModel, units: Units, symbols: Vocab,
                  options: RescoreOptions, old_lm: NgramLM | None = None) -> None:
-        lms = [ScoredLM("rnnlm", model, units, options.weights.lm_scale)]
+        lms = [ScoredLM(model=model, units=units, scale=options.weights.lm_scale, **MODEL_ROLE)]
         if old_lm is not None:
-            lms.append(ScoredLM("old_lm", old_lm, WordUnits(old_lm.vocab), options.old_lm_weight,
-                                oov_cost=False, source="--old-lm"))
+            lms.append(ScoredLM(model=old_lm, units=WordUnits(old_lm.vocab),
+                                scale=options.old_lm_weight, **OLD_LM_ROLE))
         self._setup(lms, symbols, options)
 
     @classmethod

@@ -228,3 +228,21 @@ def test_metrics_lost_to_a_kill_after_the_checkpoint_come_back_on_rerun(corpus: 
     Trainer(config(epochs=1), corpus, tmp_path / "exp").run()  # done: resumes, trains nothing
     assert json.loads((tmp_path / "exp" / "metrics.json").read_text()) == metrics
     assert (tmp_path / "exp" / "curves.png").stat().st_size > 0
+
+
+def test_a_schedule_set_before_it_starts_trains_as_one_run_with_it(corpus: Path,
+                                                                    tmp_path: Path) -> None:
+    """``train.decay_from`` may be set on resuming, to an epoch not yet done: the same weights
+    as one run with it from the start; naming a done epoch is refused."""
+    Trainer(config(epochs=1), corpus, tmp_path / "late").run()
+    with pytest.raises(InputError, match="decay_from 0 -> 1: this run has done 1 epochs"):
+        Trainer(config(epochs=3, decay_from=1), corpus, tmp_path / "late")
+    Trainer(config(epochs=3, decay_from=2), corpus, tmp_path / "late").run()
+    Trainer(config(epochs=3, decay_from=2), corpus, tmp_path / "early").run()
+    runs = [json.loads((tmp_path / e / "metrics.json").read_text()) for e in ("late", "early")]
+    assert [row["lr"] for row in runs[0]] == [row["lr"] for row in runs[1]] == [0.02, 0.02, 0.01]
+    assert [row["valid_ppl"] for row in runs[0]] == [row["valid_ppl"] for row in runs[1]]
+    late, early = (load_model(tmp_path / e / "best.pt", "cpu")[0].state_dict()
+                   for e in ("late", "early"))
+    for name, value in early.items():
+        assert torch.equal(late[name], value), name

@@ -93,6 +93,9 @@ class TrainConfig:
         clip: gradient-norm clipping (0 = off).
         weight_decay: L2 penalty.
         lr_decay: multiply lr by this when validation perplexity does not improve.
+        decay_from: also multiply it by ``lr_decay`` after epoch ``decay_from`` and every
+            epoch after it, improving or not (a fixed schedule, as Zaremba et al.'s PTB
+            LSTMs'); 0: only on a plateau.
         min_lr: stop once lr falls below this.
         epochs: maximum number of epochs.
         early_stop: stop after this many epochs without improvement.
@@ -111,6 +114,7 @@ class TrainConfig:
     clip: float = 5.0
     weight_decay: float = 0.0
     lr_decay: float = 0.5
+    decay_from: int = 0
     min_lr: float = 1e-4
     epochs: int = 20
     early_stop: int = 3
@@ -123,7 +127,7 @@ class TrainConfig:
         for name in ("batch_size", "bptt_len", "eval_batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("early_stop", "save_every"):
+        for name in ("early_stop", "save_every", "decay_from"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name, value, allowed in [("method", self.method, ("bptt", "afp", "fpp")),

@@ -73,22 +73,24 @@ def make_optimizer(model: nn.Module, config: ExperimentConfig) -> torch.optim.Op
 
 
 # Settings a rerun in the same folder may change: a finished run given more epochs trains on
-# (as icefall's --num-epochs), to the same weights as one run with that many from the start.
-BUDGET = ("train.epochs",)
+# (as icefall's --num-epochs), and a fixed lr schedule may be set before the epoch it starts
+# at (checked on resuming): either way to the same weights as one run with them from the start.
+BUDGET = ("train.epochs", "train.decay_from")
 
 
-def check_same_config(exp_dir: Path, config: ExperimentConfig) -> None:
+def check_same_config(exp_dir: Path, config: ExperimentConfig) -> dict[str, Any]:
     """Refuse to go on in an experiment folder made with another config (its ``config.yaml``),
     naming every setting that differs; ``model.vocab_size`` comes from the data, not the config,
-    and the ``BUDGET`` settings may change."""
+    and the ``BUDGET`` settings may change: returns those that did, with their old values."""
     path = exp_dir / "config.yaml"
     if not path.is_file():
-        return
+        return {}
     try:
         old = _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable config ({e.__class__.__name__})") from None
     old.setdefault("model.kind", DEFAULT_KIND)  # written before kinds existed
+    old.setdefault("train.decay_from", 0)  # written before the schedule existed
     new = _flatten(config.to_dict())
     differ = [k for k in sorted(old.keys() | new.keys())
               if k != "model.vocab_size" and k not in BUDGET and old.get(k) != new.get(k)]
@@ -97,6 +99,7 @@ def check_same_config(exp_dir: Path, config: ExperimentConfig) -> None:
                          + "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now"
                                      for k in differ)
                          + ". Use another --exp-dir, or remove this one to start over")
+    return {k: old.get(k) for k in BUDGET if old.get(k) != new.get(k)}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -135,7 +138,7 @@ class Trainer:
         self.exp_dir = Path(exp_dir)
         self.device = device
         self.dist = dist or Dist()
-        check_same_config(self.exp_dir, config)
+        changed = check_same_config(self.exp_dir, config)
         files = (corpus if isinstance(corpus, CorpusFiles)
                  else CorpusFiles.known(corpus, config.data.corpus))
         if config.train.method == "fpp" and self.dist.world > 1:
@@ -165,6 +168,7 @@ class Trainer:
                     if t.method == "fpp" else None)
         if resume is not None:
             self._resume(resume)
+            self._check_schedule(changed.get("train.decay_from"))
 
     # ---- data --------------------------------------------------------------------------
 
@@ -210,6 +214,15 @@ class Trainer:
             torch.set_rng_state(payload["rng"])
         log.info("resumed %s at epoch %d step %d", self.exp_dir / "last.pt",
                  self.state.epoch + 1, self.state.step_in_epoch)
+
+    def _check_schedule(self, old: int | None) -> None:
+        """A ``decay_from`` changed on resuming (from ``old``; None: unchanged) must name no
+        epoch already done, old or new, so that the run so far is what it prescribes."""
+        new, done = self.config.train.decay_from, self.state.epoch
+        if old is not None and any(0 < e <= done for e in (old, new)):
+            raise InputError(f"{self.exp_dir}: train.decay_from {old} -> {new}: this run has "
+                             f"done {done} epochs, so the schedule may only change to start "
+                             f"after epoch {done}, and only if it had not started")
 
     def _my_rows(self, carry: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
         """This process's rows of the whole batch's carried state."""
@@ -328,11 +341,13 @@ class Trainer:
         log.info("epoch %(epoch)d lr %(lr).4g train ppl %(train_ppl).2f valid ppl "
                  "%(valid_ppl).2f (%(seconds).0f s, %(tokens_per_s).0f tokens/s)", row)
         s.epoch, s.step_in_epoch = s.epoch + 1, 0
-        if valid.ppl < s.best_valid:
+        improved = valid.ppl < s.best_valid
+        if improved:
             s.best_valid, s.bad_epochs = valid.ppl, 0
             self.save("best.pt")
         else:
             s.bad_epochs += 1
+        if not improved or 0 < t.decay_from <= s.epoch:
             s.lr *= t.lr_decay
         s.done = s.bad_epochs >= t.early_stop or s.lr < t.min_lr
         self.save()

@@ -12,42 +12,40 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import re
 
-
-def open_text(path: str, mode: str):
-    return gzip.open(path, mode + "t", encoding="utf-8") if path.endswith(".gz") else \
-        open(path, mode, encoding="utf-8")
+from lmrescore.atomic import atomic_open
+from lmrescore.text_input import read_text
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("arpa", help="ARPA file (.gz read as gzip)")
     p.add_argument("words", help="words.txt (word id per line) or one word per line")
-    p.add_argument("out", help="ARPA file to write (.gz written as gzip)")
+    p.add_argument("out", help="ARPA file to write (.gz written as gzip), never half")
     args = p.parse_args()
-    with open(args.words, encoding="utf-8") as f:
-        keep = {line.split()[0] for line in f if line.strip()} | {"<s>", "</s>", "<unk>"}
+    keep = {line.split()[0] for line in read_text(args.words).splitlines() if line.strip()}
+    keep |= {"<s>", "</s>", "<unk>"}
     sections: list[list[str]] = []
     order = 0
-    with open_text(args.arpa, "r") as f:
-        for line in f:
-            header = re.fullmatch(r"\\(\d+)-grams:\s*", line)
-            if header:
-                order = int(header.group(1))
-                sections.append([])
-            elif line.startswith("\\end\\"):
-                break
-            elif order and line.strip():
-                if all(w in keep for w in line.split()[1: 1 + order]):
-                    sections[-1].append(line)
-    with open_text(args.out, "w") as out:
-        out.write("\\data\\\n")
-        out.writelines(f"ngram {n}={len(lines)}\n" for n, lines in enumerate(sections, 1))
-        for n, lines in enumerate(sections, 1):
-            out.write(f"\n\\{n}-grams:\n")
-            out.writelines(lines)
-        out.write("\n\\end\\\n")
+    for line in io.StringIO(read_text(args.arpa, gz=args.arpa.endswith(".gz"))):
+        header = re.fullmatch(r"\\(\d+)-grams:\s*", line)
+        if header:
+            order = int(header.group(1))
+            sections.append([])
+        elif line.startswith("\\end\\"):
+            break
+        elif order and line.strip():
+            if all(w in keep for w in line.split()[1: 1 + order]):
+                sections[-1].append(line)
+    text = "\\data\\\n" + "".join(f"ngram {n}={len(lines)}\n"
+                                 for n, lines in enumerate(sections, 1))
+    text += "".join(f"\n\\{n}-grams:\n" + "".join(lines) for n, lines in enumerate(sections, 1))
+    text += "\n\\end\\\n"
+    data = text.encode("utf-8")
+    with atomic_open(args.out, "wb") as out:
+        out.write(gzip.compress(data) if args.out.endswith(".gz") else data)
     print(" ".join(f"{n}-grams {len(lines)}" for n, lines in enumerate(sections, 1)))
 
 
